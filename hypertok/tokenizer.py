@@ -1,0 +1,356 @@
+"""The HyperTok tokenizer: load, encode, decode, the symbol view, and the directory format.
+
+A tokenizer directory holds three files, and ``vocab.jsonl`` is the one source of truth:
+
+- ``vocab.jsonl``: a header line (format, version), then one JSON object per token with
+  id, symbol, surface, kind, score, frequency, lemma and tags. People read it; ``load``
+  reads it for symbols and kinds.
+- ``tokenizer.json``: derived from the entries. An HF ``tokenizers`` Unigram model whose
+  vocabulary *is* the HyperTok vocabulary (not thousands of ``add_tokens``), with the
+  line splitter, byte fallback and decoder. ``tokenizers.Tokenizer.from_file`` and
+  ``transformers.AutoTokenizer.from_pretrained(dir)`` load it and give the same ids.
+- ``config.json``: build parameters, library versions, the corpus hash, and the sha256 of
+  the two other files, so ``load`` detects a truncated or edited directory.
+
+Encoding is a shortest-path search: every token costs about 1, with small tie-breaking
+differences (entries before fallback pieces before single characters), so each line is
+cut into the fewest tokens the vocabulary allows. ``hypertok.reference`` has the same
+algorithm in readable pure Python; a test checks that the two agree.
+
+Lossless for every Python string: characters the vocabulary lacks (emoji, the symbol
+pool's own code points, control characters) are spelled with byte tokens. Lone
+surrogates, which UTF-8 cannot hold, are spelled with the bytes of their "surrogatepass"
+encoding (``\\ud800`` -> ED A0 80) and decoded back with the same error handler. The
+``tokenizer.json`` path (Rust strings) cannot take lone surrogates at all.
+
+Special tokens ``<unk> <s> </s> <pad>`` are ids 0-3. ``encode`` adds ``<s>``/``</s>`` only
+when asked, and never reads them from the text: a literal ``"<s>"`` in the input is
+three characters. (Plain HF ``tokenizer.json`` treats a literal ``"<s>"`` as the special
+token, as every HF tokenizer does.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import HyperTokError
+
+FORMAT = "hypertok"
+FORMAT_VERSION = 1
+SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
+SPECIAL_NAMES = {"unk": 0, "bos": 1, "eos": 2, "pad": 3}
+N_BYTES = 256
+BYTE0 = len(SPECIALS)
+ENTRY_KINDS = ("word", "stem", "ending", "concept", "punct")
+FALLBACK_KINDS = ("fallback", "char", "byte")
+FILES = ("vocab.jsonl", "tokenizer.json", "config.json")
+_CHUNK_CHARS = 1 << 16
+
+
+@dataclass
+class Entry:
+    """One vocabulary token. ``surface`` is the text it stands for (byte tokens: ``<0xAB>``)."""
+
+    id: int
+    surface: str
+    kind: str
+    score: float
+    freq: int = 0
+    lemma: str = ""
+    tags: str = ""
+    symbol: str = ""
+
+
+def byte_surface(b: int) -> str:
+    return f"<0x{b:02X}>"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def hf_tokenizer(entries: list[Entry]):
+    """Build the HF ``tokenizers`` pipeline for these entries (no file written)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    model = models.Unigram([(e.surface, e.score) for e in entries], unk_id=0, byte_fallback=True)
+    tok = Tokenizer(model)
+    # Lines are independent: no token spans a newline except as its last character.
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("\n"), behavior="merged_with_previous")
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens(list(SPECIALS))
+    return tok
+
+
+def _split_chunks(text: str, size: int = _CHUNK_CHARS) -> list[str]:
+    """Cut text right after newlines into chunks of about ``size`` characters."""
+    chunks, start, n = [], 0, len(text)
+    while start < n:
+        end = text.find("\n", min(start + size, n) - 1)
+        end = n if end < 0 else end + 1
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+class HyperTok:
+    """A loaded HyperTok vocabulary: encode/decode text as ids or as one symbol per token.
+
+    >>> tok = HyperTok.load(DEMO_DIR)                                  # doctest: +SKIP
+    >>> tok.decode(tok.encode("Привет, мир!")) == "Привет, мир!"       # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, entries: list[Entry], config: dict, path: str | os.PathLike | None = None, hf=None):
+        for i, e in enumerate(entries):
+            if e.id != i:
+                raise HyperTokError(f"vocabulary entry {i} has id {e.id}; ids must be 0..N-1 in order")
+        self.entries = entries
+        self.config = config
+        self.path = Path(path) if path is not None else None
+        self.kinds = [e.kind for e in entries]
+        self.surfaces = [e.surface for e in entries]
+        self.symbols = [e.symbol for e in entries]
+        self.specials = dict(SPECIAL_NAMES)
+        self._sym2id = {s: i for i, s in enumerate(self.symbols)}
+        if len(self._sym2id) != len(entries):
+            raise HyperTokError("two tokens share a symbol; the vocabulary is corrupt")
+        self._bytes = [
+            bytes([int(e.surface[3:5], 16)]) if e.kind == "byte" else e.surface.encode("utf-8") for e in entries
+        ]
+        self.hf = hf if hf is not None else hf_tokenizer(entries)
+        self.hf.encode_special_tokens = True  # a literal "<s>" in text is text
+
+    # -- size and description -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.entries)
+
+    def kind_counts(self) -> dict[str, int]:
+        """How many tokens of each kind, e.g. ``{'word': 30000, 'fallback': 4000, ...}``."""
+        return dict(sorted(Counter(self.kinds).items(), key=lambda kv: -kv[1]))
+
+    def __repr__(self) -> str:
+        mode = self.config.get("build", {}).get("mode", "?")
+        return f"HyperTok(size={len(self)}, mode={mode!r}, path={str(self.path) if self.path else None!r})"
+
+    # -- encoding ---------------------------------------------------------------------------
+    def _encode_utf8(self, text: str) -> list[int]:
+        if len(text) <= _CHUNK_CHARS:
+            return self.hf.encode(text, add_special_tokens=False).ids
+        ids: list[int] = []
+        for enc in self.hf.encode_batch(_split_chunks(text), add_special_tokens=False):
+            ids.extend(enc.ids)
+        return ids
+
+    def _encode_any(self, text: str) -> list[int]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return self._encode_utf8(text)
+        # Lone surrogates: spell each with the bytes of its surrogatepass encoding.
+        ids: list[int] = []
+        start = 0
+        for i, ch in enumerate(text):
+            if 0xD800 <= ord(ch) <= 0xDFFF:
+                if start < i:
+                    ids.extend(self._encode_utf8(text[start:i]))
+                ids.extend(BYTE0 + b for b in ch.encode("utf-8", "surrogatepass"))
+                start = i + 1
+        if start < len(text):
+            ids.extend(self._encode_utf8(text[start:]))
+        return ids
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        """Token ids for ``text``; ``<s>``/``</s>`` only when asked.
+
+        Raises ``HyperTokError`` if ``text`` is not a ``str``.
+        """
+        if not isinstance(text, str):
+            raise HyperTokError(f"encode takes a str, got {type(text).__name__}")
+        ids = self._encode_any(text)
+        if add_bos:
+            ids.insert(0, SPECIAL_NAMES["bos"])
+        if add_eos:
+            ids.append(SPECIAL_NAMES["eos"])
+        return ids
+
+    def encode_batch(self, texts: list[str], add_bos: bool = False, add_eos: bool = False) -> list[list[int]]:
+        """``[encode(t) for t in texts]``, with the Rust encoder run in parallel."""
+        texts = list(texts)
+        out: list[list[int] | None] = [None] * len(texts)
+        fast = []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise HyperTokError(f"encode_batch: item {i} is {type(t).__name__}, not str")
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:
+                out[i] = self._encode_any(t)
+            else:
+                if len(t) <= _CHUNK_CHARS:
+                    fast.append(i)
+                else:
+                    out[i] = self._encode_utf8(t)
+        for i, enc in zip(fast, self.hf.encode_batch([texts[i] for i in fast], add_special_tokens=False)):
+            out[i] = enc.ids
+        if add_bos or add_eos:
+            out = [([1] if add_bos else []) + ids + ([2] if add_eos else []) for ids in out]  # type: ignore[operator]
+        return out  # type: ignore[return-value]
+
+    # -- decoding ---------------------------------------------------------------------------
+    def _check_ids(self, ids, what: str = "decode") -> None:
+        n = len(self.entries)
+        for pos, i in enumerate(ids):
+            if not isinstance(i, int) or isinstance(i, bool):
+                try:
+                    i = int(i)
+                except (TypeError, ValueError):
+                    raise HyperTokError(f"{what}: item {pos} is {i!r}, not an integer id") from None
+            if not 0 <= i < n:
+                raise HyperTokError(f"{what}: id {i} at position {pos} is out of range 0..{n - 1}")
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        """Text for token ids. Out-of-range ids raise ``HyperTokError`` naming the position.
+
+        Byte tokens that do not form valid UTF-8 (only possible for ids that ``encode`` did
+        not produce) decode to U+FFFD, as in HF tokenizers.
+        """
+        ids = list(ids)
+        table = self._bytes
+        try:
+            if min(ids, default=0) < 0:
+                raise IndexError
+            if skip_special_tokens:
+                data = b"".join([table[i] for i in ids if i >= BYTE0])
+            else:
+                data = b"".join([table[i] for i in ids])
+        except (IndexError, TypeError):
+            self._check_ids(ids)
+            raise
+        try:
+            return data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return data.decode("utf-8", "replace")
+
+    # -- symbol view ------------------------------------------------------------------------
+    def to_symbols(self, text: str) -> str:
+        """The text as one Unicode symbol per token ("the archiver" view)."""
+        symbols = self.symbols
+        return "".join([symbols[i] for i in self.encode(text)])
+
+    def from_symbols(self, symbols: str) -> str:
+        """Inverse of ``to_symbols``; a character that is no token's symbol raises ``HyperTokError``."""
+        table = self._sym2id
+        try:
+            ids = [table[c] for c in symbols]
+        except KeyError:
+            pos = next(p for p, c in enumerate(symbols) if c not in table)
+            raise HyperTokError(
+                f"from_symbols: character {symbols[pos]!r} (U+{ord(symbols[pos]):04X}) at position {pos} "
+                f"is not a symbol of this vocabulary"
+            ) from None
+        return self.decode(ids, skip_special_tokens=False)
+
+    def inspect(self, text: str) -> str:
+        """A readable segmentation: one line per token with id, kind, symbol and surface."""
+        rows = [f"{'id':>7}  {'kind':<8} sym  surface"]
+        for i in self.encode(text):
+            e = self.entries[i]
+            extra = f"  [{e.lemma} {e.tags}]" if e.lemma else ""
+            rows.append(f"{i:>7}  {e.kind:<8} {e.symbol!s:<4} {e.surface!r}{extra}")
+        return "\n".join(rows)
+
+    # -- directory format -------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the directory atomically (temporary sibling, then rename)."""
+        out = Path(directory)
+        if out.exists() and not overwrite:
+            raise HyperTokError(f"{out} already exists; pass overwrite=True (CLI: --force) or choose another --out")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            with open(tmp / "vocab.jsonl", "w", encoding="utf-8", newline="\n") as f:
+                f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(self)}) + "\n")
+                for e in self.entries:
+                    f.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
+            self.hf.save(str(tmp / "tokenizer.json"))
+            config = dict(self.config)
+            config["format"], config["version"] = FORMAT, FORMAT_VERSION
+            config["files"] = {name: _sha256(tmp / name) for name in ("vocab.jsonl", "tokenizer.json")}
+            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+            # transformers reads these to set the special tokens when loading the directory.
+            (tmp / "tokenizer_config.json").write_text(json.dumps({
+                "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
+                "unk_token": "<unk>", "pad_token": "<pad>", "add_bos_token": False, "add_eos_token": False,
+                "clean_up_tokenization_spaces": False, "model_max_length": 1 << 30,
+            }, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            if out.exists():
+                old = out.with_name(f".{out.name}.old-{os.getpid()}")
+                out.rename(old)
+                tmp.rename(out)
+                shutil.rmtree(old)
+            else:
+                tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = out
+        self.config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "HyperTok":
+        """Load a tokenizer directory, checking its format version and file hashes."""
+        d = Path(directory)
+        if not d.is_dir():
+            raise HyperTokError(f"{d}: no such tokenizer directory (build one with `hypertok build`)")
+        for name in FILES:
+            if not (d / name).is_file():
+                raise HyperTokError(f"{d / name}: missing; the tokenizer directory is incomplete, rebuild it")
+        try:
+            config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise HyperTokError(f"{d / 'config.json'}: corrupt ({e}); rebuild the directory") from None
+        if config.get("format") != FORMAT:
+            raise HyperTokError(f"{d / 'config.json'}: not a HyperTok directory (format {config.get('format')!r})")
+        if config.get("version") != FORMAT_VERSION:
+            raise HyperTokError(
+                f"{d}: format version {config.get('version')!r}, but this hypertok reads version {FORMAT_VERSION}; "
+                f"rebuild the directory with this version or install the hypertok that wrote it"
+            )
+        for name, digest in config.get("files", {}).items():
+            if _sha256(d / name) != digest:
+                raise HyperTokError(f"{d / name}: corrupt (sha256 differs from config.json); rebuild the directory")
+        entries = []
+        with open(d / "vocab.jsonl", encoding="utf-8") as f:
+            header = json.loads(f.readline())
+            if header.get("version") != FORMAT_VERSION:
+                raise HyperTokError(f"{d / 'vocab.jsonl'}: vocabulary version {header.get('version')!r} is not {FORMAT_VERSION}")
+            for lineno, line in enumerate(f, start=2):
+                try:
+                    entries.append(Entry(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError) as e:
+                    raise HyperTokError(f"{d / 'vocab.jsonl'}: line {lineno} is corrupt ({e})") from None
+        from tokenizers import Tokenizer
+
+        try:
+            hf = Tokenizer.from_file(str(d / "tokenizer.json"))
+        except Exception as e:  # tokenizers raises plain Exception subclasses
+            raise HyperTokError(f"{d / 'tokenizer.json'}: does not load ({e}); rebuild the directory") from None
+        if hf.get_vocab_size(with_added_tokens=True) != len(entries):
+            raise HyperTokError(f"{d}: tokenizer.json has {hf.get_vocab_size()} tokens, vocab.jsonl {len(entries)}")
+        return cls(entries, config, path=d, hf=hf)

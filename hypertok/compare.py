@@ -1,0 +1,599 @@
+"""``hypertok compare``: HyperTok side by side with every relevant baseline, on your text.
+
+What it does: loads HyperTok directories and the baselines of :mod:`hypertok.baselines`
+(Mistral v1/v3/Tekken from the files inside ``mistral-common``; BPE and Unigram trained
+with HF ``tokenizers`` and with SentencePiece on ``--train`` at each HyperTok
+directory's vocabulary size, cached; UTF-8 bytes), encodes each ``--text`` with each,
+and reports the metrics of :mod:`hypertok.metrics`. For the "HyperTok as an archiver"
+view it also compresses the raw text with gzip -9, xz -9, zstd -19 and brotli -q 11,
+and reports the UTF-8 size of HyperTok's symbol text, raw and compressed with zstd -19.
+It writes ``results.json``, ``results.csv``, ``results.md`` and PNG plots into ``--out``
+and prints the Markdown table.
+
+How it measures (stated in every report): each line of a text is encoded separately,
+so newline tokens are not counted (the convention of REFERENCE.md); characters and
+bytes are those of the whole file (newlines included); words are ``\\w+`` matches.
+Throughput is UTF-8 megabytes per second of ``encode_batch`` / ``decode_batch`` over
+the first ``speed_mb`` MB of lines, median of ``repeats`` runs after one warm-up run
+(and after the full encode used for the metrics).
+
+What it does not do: no language-model evaluation (bits per character of a model), no
+training beyond the baseline tokenizers. A baseline that cannot be had is reported as
+"skipped" with the reason, never as zero; a text that is not UTF-8 or empty, or a
+directory that does not load, gets an error row and the other rows are still produced.
+
+Follows issue 3 ("The comparison lab").
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics as M
+from .baselines import MISTRAL_FILES, TRAINED_KINDS, BytesSubject, Subject, Unavailable
+from .errors import HyperTokError
+
+COMPRESSORS = ["gzip", "xz", "zstd", "brotli"]
+TOKENIZER_BASELINES = [*MISTRAL_FILES, *TRAINED_KINDS, "bytes"]
+ALL_BASELINES = TOKENIZER_BASELINES + COMPRESSORS
+GROUPS = {
+    "all": ALL_BASELINES,
+    "none": [],
+    "mistral": list(MISTRAL_FILES),
+    "trained": list(TRAINED_KINDS),
+    "tokenizers": TOKENIZER_BASELINES,
+    "compressors": COMPRESSORS,
+}
+METHOD_NOTE = (
+    "Each line is encoded separately (no newline tokens); characters and bytes are those of the whole "
+    "text, newlines included; words = matches of the regex \\w+ (Unicode letters, digits, _); continued "
+    "words = words split into 2+ tokens (Rust et al. 2021); Rényi efficiency alpha=2.5 over |V| "
+    "(Zouhar et al. 2023)."
+)
+COLUMNS = [
+    ("tokenizer", "tokenizer"), ("vocab_size", "vocab"), ("tokens", "tokens"), ("chars_per_token", "chars/token"),
+    ("bytes_per_token", "bytes/token"), ("fertility", "tokens/word"), ("continued_words", "continued words"),
+    ("renyi_efficiency", "Rényi eff. α=2.5"), ("vocab_used", "vocab used"), ("fallback_share", "fallback"),
+    ("round_trip", "round-trip"), ("encode_mb_s", "encode MB/s"), ("decode_mb_s", "decode MB/s"),
+]
+
+
+def parse_baselines(spec: str | Sequence[str] | None) -> list[str]:
+    """Baseline names from ``"all"``, a group, or a comma/space separated list.
+
+    >>> parse_baselines("mistral,bytes")
+    ['mistral-v1', 'mistral-v3', 'tekken', 'bytes']
+    >>> parse_baselines("none")
+    []
+    """
+    if spec is None:
+        spec = "all"
+    items = spec.replace(",", " ").split() if isinstance(spec, str) else [s for x in spec for s in x.replace(",", " ").split()]
+    out: list[str] = []
+    for item in items:
+        names = GROUPS.get(item, [item] if item in ALL_BASELINES else None)
+        if names is None:
+            raise HyperTokError(f"--baselines: unknown name {item!r}; choose from groups "
+                                f"{', '.join(GROUPS)} or names {', '.join(ALL_BASELINES)}")
+        out += [n for n in names if n not in out]
+    return out
+
+
+# --------------------------------------------------------------------------- texts
+@dataclass
+class Text:
+    """A text prepared once and measured by every tokenizer."""
+
+    path: str
+    text: str
+    lines: list[str] = field(init=False)
+    line_bytes: np.ndarray = field(init=False)
+    n_chars: int = field(init=False)
+    n_bytes: int = field(init=False)
+    word_starts: np.ndarray = field(init=False)
+    word_ends: np.ndarray = field(init=False)
+    speed_lines: list[str] = field(init=False)
+    speed_bytes: int = field(init=False)
+    sha256: str = field(init=False)
+
+    def prepare(self, speed_mb: float) -> "Text":
+        data = self.text.encode("utf-8")
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.lines = self.text.split("\n")
+        self.line_bytes = np.array([len(x.encode("utf-8")) for x in self.lines], dtype=np.int64)
+        self.n_chars, self.n_bytes = len(self.text), len(data)
+        self.word_starts, self.word_ends = M.word_byte_spans(self.text)
+        limit, total, k = speed_mb * 1e6, 0, 0
+        while k < len(self.lines) and total < limit:
+            total += int(self.line_bytes[k]) + 1
+            k += 1
+        self.speed_lines = self.lines[:k]
+        self.speed_bytes = int(self.line_bytes[:k].sum())
+        return self
+
+    @property
+    def n_words(self) -> int:
+        return len(self.word_starts)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The file as text; :class:`HyperTokError` names the file and what is wrong with it."""
+    from .corpus import read_text as _read
+
+    p = Path(path)
+    if not p.is_file():
+        raise HyperTokError(f"{p}: no such text file")
+    text = _read(p)
+    if not text.strip():
+        raise HyperTokError(f"{p}: the text is empty (nothing but whitespace); give a file with text in it")
+    return text
+
+
+# --------------------------------------------------------------------------- one measurement
+def measure(sub: Subject, t: Text, repeats: int = 5) -> dict:
+    """All metrics of one tokenizer on one prepared text (a results row)."""
+    t0 = time.perf_counter()
+    ids = sub.encode_batch(t.lines)
+    full_encode_s = time.perf_counter() - t0
+    n_tokens = sum(len(x) for x in ids)
+    flat = np.fromiter((i for x in ids for i in x), dtype=np.int64, count=n_tokens)
+    counts = np.bincount(flat, minlength=sub.vocab_size)
+    decoded = sub.decode_batch(ids)
+    bad_lines = sum(1 for a, b in zip(decoded, t.lines) if a != b)
+    ends, aligned = M.token_ends(ids, M.piece_lengths(sub.piece_bytes), t.line_bytes, sub.dummy_prefix)
+    line_start = np.concatenate([[0], np.cumsum(t.line_bytes + 1)[:-1]])
+    word_line = np.searchsorted(line_start, t.word_starts, "right") - 1
+    cont, measured = M.continued_words(t.word_starts, t.word_ends, ends, aligned[word_line])
+
+    sample_ids = ids[: len(t.speed_lines)]
+    enc_s, enc_runs = M.median_seconds(lambda: sub.encode_batch(t.speed_lines), repeats=repeats)
+    dec_s, dec_runs = M.median_seconds(lambda: sub.decode_batch(sample_ids), repeats=repeats)
+    mb = t.speed_bytes / 1e6
+    return {
+        "status": "ok", "reason": "",
+        "tokens": n_tokens,
+        "chars_per_token": t.n_chars / n_tokens if n_tokens else None,
+        "bytes_per_token": t.n_bytes / n_tokens if n_tokens else None,
+        "fertility": M.fertility(n_tokens, t.n_words),
+        "continued_words": cont / measured if measured else None,
+        "continued_words_measured": measured,
+        "unaligned_lines": int((~aligned).sum()),
+        "renyi_efficiency": M.renyi_efficiency(counts, sub.vocab_size, 2.5),
+        "vocab_used": M.vocab_used(counts, sub.vocab_size),
+        "fallback_share": M.fallback_share(counts, sub.fallback_ids),
+        "fallback_rule": sub.fallback_note or "n/a: no separate fallback model",
+        "round_trip": bad_lines == 0,
+        "round_trip_bad_lines": bad_lines,
+        "encode_mb_s": mb / enc_s if enc_s > 0 else None,
+        "decode_mb_s": mb / dec_s if dec_s > 0 else None,
+        "encode_runs_s": enc_runs, "decode_runs_s": dec_runs,
+        "full_encode_s": full_encode_s,
+    }
+
+
+def _compressor(name: str):
+    """(label, compress, decompress) for a compressor name; raises Unavailable."""
+    if name == "gzip":
+        import gzip
+
+        return "gzip -9", lambda d: gzip.compress(d, 9, mtime=0), gzip.decompress
+    if name == "xz":
+        import lzma
+
+        return "xz -9", lambda d: lzma.compress(d, preset=9), lzma.decompress
+    if name == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise Unavailable("python package zstandard is not installed (pip install zstandard)") from None
+        return ("zstd -19", lambda d: zstandard.ZstdCompressor(level=19).compress(d),
+                lambda d: zstandard.ZstdDecompressor().decompress(d))
+    if name == "brotli":
+        try:
+            import brotli
+        except ImportError:
+            raise Unavailable("python package brotli is not installed (pip install brotli)") from None
+        return "brotli -q 11", lambda d: brotli.compress(d, quality=11), brotli.decompress
+    raise HyperTokError(f"unknown compressor {name!r}")
+
+
+def _size_row(text: Text, method: str, size: int, seconds: float | None, lossless: bool, **extra) -> dict:
+    return {"text": text.path, "method": method, "status": "ok", "reason": "", "bytes": size,
+            "ratio": text.n_bytes / size if size else None, "bits_per_char": 8 * size / text.n_chars,
+            "seconds": seconds, "lossless": lossless, **extra}
+
+
+# --------------------------------------------------------------------------- the whole comparison
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def compare(
+    tokenizers: Sequence[str | os.PathLike] = (),
+    texts: Sequence[str | os.PathLike] = (),
+    train: Sequence[str | os.PathLike] = (),
+    baselines: str | Sequence[str] | None = "all",
+    out: str | os.PathLike | None = None,
+    *,
+    vocab_sizes: Sequence[int] = (),
+    cache_dir: str | os.PathLike | None = None,
+    speed_mb: float = 1.0,
+    repeats: int = 5,
+    plots: bool = True,
+    quiet: bool = False,
+) -> dict:
+    """Compare HyperTok directories with baselines on texts; write results into ``out``.
+
+    Trained baselines are built at every distinct vocabulary size among the loaded
+    ``tokenizers`` plus ``vocab_sizes``. Returns the results dictionary (also written as
+    ``results.json``). Rows have ``status`` "ok", "skipped" (with ``reason``) or "error".
+
+    >>> r = compare(texts=[__file__], baselines="bytes", repeats=1, plots=False, quiet=True)
+    >>> [(row["tokenizer"], row["status"], row["round_trip"]) for row in r["rows"]]
+    [('bytes', 'ok', True)]
+    """
+    t_start = time.perf_counter()
+    names = parse_baselines(baselines)
+    if repeats < 1:
+        raise HyperTokError(f"repeats must be >= 1, got {repeats}")
+    if not texts:
+        raise HyperTokError("no --text given; pass one or more UTF-8 text files to measure on")
+
+    subjects: list[tuple[str, Subject | None, str, str]] = []  # (name, subject, status, reason)
+    hypertoks = []
+    for d in tokenizers:
+        from .baselines import load_hypertok
+
+        try:
+            sub = load_hypertok(d)
+            hypertoks.append(sub)
+            subjects.append((sub.name, sub, "ok", ""))
+            _log(f"loaded {sub.name} from {d}", quiet)
+        except (HyperTokError, OSError, ValueError) as e:
+            subjects.append((f"hypertok:{d}", None, "error", f"tokenizer directory does not load: {e}"))
+    for n in names:
+        if n in MISTRAL_FILES:
+            from .baselines import load_mistral
+
+            try:
+                subjects.append((n if n != "tekken" else "mistral-tekken", load_mistral(n), "ok", ""))
+            except Unavailable as e:
+                subjects.append((n, None, "skipped", str(e)))
+    sizes = sorted({s.vocab_size for s in hypertoks} | {int(v) for v in vocab_sizes})
+    trained_names = [n for n in names if n in TRAINED_KINDS]
+    if trained_names:
+        from .baselines import corpus_sha256, trained
+
+        sha = None
+        if not train:
+            for n in trained_names:
+                subjects.append((n, None, "skipped", "no --train corpus given to train it on"))
+        elif not sizes:
+            for n in trained_names:
+                subjects.append((n, None, "skipped", "no vocabulary size: give --tokenizer DIR or --vocab-size N"))
+        else:
+            try:
+                sha = corpus_sha256(train)
+            except HyperTokError as e:
+                for n in trained_names:
+                    subjects.append((n, None, "error", str(e)))
+        if sha:
+            for size in sizes:
+                for n in trained_names:
+                    _log(f"baseline {n}-{size}: loading from cache or training on {', '.join(map(str, train))}", quiet)
+                    try:
+                        subjects.append((f"{n}-{size}", trained(n, train, size, cache_dir, progress=not quiet, sha256=sha),
+                                         "ok", ""))
+                    except Unavailable as e:
+                        subjects.append((f"{n}-{size}", None, "skipped", str(e)))
+                    except HyperTokError as e:
+                        subjects.append((f"{n}-{size}", None, "error", str(e)))
+    if "bytes" in names:
+        subjects.append(("bytes", BytesSubject(), "ok", ""))
+
+    rows: list[dict] = []
+    compression: list[dict] = []
+    text_info: list[dict] = []
+    comp_names = [n for n in names if n in COMPRESSORS]
+    for path in texts:
+        path = str(path)
+        try:
+            t = Text(path, read_text(path)).prepare(speed_mb)
+        except HyperTokError as e:
+            text_info.append({"path": path, "status": "error", "reason": str(e)})
+            rows.append({"text": path, "tokenizer": "*", "status": "error", "reason": str(e)})
+            compression.append({"text": path, "method": "*", "status": "error", "reason": str(e)})
+            continue
+        text_info.append({"path": path, "status": "ok", "chars": t.n_chars, "bytes": t.n_bytes, "words": t.n_words,
+                          "lines": len(t.lines), "sha256": t.sha256, "speed_sample_bytes": t.speed_bytes})
+        for name, sub, status, reason in subjects:
+            row = {"text": path, "tokenizer": name, "family": getattr(sub, "family", None),
+                   "vocab_size": getattr(sub, "vocab_size", None), "status": status, "reason": reason}
+            if sub is not None:
+                _log(f"measuring {name} on {path}", quiet)
+                try:
+                    row.update(measure(sub, t, repeats))
+                except Exception as e:  # a broken tokenizer must not take the other rows down
+                    row.update(status="error", reason=f"{type(e).__name__}: {e}")
+                row["info"] = sub.info
+            rows.append(row)
+        compression += _compress_rows(t, comp_names, hypertoks, quiet)
+
+    result = {
+        "what": "hypertok compare",
+        "method": METHOD_NOTE,
+        "speed": f"encode/decode MB/s: UTF-8 MB of the first {speed_mb:g} MB of lines per second, median of "
+                 f"{repeats} runs after a warm-up run",
+        "word_rule": M.WORD_RULE,
+        "texts": text_info,
+        "rows": rows,
+        "compression": compression,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": _versions(),
+        "seconds": None,
+    }
+    result["seconds"] = round(time.perf_counter() - t_start, 1)
+    table = markdown(result)
+    if out is not None:
+        write_outputs(result, table, Path(out), plots)
+    if not quiet:
+        print(table)
+    return result
+
+
+def _compress_rows(t: Text, comp_names: list[str], hypertoks: list, quiet: bool) -> list[dict]:
+    out: list[dict] = []
+    if not comp_names and not hypertoks:
+        return out
+    data = t.text.encode("utf-8")
+    out.append(_size_row(t, "raw UTF-8", len(data), None, True))
+    zstd = None
+    for n in comp_names:
+        try:
+            label, comp, decomp = _compressor(n)
+        except Unavailable as e:
+            out.append({"text": t.path, "method": n, "status": "skipped", "reason": str(e)})
+            continue
+        _log(f"compressing {t.path} with {label}", quiet)
+        t0 = time.perf_counter()
+        blob = comp(data)
+        secs = time.perf_counter() - t0
+        out.append(_size_row(t, label, len(blob), secs, decomp(blob) == data))
+        if n == "zstd":
+            zstd = (comp, decomp)
+    for sub in hypertoks:
+        _log(f"symbol text of {sub.name} on {t.path}", quiet)
+        t0 = time.perf_counter()
+        sym = sub.tok.to_symbols(t.text)
+        secs = time.perf_counter() - t0
+        sym_bytes = sym.encode("utf-8")
+        lossless = sub.tok.from_symbols(sym) == t.text
+        out.append(_size_row(t, f"{sub.name}: symbol text (UTF-8)", len(sym_bytes), secs, lossless,
+                             tokens=len(sym), tokenizer=sub.name))
+        if zstd is None:
+            try:
+                label, comp, decomp = _compressor("zstd")
+                zstd = (comp, decomp)
+            except Unavailable as e:
+                out.append({"text": t.path, "method": f"{sub.name}: symbol text + zstd -19", "status": "skipped",
+                            "reason": str(e)})
+                continue
+        t0 = time.perf_counter()
+        blob = zstd[0](sym_bytes)
+        secs += time.perf_counter() - t0
+        out.append(_size_row(t, f"{sub.name}: symbol text + zstd -19", len(blob), secs,
+                             lossless and zstd[1](blob) == sym_bytes, tokenizer=sub.name))
+    return out
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("hypertok", "tokenizers", "sentencepiece", "mistral-common", "tiktoken", "numpy", "zstandard", "brotli"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+# --------------------------------------------------------------------------- reporting
+def _fmt(key: str, v) -> str:
+    if v is None:
+        return "n/a"
+    if key == "round_trip":
+        return "yes" if v else "NO"
+    if key in ("continued_words", "vocab_used", "fallback_share"):
+        return f"{100 * v:.1f}%"
+    if isinstance(v, float):
+        return f"{v:.3f}" if key in ("renyi_efficiency",) else f"{v:.2f}"
+    if isinstance(v, int) and key in ("tokens", "vocab_size", "bytes"):
+        return f"{v:,}".replace(",", " ")
+    return str(v)
+
+
+def markdown(result: dict) -> str:
+    """The Markdown report: one tokenizer table and one compressor table per text."""
+    buf = io.StringIO()
+    w = buf.write
+    for info in result["texts"]:
+        path = info["path"]
+        w(f"### {path}\n\n")
+        if info["status"] != "ok":
+            w(f"**error:** {info['reason']}\n\n")
+            continue
+        w(f"{info['chars']:,} characters, {info['bytes']:,} UTF-8 bytes, {info['words']:,} words, "
+          f"{info['lines']:,} lines.\n\n".replace(",", " "))
+        w("| " + " | ".join(h for _, h in COLUMNS) + " |\n")
+        w("|" + "---|" * len(COLUMNS) + "\n")
+        for r in result["rows"]:
+            if r["text"] != path:
+                continue
+            if r["status"] != "ok":
+                w(f"| {r['tokenizer']} | {_fmt('vocab_size', r.get('vocab_size'))} | **{r['status']}**: "
+                  f"{r['reason'].replace('|', '/')} |" + " |" * (len(COLUMNS) - 3) + "\n")
+                continue
+            w("| " + " | ".join(_fmt(k, r.get(k)) for k, _ in COLUMNS) + " |\n")
+        comp = [c for c in result["compression"] if c["text"] == path]
+        if comp:
+            w("\n| compressor / view | bytes | ratio (raw/size) | bits per char | lossless |\n|---|---|---|---|---|\n")
+            for c in comp:
+                if c["status"] != "ok":
+                    w(f"| {c['method']} | **{c['status']}**: {c['reason']} | | | |\n")
+                else:
+                    w(f"| {c['method']} | {_fmt('bytes', c['bytes'])} | {c['ratio']:.2f} | {c['bits_per_char']:.3f} | "
+                      f"{'yes' if c['lossless'] else 'NO'} |\n")
+        w("\n")
+    errors = [r for r in result["rows"] if r["text"] == "*"]
+    for r in errors:
+        w(f"- error: {r['reason']}\n")
+    w(f"_Method: {result['method']} Speed: {result['speed']}. "
+      f"Fallback: HyperTok = tokens of kinds fallback/char/byte; SentencePiece = byte pieces; HF Unigram = <unk>; "
+      f"byte-level BPE, Tekken and bytes have none (n/a). Compare run took {result['seconds']} s._\n")
+    return buf.getvalue()
+
+
+def _atomic_write(path: Path, data: str | bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+CSV_FIELDS = ["text", "tokenizer", "family", "vocab_size", "status", "reason"] + [k for k, _ in COLUMNS[2:]] + [
+    "continued_words_measured", "unaligned_lines", "round_trip_bad_lines", "fallback_rule"]
+
+
+def write_outputs(result: dict, table: str, out: Path, plots: bool = True) -> list[Path]:
+    """Write results.json, results.csv, results.md and the plots into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    _atomic_write(out / "results.json", json.dumps(result, indent=1, ensure_ascii=False, default=str) + "\n")
+    buf = io.StringIO()
+    wr = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    wr.writeheader()
+    for r in result["rows"]:
+        wr.writerow(r)
+    buf.write("\n")
+    cw = csv.DictWriter(buf, fieldnames=["text", "method", "status", "reason", "bytes", "ratio", "bits_per_char",
+                                         "lossless", "seconds"], extrasaction="ignore")
+    cw.writeheader()
+    for c in result["compression"]:
+        cw.writerow(c)
+    _atomic_write(out / "results.csv", buf.getvalue())
+    _atomic_write(out / "results.md", table)
+    written += [out / "results.json", out / "results.csv", out / "results.md"]
+    if plots:
+        written += plot(result, out)
+    return written
+
+
+def plot(result: dict, out: Path) -> list[Path]:
+    """One PNG per text: chars/token and tokens/word bars; one for the compressors."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    paths = []
+    for k, info in enumerate(result["texts"]):
+        if info["status"] != "ok":
+            continue
+        stem = f"{k}-{Path(info['path']).stem}"
+        rows = [r for r in result["rows"] if r["text"] == info["path"] and r["status"] == "ok"]
+        if rows:
+            fig, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(rows) + 1.5))
+            names = [r["tokenizer"] for r in rows]
+            colors = ["tab:red" if r["family"] == "hypertok" else "tab:gray" for r in rows]
+            for ax, key, label in [(axes[0], "chars_per_token", "characters per token (higher = fewer tokens)"),
+                                   (axes[1], "fertility", "tokens per word (lower is better)")]:
+                vals = [r[key] or 0 for r in rows]
+                ax.barh(names, vals, color=colors)
+                ax.invert_yaxis()
+                ax.set_xlabel(label)
+                for y, v in enumerate(vals):
+                    ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
+            axes[1].set_yticklabels([])
+            fig.suptitle(f"{Path(info['path']).name}: each line encoded separately; words = \\w+", fontsize=10)
+            fig.tight_layout()
+            p = out / f"{stem}-tokenizers.png"
+            fig.savefig(p, dpi=110)
+            plt.close(fig)
+            paths.append(p)
+        comp = [c for c in result["compression"] if c["text"] == info["path"] and c["status"] == "ok"]
+        if comp:
+            fig, ax = plt.subplots(figsize=(8, 0.35 * len(comp) + 1.2))
+            vals = [c["bits_per_char"] for c in comp]
+            ax.barh([c["method"] for c in comp], vals,
+                    color=["tab:red" if "symbol" in c["method"] else "tab:gray" for c in comp])
+            ax.invert_yaxis()
+            for y, v in enumerate(vals):
+                ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
+            ax.set_xlabel("bits per character (lower is smaller)")
+            ax.set_title(f"{Path(info['path']).name}: general compressors vs HyperTok symbol text", fontsize=10)
+            fig.tight_layout()
+            p = out / f"{stem}-compressors.png"
+            fig.savefig(p, dpi=110)
+            plt.close(fig)
+            paths.append(p)
+    return paths
+
+
+# --------------------------------------------------------------------------- CLI
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare HyperTok directories with Mistral, BPE, Unigram, bytes and compressors on your text",
+        description="Encode each --text with each HyperTok --tokenizer and each baseline, and report characters "
+        "and bytes per token, tokens per word (fertility), continued words, Rényi efficiency (alpha 2.5), share "
+        "of the vocabulary used, share of fallback tokens, exact round-trip and encode/decode MB/s. Baselines: "
+        "Mistral v1/v3/Tekken (files inside mistral-common, offline), BPE and Unigram trained on --train with HF "
+        "tokenizers and SentencePiece at each HyperTok vocabulary size (cached), UTF-8 bytes; and gzip/xz/zstd/"
+        "brotli against HyperTok's symbol text. " + METHOD_NOTE,
+        epilog="example: hypertok compare --tokenizer tok64k --text ../shared/corpora/ruslit/dev.txt "
+        "--train ../shared/corpora/ruslit/train.txt --out cmp64k\n"
+        f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR", help="HyperTok tokenizer directories")
+    p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on")
+    p.add_argument("--train", nargs="*", default=[], metavar="FILE",
+                   help="corpus to train the BPE/Unigram baselines on (never the --text you measure on)")
+    p.add_argument("--baselines", default="all", metavar="LIST",
+                   help="comma-separated names or groups (default: all)")
+    p.add_argument("--vocab-size", nargs="*", type=int, default=[], metavar="N",
+                   help="extra vocabulary sizes for the trained baselines")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="cache of trained baselines (default: ~/.cache/hypertok/baselines or $HYPERTOK_CACHE)")
+    p.add_argument("--speed-mb", type=float, default=1.0, help="MB of text for the throughput runs (default 1)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per throughput figure, median (default 5)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json/.csv/.md and plots")
+    p.set_defaults(run=run_cli)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    result = compare(args.tokenizer, args.text, args.train, args.baselines, args.out, vocab_sizes=args.vocab_size,
+                     cache_dir=args.cache, speed_mb=args.speed_mb, repeats=args.repeats, plots=not args.no_plots)
+    print(f"wrote {args.out}/results.json, results.csv, results.md and plots", file=sys.stderr)
+    errors = [r for r in result["rows"] if r["status"] == "error"]
+    return 1 if errors else 0

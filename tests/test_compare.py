@@ -1,0 +1,160 @@
+"""hypertok compare and hypertok.baselines on tiny tokenizers built from text written here.
+
+Everything is small: a few KB of generated Russian, vocabularies of a few hundred
+tokens, one timed run per throughput figure. No timing is asserted.
+"""
+
+import json
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from hypertok import BuildConfig, HyperTokError, build
+from hypertok import baselines as B
+from hypertok import compare as C
+from hypertok import metrics as M
+
+WORDS = ("он она мы стол стола столу дом дома дому был была было сказал сказала потому что в на и не "
+         "его её день ночь город города человек люди время рука руки глаза слово").split()
+SIZE = 500
+
+
+def make_text(seed: int, n_lines: int) -> str:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_lines):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(4, 12))]
+        words[0] = words[0].capitalize()
+        lines.append(" ".join(words) + rng.choice([".", "!", "?", ", – сказал он."]))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lab")
+    train = d / "train.txt"
+    train.write_text(make_text(0, 150), encoding="utf-8")
+    text = d / "text.txt"
+    text.write_text(make_text(1, 40) + "Ёж 🙂 café\n", encoding="utf-8")
+    tok_dir = d / "tok"
+    build([train], tok_dir, BuildConfig(vocab_size=SIZE, mode="word"))
+    return {"dir": d, "train": train, "text": text, "tok": tok_dir, "cache": d / "cache"}
+
+
+def test_trained_baselines_train_once_and_round_trip(lab):
+    for kind in B.TRAINED_KINDS:
+        sub = B.trained(kind, [lab["train"]], SIZE, cache_dir=lab["cache"])
+        assert sub.vocab_size <= SIZE
+        line = "Он сказал, потому что стол был дома."
+        assert sub.decode(sub.encode(line)) == line, kind
+        meta = sub.info
+        assert meta["corpus_sha256"] == B.corpus_sha256([lab["train"]])
+    entries = sorted(p.name for p in lab["cache"].iterdir())
+    assert len(entries) == 4
+    # Second call: served from the cache (same entry, no new folder, same ids).
+    again = B.trained("hf-bpe", [lab["train"]], SIZE, cache_dir=lab["cache"])
+    assert sorted(p.name for p in lab["cache"].iterdir()) == entries
+    assert again.encode("стол") == B.trained("hf-bpe", [lab["train"]], SIZE, cache_dir=lab["cache"]).encode("стол")
+
+
+@pytest.mark.parametrize("kind", ["hypertok", "spm-unigram", "hf-bpe", "bytes"])
+def test_token_ends_agree_with_decoded_prefixes(lab, kind):
+    if kind == "hypertok":
+        sub = B.load_hypertok(lab["tok"])
+    elif kind == "bytes":
+        sub = B.BytesSubject()
+    else:
+        sub = B.trained(kind, [lab["train"]], SIZE, cache_dir=lab["cache"])
+    line = "Она сказала: города и люди, день и ночь."
+    ids = sub.encode(line)
+    ends, aligned = M.token_ends([ids], M.piece_lengths(sub.piece_bytes), np.array([len(line.encode())]),
+                                 sub.dummy_prefix)
+    assert aligned.all()
+    data = line.encode()
+    for k, end in enumerate(ends.tolist()):
+        prefix = sub.decode(ids[: k + 1]).encode()
+        if "\ufffd" not in prefix.decode():  # a prefix that ends inside a character cannot be compared
+            assert prefix == data[:end], (kind, k)
+
+
+def test_compare_all_rows(lab, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "brotli", None)  # "not installed": must be skipped, not zero
+    out = tmp_path / "out"
+    r = C.compare([lab["tok"]], [lab["text"]], [lab["train"]], "all", out, cache_dir=lab["cache"],
+                  repeats=1, speed_mb=0.01, quiet=True)
+    rows = {row["tokenizer"]: row for row in r["rows"]}
+    assert f"hypertok-word-{SIZE}" in rows
+    for name in ["hf-bpe", "hf-unigram", "spm-bpe", "spm-unigram"]:
+        assert rows[f"{name}-{SIZE}"]["status"] == "ok"
+    for name, row in rows.items():
+        if row["status"] == "ok":
+            assert row["tokens"] > 0 and row["chars_per_token"] > 0, name
+            if name.startswith(("hypertok", "spm", "bytes", "hf-bpe", "mistral")):
+                assert row["round_trip"], name
+    # Numbers come from the run: bytes has exactly one token per UTF-8 byte of the lines.
+    text = lab["text"].read_text(encoding="utf-8")
+    assert rows["bytes"]["tokens"] == len(text.encode()) - text.count("\n")
+    assert rows["bytes"]["fertility"] == pytest.approx(rows["bytes"]["tokens"] / M.count_words(text))
+    comp = {c["method"]: c for c in r["compression"]}
+    assert comp["brotli"]["status"] == "skipped" and "brotli" in comp["brotli"]["reason"]
+    assert "bytes" not in comp["brotli"]
+    assert comp["gzip -9"]["lossless"] and comp["gzip -9"]["bytes"] > 0
+    assert comp[f"hypertok-word-{SIZE}: symbol text (UTF-8)"]["lossless"]
+    for f in ["results.json", "results.csv", "results.md"]:
+        assert (out / f).is_file()
+    assert json.loads((out / "results.json").read_text(encoding="utf-8"))["word_rule"] == M.WORD_RULE
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "skipped" in md and "\\w+" in md and "each line is encoded separately" in md.lower()
+    assert list(out.glob("*.png"))
+
+
+def test_missing_mistral_files_are_skipped_with_reason(tmp_path, monkeypatch, lab):
+    monkeypatch.setenv("HYPERTOK_MISTRAL_DATA", str(tmp_path / "nowhere"))
+    r = C.compare([], [lab["text"]], [], "mistral,bytes,trained", None, repeats=1, quiet=True)
+    rows = {row["tokenizer"]: row for row in r["rows"]}
+    for name in ["mistral-v1", "mistral-v3", "tekken"]:
+        assert rows[name]["status"] == "skipped"
+        assert "not found" in rows[name]["reason"]
+        assert "tokens" not in rows[name]
+    assert rows["hf-bpe"]["status"] == "skipped" and "--train" in rows["hf-bpe"]["reason"]
+    assert rows["bytes"]["status"] == "ok"
+
+
+def test_bad_texts_and_bad_dir_give_error_rows(lab, tmp_path):
+    bad = tmp_path / "cp1251.txt"
+    bad.write_bytes("Привет, мир".encode("cp1251"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n", encoding="utf-8")
+    broken = tmp_path / "broken_tok"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}", encoding="utf-8")
+    r = C.compare([lab["tok"], broken], [bad, empty, lab["text"]], [], "bytes,gzip", tmp_path / "o",
+                  repeats=1, plots=False, quiet=True)
+    by_text = {t["path"]: t for t in r["texts"]}
+    assert by_text[str(bad)]["status"] == "error" and "utf-8" in by_text[str(bad)]["reason"].lower()
+    assert by_text[str(empty)]["status"] == "error" and "empty" in by_text[str(empty)]["reason"]
+    good = [row for row in r["rows"] if row["text"] == str(lab["text"])]
+    status = {row["tokenizer"]: row["status"] for row in good}
+    assert status[f"hypertok-word-{SIZE}"] == "ok" and status["bytes"] == "ok"
+    assert status[f"hypertok:{broken}"] == "error"
+    assert "does not load" in next(row["reason"] for row in good if row["status"] == "error")
+    md = (tmp_path / "o" / "results.md").read_text(encoding="utf-8")
+    assert "**error:**" in md
+
+
+def test_parse_baselines_rejects_unknown():
+    assert C.parse_baselines("compressors") == ["gzip", "xz", "zstd", "brotli"]
+    with pytest.raises(HyperTokError, match="unknown name 'bert'"):
+        C.parse_baselines("bytes,bert")
+
+
+def test_cli_registers_compare(lab, tmp_path, capsys):
+    from hypertok.cli import main
+
+    rc = main(["compare", "--tokenizer", str(lab["tok"]), "--text", str(lab["text"]), "--baselines", "bytes",
+               "--repeats", "1", "--no-plots", "--out", str(tmp_path / "cli")])
+    assert rc == 0
+    assert "chars/token" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "results.csv").is_file()

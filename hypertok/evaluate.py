@@ -1,0 +1,105 @@
+"""Tokenizer-independent evaluation of a (base or adapted) causal LM (issue 5, ``hypertok eval``).
+
+What it measures:
+
+- bits per character and bits per byte on held-out text: the summed negative log2
+  likelihood of every document (its tokens and its ``</s>``, each conditioned on what
+  precedes it inside the document and the ``--seq-len`` window), divided by the
+  document characters (or UTF-8 bytes). Models with different tokenizers see the same
+  characters, so these numbers compare them fairly; per-token perplexity would not.
+- generation characters per second: batch 1, KV cache, sampling (top-k 50, seeded),
+  a fixed number of new tokens with ``</s>`` suppressed; warm-up first, CUDA
+  synchronised, the median of ``repeats`` timed rounds over all prompts.
+- new-token share: the share of generated tokens that are vocabulary entries the base did
+  not have (for ``extend``: ids beyond the base rows; for ``replace``: HyperTok entries,
+  kinds other than fallback/char/byte/special). The ruadapt warning: a model that keeps
+  emitting old pieces gains no speed.
+
+What it does not do: no downstream task accuracy, no batched-serving throughput.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+
+def bits_per_char(model, tok, docs: list[str], seq_len: int = 1024, batch_size: int = 8, chunk: int = 8192) -> dict:
+    """{"bpc", "bpb", "tokens", "chars", "bytes", "chars_per_token"} of ``docs`` under ``model``."""
+    from .adapt import encode_docs, pack, stream_nll
+
+    ids = encode_docs(tok, docs)
+    stream = pack(ids, tok.bos, tok.eos)
+    nll, n = stream_nll(model, stream, seq_len, tok.bos, batch_size, chunk)
+    chars = sum(map(len, docs))
+    nbytes = sum(len(d.encode("utf-8")) for d in docs)
+    content = sum(map(len, ids))
+    return {"bpc": nll / math.log(2) / chars, "bpb": nll / math.log(2) / nbytes, "targets": n,
+            "tokens": content, "chars": chars, "bytes": nbytes, "chars_per_token": chars / max(1, content)}
+
+
+def generation_speed(model, tok, prompts: list[str], new_tokens: int = 256, repeats: int = 3, seed: int = 0) -> dict:
+    """Median characters/second and tokens/second of sampling ``new_tokens`` after each prompt,
+    and the share of generated tokens that are new vocabulary entries."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    model.config.use_cache = True  # training switches the KV cache off
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def one_round(record: bool):
+        chars = toks = new = 0
+        elapsed = 0.0
+        for k, p in enumerate(prompts):
+            x = torch.tensor([tok.encode(p, add_bos=True)], device=device)
+            torch.manual_seed(seed + k)
+            sync()
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                y = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens,
+                                   min_new_tokens=new_tokens, do_sample=True, use_cache=True, top_k=50, temperature=1.0,
+                                   pad_token_id=tok.eos, eos_token_id=tok.eos, suppress_tokens=[tok.eos])
+            sync()
+            elapsed += time.perf_counter() - t0
+            gen = y[0, x.shape[1]:].tolist()
+            toks += len(gen)
+            chars += len(tok.decode(gen))
+            new += sum(1 for t in gen if tok.is_new_token(t))
+        return chars, toks, new, elapsed
+
+    one_round(False)  # warm-up
+    rounds = [one_round(True) for _ in range(repeats)]
+    cps = [c / e for c, _, _, e in rounds]
+    tps = [t / e for _, t, _, e in rounds]
+    c, t, n, _ = rounds[0]
+    return {"chars_per_s": statistics.median(cps), "tokens_per_s": statistics.median(tps),
+            "gen_chars_per_token": c / max(1, t), "new_token_share": n / max(1, t),
+            "gen_tokens": t, "repeats": repeats, "rounds_chars_per_s": cps}
+
+
+def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_len: int = 1024,
+             gen_tokens: int = 256, prompts: int = 4, repeats: int = 3, dtype: str = "auto",
+             device: str = "auto", model=None, tok=None) -> dict:
+    """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does)."""
+    from .adapt import check_base_path, load_adapted, load_base_model, read_documents
+    from .transfer import BaseTokenizer, BaseVocab
+
+    docs = read_documents([text], max_chars, what="--text")
+    if model is None:
+        if adapter:
+            model, tok = load_adapted(base, adapter, dtype, device)
+            model = model.merge_and_unload()  # same outputs, no LoRA overhead in the timing
+        else:
+            tok = BaseTokenizer(BaseVocab.find(check_base_path(base)))
+            model = load_base_model(base, dtype, device)
+    model.eval()
+    res = bits_per_char(model, tok, docs, seq_len)
+    starts = [d[:200] for d in docs if len(d) >= 200][:prompts] or [docs[0][:200]]
+    res.update(generation_speed(model, tok, starts, gen_tokens, repeats))
+    res["model_vocab_size"] = len(tok)
+    return res

@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -222,6 +223,16 @@ def _log(msg: str, quiet: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def _progress(items: list, quiet: bool, desc: str):
+    if quiet:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit="tokenizer", file=sys.stderr)
+
+
 def compare(
     tokenizers: Sequence[str | os.PathLike] = (),
     texts: Sequence[str | os.PathLike] = (),
@@ -320,11 +331,10 @@ def compare(
             continue
         text_info.append({"path": path, "status": "ok", "chars": t.n_chars, "bytes": t.n_bytes, "words": t.n_words,
                           "lines": len(t.lines), "sha256": t.sha256, "speed_sample_bytes": t.speed_bytes})
-        for name, sub, status, reason in subjects:
+        for name, sub, status, reason in _progress(subjects, quiet, f"measuring on {Path(path).name}"):
             row = {"text": path, "tokenizer": name, "family": getattr(sub, "family", None),
                    "vocab_size": getattr(sub, "vocab_size", None), "status": status, "reason": reason}
             if sub is not None:
-                _log(f"measuring {name} on {path}", quiet)
                 try:
                     row.update(measure(sub, t, repeats))
                 except Exception as e:  # a broken tokenizer must not take the other rows down
@@ -563,12 +573,15 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
         help="compare HyperTok directories with Mistral, BPE, Unigram, bytes and compressors on your text",
-        description="Encode each --text with each HyperTok --tokenizer and each baseline, and report characters "
-        "and bytes per token, tokens per word (fertility), continued words, Rényi efficiency (alpha 2.5), share "
-        "of the vocabulary used, share of fallback tokens, exact round-trip and encode/decode MB/s. Baselines: "
-        "Mistral v1/v3/Tekken (files inside mistral-common, offline), BPE and Unigram trained on --train with HF "
-        "tokenizers and SentencePiece at each HyperTok vocabulary size (cached), UTF-8 bytes; and gzip/xz/zstd/"
-        "brotli against HyperTok's symbol text. " + METHOD_NOTE,
+        description="\n\n".join(textwrap.fill(x, 88) for x in [
+            "Encode each --text with each HyperTok --tokenizer and each baseline, and report characters and bytes "
+            "per token, tokens per word (fertility), continued words, Rényi efficiency (alpha 2.5), share of the "
+            "vocabulary used, share of fallback tokens, exact round-trip and encode/decode MB/s.",
+            "Baselines: Mistral v1/v3/Tekken (the files inside mistral-common, offline); BPE and Unigram trained "
+            "on --train with HF tokenizers and with SentencePiece at each HyperTok vocabulary size (cached, so a "
+            "second run does not retrain); UTF-8 bytes; and gzip/xz/zstd/brotli against HyperTok's symbol text. "
+            "A baseline that cannot be had is reported as skipped, with the reason.",
+            METHOD_NOTE]),
         epilog="example: hypertok compare --tokenizer tok64k --text ../shared/corpora/ruslit/dev.txt "
         "--train ../shared/corpora/ruslit/train.txt --out cmp64k\n"
         f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}",

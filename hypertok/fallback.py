@@ -18,7 +18,7 @@ from collections.abc import Iterable
 def train_pieces(units: Iterable[tuple[str, int]], size: int, max_piece_length: int = 16) -> list[str]:
     """Train a Unigram model of ``size`` pieces on ``(unit, count)`` pairs; return its pieces.
 
-    Counts are capped at 4 repeats per unit: the tail is made of rare units, and the cap
+    Counts are capped at 2 repeats per unit: the tail is made of rare units, and the cap
     keeps training time proportional to the number of distinct units.
 
     >>> pieces = train_pieces([(" стол", 3), (" столы", 2), (" стул", 1)], 20)
@@ -31,13 +31,13 @@ def train_pieces(units: Iterable[tuple[str, int]], size: int, max_piece_length: 
 
     def stream():
         for unit, count in items:
-            for _ in range(min(count, 4)):
+            for _ in range(min(count, 2)):
                 yield unit
 
     tok = Tokenizer(models.Unigram())
     trainer = trainers.UnigramTrainer(
         vocab_size=max(size, 2), show_progress=False, max_piece_length=max_piece_length,
-        unk_token="<unk>", special_tokens=["<unk>"],
+        unk_token="<unk>", special_tokens=["<unk>"], shrinking_factor=0.5, n_sub_iterations=1,
     )
-    tok.train_from_iterator(stream(), trainer, length=sum(min(c, 4) for _, c in items))
+    tok.train_from_iterator(stream(), trainer, length=sum(min(c, 2) for _, c in items))
     return sorted(p for p in tok.get_vocab() if p != "<unk>")

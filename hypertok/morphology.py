@@ -36,6 +36,7 @@ def _analyzer():
     return pymorphy3.MorphAnalyzer()
 
 
+@lru_cache(maxsize=1 << 20)
 def analyse(word: str) -> Analysis | None:
     """Stem/ending split and lemma of a word form, or ``None`` if pymorphy3 does not know it.
 

@@ -72,6 +72,9 @@ class BuildConfig:
     ngram_units: int = 20000
     min_ngram_count: int = 20
     min_pmi: float = 0.0
+    overgenerate: float = 1.5
+    prune_rounds: int = 3
+    sample_mb: float = 4.0
     encoding: str = "utf-8"
 
     def __post_init__(self) -> None:
@@ -99,6 +102,7 @@ class Counts:
     chars: Counter = field(default_factory=Counter)
     ngrams: Counter = field(default_factory=Counter)
     source: dict = field(default_factory=dict)
+    sample: list = field(default_factory=list)
 
 
 # -- counting --------------------------------------------------------------------------------
@@ -116,8 +120,13 @@ def count_corpus(paths, cfg: BuildConfig, progress: bool = False) -> Counts:
     counts = Counts()
     units = counts.units
     findall = UNIT_RE.findall
-    for line in _progress(corpus, progress, "counting units"):
+    total = sum(p.stat().st_size for p in corpus.files)
+    stride = max(1, int(total / (cfg.sample_mb * 1e6)))
+    sample = counts.sample
+    for i, line in enumerate(_progress(corpus, progress, "counting units")):
         units.update(findall(line))
+        if i % stride == 0:
+            sample.append(line)
     if not units:
         raise HyperTokError(f"empty corpus: {', '.join(map(str, corpus.files))} holds no text")
     for u, c in units.items():
@@ -341,7 +350,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     if cfg.mode == "morph":
         stem_cover = {c.surface for c in ranked[:n_entries] if c.kind == "stem"}
     tail = []
-    for u, c in counts.units.items():
+    for u, c in sorted(counts.units.items()):
         if u in covered or len(u) < 2:
             continue
         if stem_cover:
@@ -357,9 +366,14 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
 
     room = cfg.vocab_size - fixed - len(pieces)
     piece_set = set(pieces)
-    chosen = [c for c in ranked if c.surface not in piece_set][:room]
-    unit_freq = counts.units
+    pool = [c for c in ranked if c.surface not in piece_set]
+    if counts.sample:
+        pool = _prune(pool[: int(room * cfg.overgenerate)], room, pieces, chars, counts, cfg, progress)
+    return _assemble(pool[:room], pieces, chars, counts), preferred_by_surface
 
+
+def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], counts: Counts) -> list[Entry]:
+    """Entries with ids and scores: specials, bytes, then the rest by frequency."""
     entries: list[Entry] = [Entry(i, s, "special", _RARE) for i, s in enumerate(SPECIALS)]
     entries += [Entry(BYTE0 + b, byte_surface(b), "byte", _RARE) for b in range(N_BYTES)]
     body: list[Entry] = []
@@ -367,7 +381,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
         body.append(Entry(0, c.surface, c.kind, _ENTRY - 0.04 * rank / max(len(chosen), 1), c.freq, c.lemma, c.tags))
     by_len = sorted(pieces, key=lambda p: (-len(p), p))
     for rank, p in enumerate(by_len):
-        body.append(Entry(0, p, "fallback", _FALLBACK - 0.04 * rank / max(len(by_len), 1), unit_freq.get(p, 0)))
+        body.append(Entry(0, p, "fallback", _FALLBACK - 0.04 * rank / max(len(by_len), 1), counts.units.get(p, 0)))
     char_list = sorted(chars, key=lambda ch: (-counts.chars.get(ch, 0), ch))
     for rank, ch in enumerate(char_list):
         body.append(Entry(0, ch, "char", _CHAR - 0.04 * rank / len(char_list), counts.chars.get(ch, 0)))
@@ -375,7 +389,44 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     for e in body:
         e.id = len(entries)
         entries.append(e)
-    return entries, preferred_by_surface
+    return entries
+
+
+def _prune(pool: list[Candidate], room: int, pieces: list[str], chars: set[str], counts: Counts,
+           cfg: BuildConfig, progress: bool) -> list[Candidate]:
+    """Cut an over-complete candidate list down to ``room`` by measured usefulness.
+
+    Each round encodes the corpus sample with the current vocabulary, counts how often
+    each entry is used, and asks what removing it would cost: ``uses x (tokens of its best
+    spelling without it - 1)``. The least useful entries go, as in Unigram LM pruning
+    (Kudo 2018) but with token count, not likelihood, as the objective.
+    """
+    import numpy as np
+
+    from .reference import fewest_tokens
+    from .tokenizer import hf_tokenizer
+
+    rounds = max(1, cfg.prune_rounds)
+    for r in range(rounds):
+        excess = len(pool) - room
+        if excess <= 0:
+            break
+        entries = _assemble(pool, pieces, chars, counts)
+        hf = hf_tokenizer(entries)
+        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in hf.encode_batch(counts.sample, add_special_tokens=False)] or [np.zeros(0, np.int64)])
+        usage = np.bincount(ids, minlength=len(entries))
+        all_pieces = {e.surface for e in entries if e.kind not in ("special", "byte")}
+        max_len = max(len(p) for p in all_pieces)
+        id_of = {e.surface: e.id for e in entries}
+        loss = {}
+        for c in pool:
+            u = int(usage[id_of[c.surface]])
+            loss[c.surface] = u * (fewest_tokens(c.surface, all_pieces, max_len, forbid_whole=True) - 1) if u else 0
+        if progress:
+            print(f"pruning round {r + 1}: {len(pool)} candidates, {int(usage.sum())} tokens on the sample", flush=True)
+        keep = len(pool) - (excess if r == rounds - 1 else max(excess // (rounds - r), 1))
+        pool = sorted(pool, key=lambda c: (-loss[c.surface], -c.saving, c.surface))[:keep]
+    return pool
 
 
 def _add_lemmas(entries: list[Entry], progress: bool) -> None:

@@ -580,8 +580,11 @@ def encode_docs(tok, docs: list[str], batch: int = 2048) -> list[list[int]]:
     return out
 
 
-def adapt(cfg: AdaptConfig) -> dict:
-    """Run ``hypertok adapt``: everything that can fail on bad input fails before the model loads."""
+def adapt(cfg: AdaptConfig, cache: dict | None = None) -> dict:
+    """Run ``hypertok adapt``: everything that can fail on bad input fails before the model loads.
+
+    ``cache``: a dict reused across calls to skip re-encoding the same texts (experiments).
+    """
     import torch
 
     out = Path(cfg.out)
@@ -590,10 +593,16 @@ def adapt(cfg: AdaptConfig) -> dict:
     tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, cfg.seed)
     docs = read_documents(cfg.train, cfg.max_train_chars)
     eval_docs = read_documents([cfg.eval], cfg.eval_chars, what="--eval") if cfg.eval else None
-    stream = pack(encode_docs(tok, docs), tok.bos, tok.eos)
+    key = (str(cfg.tokenizer), cfg.strategy, tuple(cfg.train), cfg.max_train_chars, cfg.eval, cfg.eval_chars)
+    if cache is not None and key in cache:
+        stream, eval_stream = cache[key]
+    else:
+        stream = pack(encode_docs(tok, docs), tok.bos, tok.eos)
+        eval_stream = pack(encode_docs(tok, eval_docs), tok.bos, tok.eos) if eval_docs else None
+        if cache is not None:
+            cache[key] = (stream, eval_stream)
     if n_rows(stream, cfg.seq_len) < 1:
         raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} row")
-    eval_stream = pack(encode_docs(tok, eval_docs), tok.bos, tok.eos) if eval_docs else None
     eval_chars = sum(map(len, eval_docs)) if eval_docs else 0
 
     torch.manual_seed(cfg.seed)
@@ -615,6 +624,7 @@ def adapt(cfg: AdaptConfig) -> dict:
                       loss_chunk=cfg.loss_chunk, seed=cfg.seed, progress=cfg.progress, desc=f"adapt {out.name}")
     history = train_loop(model, stream, tok.bos, loop, out, eval_fn if eval_stream is not None else None,
                          resume=cfg.resume, is_row_param=is_row_param)
+    model.config.use_cache = True
     save_adapter(model, tok, out, extra={"train": {k: v for k, v in asdict(cfg).items() if k != "progress"}})
     return {"out": str(out), "model": model, "tokenizer": tok, "history": history}
 

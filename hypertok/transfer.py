@@ -523,7 +523,7 @@ def init_rows(embed, head, recipe: Recipe, init: str, old_embed, old_head, seed:
     for new_w, old in ((embed, old_embed), (head, old_head)):
         if new_w is None:
             continue
-        old = old.float()
+        old = old.detach().float().cpu()
         d = old.shape[1]
         if init == "mean":
             flat = torch.tensor([s for src in recipe.sources for s in src], dtype=torch.long)
@@ -543,4 +543,4 @@ def init_rows(embed, head, recipe: Recipe, init: str, old_embed, old_head, seed:
             except RuntimeError:  # not positive definite: transformers falls back to the mean too
                 vals = mu.expand(len(rows), d).clone()
         with torch.no_grad():
-            new_w[rows] = vals.to(new_w.dtype)
+            new_w[rows.to(new_w.device)] = vals.to(new_w.device, new_w.dtype)

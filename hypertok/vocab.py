@@ -369,10 +369,14 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     pool = [c for c in ranked if c.surface not in piece_set]
     if counts.sample:
         pool = _prune(pool[: int(room * cfg.overgenerate)], room, pieces, chars, counts, cfg, progress)
-    return _assemble(pool[:room], pieces, chars, counts), preferred_by_surface
+    # A fallback piece that is also a candidate (a word or stem the fallback found on its own)
+    # keeps the candidate's kind, lemma and tags.
+    known = {c.surface: c for c in ranked if c.surface in piece_set}
+    return _assemble(pool[:room], pieces, chars, counts, known), preferred_by_surface
 
 
-def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], counts: Counts) -> list[Entry]:
+def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], counts: Counts,
+              known: dict[str, Candidate] | None = None) -> list[Entry]:
     """Entries with ids and scores: specials, bytes, then the rest by frequency."""
     entries: list[Entry] = [Entry(i, s, "special", _RARE) for i, s in enumerate(SPECIALS)]
     entries += [Entry(BYTE0 + b, byte_surface(b), "byte", _RARE) for b in range(N_BYTES)]
@@ -380,8 +384,14 @@ def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], count
     for rank, c in enumerate(chosen):
         body.append(Entry(0, c.surface, c.kind, _ENTRY - 0.04 * rank / max(len(chosen), 1), c.freq, c.lemma, c.tags))
     by_len = sorted(pieces, key=lambda p: (-len(p), p))
+    known = known or {}
     for rank, p in enumerate(by_len):
-        body.append(Entry(0, p, "fallback", _FALLBACK - 0.04 * rank / max(len(by_len), 1), counts.units.get(p, 0)))
+        score = _FALLBACK - 0.04 * rank / max(len(by_len), 1)
+        c = known.get(p)
+        if c is None:
+            body.append(Entry(0, p, "fallback", score, counts.units.get(p, 0)))
+        else:
+            body.append(Entry(0, p, c.kind, score, c.freq, c.lemma, c.tags))
     char_list = sorted(chars, key=lambda ch: (-counts.chars.get(ch, 0), ch))
     for rank, ch in enumerate(char_list):
         body.append(Entry(0, ch, "char", _CHAR - 0.04 * rank / len(char_list), counts.chars.get(ch, 0)))

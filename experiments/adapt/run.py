@@ -159,6 +159,18 @@ def main() -> int:
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
 
     steps = args.adapt_steps or P["steps"]
+    cache: dict = {}
+
+    def save_json():
+        b = out["base"]
+        for r in out["variants"].values():
+            r["bpc_vs_base"] = r["bpc"] / b["bpc"] - 1
+            r["speedup_chars_per_s"] = r["chars_per_s"] / b["chars_per_s"]
+        out["total_seconds"] = time.time() - T0
+        tmp = res_dir / "results.json.tmp"
+        tmp.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+        os.replace(tmp, res_dir / "results.json")
+
     for name in [v for v in args.variants.split(",") if v]:
         family, strategy, init = name.split("-")
         tokdir = args.hypertok if family == "ht" else args.bpe
@@ -173,7 +185,7 @@ def main() -> int:
                           grad_ckpt=P["grad_ckpt"], dtype=dtype, seed=args.seed, max_train_chars=P["adapt_chars"],
                           progress=not args.no_progress)
         t0 = time.time()
-        res = adapt(cfg)
+        res = adapt(cfg, cache)
         train_s = time.time() - t0
         model, tok = res["model"], res["tokenizer"]
         hist = res["history"]
@@ -185,19 +197,13 @@ def main() -> int:
                   "train_loss": [(h["step"], h["loss"]) for h in hist],
                   "eval_bpc_curve": [(h["step"], h["eval_bpc"]) for h in hist if "eval_bpc" in h]})
         out["variants"][name] = r
+        save_json()
         del model, res
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         log(f"elapsed {time.time() - T0:.0f}s")
 
-    b = out["base"]
-    for name, r in out["variants"].items():
-        r["bpc_vs_base"] = r["bpc"] / b["bpc"] - 1
-        r["speedup_chars_per_s"] = r["chars_per_s"] / b["chars_per_s"]
-    out["total_seconds"] = time.time() - T0
-    tmp = res_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(out, indent=1, ensure_ascii=False))
-    os.replace(tmp, res_dir / "results.json")
+    save_json()
     keep = work / "adapters" / args.keep_adapter
     if keep.is_dir():
         small = [f for f in keep.rglob("*") if f.is_file() and f.name != "checkpoint.pt"]

@@ -1,0 +1,156 @@
+"""The vocabulary builder: modes, determinism, concepts, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from hypertok import BuildConfig, HyperTok, HyperTokError, build
+from hypertok.morphology import analyse
+from hypertok.pretokenize import units
+
+
+def test_units_cover_every_string():
+    for s in ["", "  a\t b\r\n__x 12,3 —«ёлка»…\u0301 😀", "Я был здоров, молод.\n"]:
+        assert "".join(units(s)) == s
+
+
+def test_morphology_splits_stem_and_ending():
+    a = analyse("столами")
+    assert (a.stem, a.ending, a.lemma) == ("стол", "ами", "стол")
+    assert analyse("Столами").stem == "Стол"
+
+
+def test_modes_produce_their_kinds(tiny_tokenizers):
+    assert "concept" in tiny_tokenizers["concept"].kinds
+    assert "concept" not in tiny_tokenizers["word"].kinds
+    for tok in tiny_tokenizers.values():
+        assert len(tok) <= 900  # a tiny corpus cannot fill the budget
+        assert tok.kinds[:4] == ["special"] * 4 and tok.kinds[4:260] == ["byte"] * 256
+
+
+def test_morph_mode_covers_paradigms_with_stems(tmp_path):
+    import pymorphy3
+
+    morph = pymorphy3.MorphAnalyzer()
+    forms = []
+    for lemma in ["стол", "книга", "окно", "рука", "читать", "красивый", "город", "работа", "думать", "вопрос"]:
+        forms += sorted({f.word for f in morph.parse(lemma)[0].lexeme})
+    corpus = tmp_path / "forms.txt"
+    corpus.write_text(" ".join(f for f in forms for _ in range(3)) + "\n", encoding="utf-8")
+    tok = build([corpus], tmp_path / "m", BuildConfig(vocab_size=600, mode="morph", max_ngram=1))
+    assert "stem" in tok.kinds and tok.kinds.count("ending") >= 5
+    pieces = [tok.surfaces[i] for i in tok.encode(" столами")]
+    assert pieces == [" стол", "ами"], pieces
+    stem = tok.entries[tok.encode(" стол")[0]]
+    assert stem.kind in ("stem", "word") and stem.lemma == "стол"
+
+
+def test_known_segmentations(tiny_tokenizers):
+    word = tiny_tokenizers["word"]
+    assert [word.surfaces[i] for i in word.encode(" было тогда")] == [" было", " тогда"]
+    concept = tiny_tokenizers["concept"]
+    assert [concept.surfaces[i] for i in concept.encode(" потому что")] == [" потому что"]
+
+
+def test_build_is_deterministic(tiny_corpus, tiny_tok, tmp_path):
+    again = build([tiny_corpus], tmp_path / "again", BuildConfig(vocab_size=900, mode="word", min_ngram_count=5))
+    for name in ("vocab.jsonl", "tokenizer.json", "config.json"):
+        assert (again.path / name).read_bytes() == (tiny_tok.path / name).read_bytes(), name
+
+
+def test_config_records_parameters_versions_and_corpus_hash(tiny_tok):
+    cfg = json.loads((tiny_tok.path / "config.json").read_text())
+    assert cfg["build"]["vocab_size"] == 900 and cfg["build"]["mode"] == "word"
+    assert len(cfg["corpus"]["sha256"]) == 64 and cfg["versions"]["tokenizers"]
+
+
+def test_user_concepts_get_their_symbols(tiny_corpus, tmp_path):
+    concepts = tmp_path / "c.json"
+    concepts.write_text(json.dumps({"цикл Кребса": "Ⓚ", "любовь": "❤", "в том числе": None}), encoding="utf-8")
+    tok = build([tiny_corpus], tmp_path / "c", BuildConfig(vocab_size=900, mode="concept", concepts=str(concepts)))
+    assert tok.to_symbols(" цикл Кребса") == "Ⓚ"
+    assert tok.to_symbols(" любовь") == "❤"
+    assert tok.decode(tok.encode(" любовь")) == " любовь"
+
+
+@pytest.mark.parametrize("content, match", [("[1, 2]", "JSON object"), ("{bad", "not valid"),
+                                            ('{"а": 5}', "string or null"), ('{"а": "ab"}', "one code point")])
+def test_bad_concept_file(tiny_corpus, tmp_path, content, match):
+    concepts = tmp_path / "c.json"
+    concepts.write_text(content, encoding="utf-8")
+    with pytest.raises(HyperTokError, match=match):
+        build([tiny_corpus], tmp_path / "x", BuildConfig(vocab_size=900, mode="concept", concepts=str(concepts)))
+    assert not (tmp_path / "x").exists()
+
+
+def test_non_utf8_corpus_names_file_and_position(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("строка\nещё\n".encode("utf-8") + "плохо".encode("cp1251"))
+    with pytest.raises(HyperTokError, match=r"bad.txt: not valid utf-8 at line 3, byte offset 20.*--encoding"):
+        build([bad], tmp_path / "out", BuildConfig(vocab_size=900))
+    assert not (tmp_path / "out").exists()
+    tok = build([bad], tmp_path / "out", BuildConfig(vocab_size=900, encoding="cp1251", max_ngram=1))
+    assert tok.decode(tok.encode("плохо")) == "плохо"
+
+
+def test_empty_corpus(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(HyperTokError, match="empty corpus"):
+        build([empty], tmp_path / "out", BuildConfig(vocab_size=900))
+    assert not (tmp_path / "out").exists()
+
+
+def test_vocab_size_too_small():
+    with pytest.raises(HyperTokError, match="too small"):
+        BuildConfig(vocab_size=300)
+
+
+def test_unknown_mode_and_pool():
+    with pytest.raises(HyperTokError, match="mode"):
+        BuildConfig(mode="bpe")
+    with pytest.raises(HyperTokError, match="pool"):
+        BuildConfig(symbols="emoji")
+
+
+def test_existing_output_is_not_overwritten_by_default(tiny_corpus, tiny_tok):
+    with pytest.raises(HyperTokError, match="already exists"):
+        build([tiny_corpus], tiny_tok.path, BuildConfig(vocab_size=900))
+
+
+@pytest.fixture
+def tok_copy(tiny_tok, tmp_path):
+    d = tmp_path / "copy"
+    shutil.copytree(tiny_tok.path, d)
+    return d
+
+
+def test_load_rejects_other_format_version(tok_copy):
+    cfg = json.loads((tok_copy / "config.json").read_text())
+    cfg["version"] = 99
+    (tok_copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(HyperTokError, match="format version 99"):
+        HyperTok.load(tok_copy)
+
+
+@pytest.mark.parametrize("name", ["vocab.jsonl", "tokenizer.json", "config.json"])
+def test_load_rejects_missing_file(tok_copy, name):
+    (tok_copy / name).unlink()
+    with pytest.raises(HyperTokError, match=f"{name}: missing"):
+        HyperTok.load(tok_copy)
+
+
+@pytest.mark.parametrize("name", ["vocab.jsonl", "tokenizer.json"])
+def test_load_rejects_corrupt_file(tok_copy, name):
+    with open(tok_copy / name, "ab") as f:
+        f.write(b"garbage")
+    with pytest.raises(HyperTokError, match="corrupt"):
+        HyperTok.load(tok_copy)
+
+
+def test_load_rejects_missing_directory(tmp_path):
+    with pytest.raises(HyperTokError, match="no such tokenizer directory"):
+        HyperTok.load(tmp_path / "nope")

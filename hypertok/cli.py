@@ -44,7 +44,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="tokenizer directory to write (atomically)")
     p.add_argument("--vocab-size", type=int, default=d.vocab_size, help="total vocabulary size, specials and fallback included")
     p.add_argument("--mode", choices=["word", "morph", "concept"], default=d.mode,
-                   help="word: frequent word forms; morph: stems+endings via pymorphy3; concept: word + multi-word units")
+                   help="word: frequent word forms; morph: stems+endings via pymorphy3; concept: morph + multi-word units (the default)")
     p.add_argument("--concepts", help='JSON file {"phrase": "preferred symbol or null"}')
     p.add_argument("--symbols", choices=["pua", "cjk", "all"], default=d.symbols, help="Unicode pool for the symbol view")
     p.add_argument("--fallback-share", type=float, default=d.fallback_share, help="share of the budget given to the fallback subword model")

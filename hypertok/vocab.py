@@ -18,7 +18,7 @@ The budget is one number, the total vocabulary size. It is spent in this order:
      text transform that HF's pipeline cannot express.
    - ``morph``: as ``word``, but word forms also compete with their pymorphy3 stems
      (`` стол``) plus endings (``ами``), so a whole paradigm costs one stem entry.
-   - ``concept``: as ``word``, plus multi-word units found in the corpus (frequent n-grams
+   - ``concept``: as ``morph``, plus multi-word units found in the corpus (frequent n-grams
      with positive PMI, ``" потому что"``, ``" в том числе"``) and user concepts from a JSON
      file ``{"phrase": "preferred symbol" or null}``.
 
@@ -331,7 +331,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
 
     words = _unit_candidates(counts)
     cands = words + _ngram_candidates(counts, cfg)
-    if cfg.mode == "morph":
+    if cfg.mode in ("morph", "concept"):
         n_word_entries = sum(1 for c in sorted(cands, key=lambda c: -c.saving)[:n_entries] if c.kind == "word")
         cands += _morph_candidates(counts, [w for w in words if w.kind == "word"], n_word_entries, progress)
     top_saving = max((c.saving for c in cands), default=1.0)
@@ -347,7 +347,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     # The fallback learns the tail: units the entries will not cover.
     covered = {c.surface for c in ranked[:n_entries]}
     stem_cover = set()
-    if cfg.mode == "morph":
+    if cfg.mode in ("morph", "concept"):
         stem_cover = {c.surface for c in ranked[:n_entries] if c.kind == "stem"}
     tail = []
     for u, c in sorted(counts.units.items()):

@@ -100,7 +100,11 @@ def add_lora(model, rank: int = 16):
     """peft LoRA on all seven linear layers, gradient checkpointing on; returns the peft model."""
     from peft import LoraConfig, get_peft_model
 
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5.2x name
+    if enable is None:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     cfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, bias="none",
                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
@@ -262,15 +266,17 @@ def train_step(model, ids, loss: str = "full", chunk: int = 4096) -> float:
     return float(value.detach())
 
 
-def measure_train(model, token_ids, loss: str = "full", repeats: int = 3, chunk: int = 4096) -> dict:
-    """Peak memory and latency of :func:`train_step`; the first run is the warm-up."""
+def measure_train(model, token_ids, loss: str = "full", repeats: int = 3, chunk: int = 4096,
+                  warmup: bool = False) -> dict:
+    """Peak memory and latency (median of ``repeats``) of :func:`train_step`, after an optional warm-up run."""
     dev = next(model.parameters()).device
     res: dict = {}
     error = None
     try:
         ids = _ids(token_ids, dev)
-        train_step(model, ids, loss, chunk)  # warm-up (autograd and kernel selection)
-        model.zero_grad(set_to_none=True)
+        if warmup:
+            train_step(model, ids, loss, chunk)
+            model.zero_grad(set_to_none=True)
         before = _reset_peak()
         times = []
         for _ in range(repeats):

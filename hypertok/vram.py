@@ -78,10 +78,11 @@ class Tok:
     tokenizer_size: int
     path: str
     encode: object = field(repr=False)  # str -> list[int] of model ids
+    config: dict = field(default_factory=dict, repr=False)  # the HyperTok directory's build record
 
     def info(self) -> dict:
         return {"label": self.label, "strategy": self.strategy, "vocab": self.vocab,
-                "tokenizer_size": self.tokenizer_size, "path": self.path}
+                "tokenizer_size": self.tokenizer_size, "path": self.path, "build": self.config}
 
 
 def _sentencepiece(path: Path):
@@ -121,7 +122,9 @@ def load_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = 
         vocab = len(new)
         encode = new.tok.encode if getattr(new, "tok", None) is not None else new.encode
     label = f"{d.name}:{strategy}"
-    return Tok(label, strategy, vocab, len(new), str(d), encode)
+    tok = Tok(label, strategy, vocab, len(new), str(d), encode)
+    tok.config = dict(getattr(getattr(new, "tok", None), "config", None) or {})
+    return tok
 
 
 # --------------------------------------------------------------------------- text and lengths
@@ -277,17 +280,18 @@ def run(cfg: VramConfig, command: str | None = None, progress: bool = True) -> d
 
         gpu_bytes = gpu_memory_bytes()
     t_start = time.monotonic()
-    bar = _bar(progress, total=len(toks) * (len(chars) * ("inference" in cfg.modes)
-                                            + 2 * len(train_chars) * ("train" in cfg.modes)))
-    for t in toks:
+    # All inference points first (every tokenizer), then train: if the time budget runs out,
+    # what is lost is the tail of one mode, not whole tokenizers.
+    plan = []
+    if "inference" in cfg.modes:
+        plan += [("inference", t, [(None, c) for c in chars]) for t in toks]
+    if "train" in cfg.modes:
+        plan += [("train", t, [(loss, c) for c in train_chars for loss in ("full", "chunked")]) for t in toks]
+    bar = _bar(progress, total=sum(len(items) for _, _, items in plan))
+    for mode, t, items in plan:
         tshape = shape.with_vocab(t.vocab)
         model = None
-        plan = []
-        if "inference" in cfg.modes:
-            plan += [("inference", None, c) for c in chars]
-        if "train" in cfg.modes:
-            plan += [("train", loss, c) for c in train_chars for loss in ("full", "chunked")]
-        for mode, loss, c in plan:
+        for loss, c in items:
             seq = ids[(t.label, c)]
             kw = {} if mode == "inference" else {"loss": loss, "lora_rank": cfg.lora_rank, "chunk": cfg.loss_chunk}
             est = estimate(tshape, len(seq), mode, **kw)
@@ -350,18 +354,18 @@ def _measure_point(point: dict, model, tshape: ModelShape, t: Tok, seq: list[int
 
     mode = point["mode"]
     try:
-        if model is None:
+        warm = seq[: min(len(seq), 512)]
+        if model is None:  # one model per (mode, tokenizer); warmed up once
             model = bench.build_model(tshape)
-            model._hypertok_lora = False
-            bench.measure_inference(model, seq[: min(len(seq), 512)], chars, decode_tokens=4, repeats=1)  # warm-up
+            if mode == "train":
+                model = bench.add_lora(model, cfg.lora_rank)
+                bench.measure_train(model, warm, loss="full", repeats=1, warmup=False)
+                bench.measure_train(model, warm, loss="chunked", repeats=1, warmup=False)
+            else:
+                bench.measure_inference(model, warm, chars, decode_tokens=4, repeats=1)
         if mode == "inference":
-            if getattr(model, "_hypertok_lora", False):
-                raise RuntimeError("inference after train on one model")  # plan order prevents this
             m = bench.measure_inference(model, seq, chars, decode_tokens=cfg.decode_tokens, repeats=cfg.repeats)
         else:
-            if not getattr(model, "_hypertok_lora", False):
-                model = bench.add_lora(model, cfg.lora_rank)
-                model._hypertok_lora = True
             m = bench.measure_train(model, seq, loss=point["loss"], repeats=cfg.repeats, chunk=cfg.loss_chunk)
     except Exception as e:  # noqa: BLE001
         if not bench._is_oom(e):

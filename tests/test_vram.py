@@ -1,0 +1,151 @@
+"""hypertok vram: the whole harness on a tiny Mistral config, on the CPU.
+
+Without CUDA nothing is measured, and the measured-only fields must be absent (not
+zero). A faked CUDA bench checks that an out-of-memory point is recorded and the sweep
+goes on.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hypertok import bench, vram
+from hypertok.errors import HyperTokError
+from hypertok.vram import VramConfig, chars_for_tokens, parse_chars
+
+MEASURED_ONLY = {"peak_allocated", "peak_reserved", "kv_cache_bytes", "prefill_s", "decode_tokens_per_s",
+                 "decode_chars_per_s", "step_s"}
+TINY_CONFIG = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
+               "head_dim": 16, "intermediate_size": 224, "vocab_size": 32768, "tie_word_embeddings": False}
+
+
+def _mistral_or_skip():
+    try:
+        vram.mistral_model_file("mistral-v3")
+    except HyperTokError as e:
+        pytest.skip(f"Mistral v3 tokenizer file not available: {e}")
+
+
+@pytest.fixture()
+def setup(tmp_path, tiny_corpus, tiny_tok):
+    model = tmp_path / "config.json"
+    model.write_text(json.dumps(TINY_CONFIG))
+    return model, tiny_corpus, tiny_tok.path
+
+
+def _cfg(model, text, tokdir, out, **kw):
+    return VramConfig(model=str(model), tokenizers=["mistral-v3", f"{tokdir}:extend", f"{tokdir}:replace"],
+                      text=str(text), chars=[2000, 5000], at_tokens=[1000], modes=["inference", "train"],
+                      out=str(out), **kw)
+
+
+def test_whole_harness_without_cuda(setup, tmp_path, monkeypatch):
+    _mistral_or_skip()
+    monkeypatch.setattr(bench, "cuda_available", lambda: False)
+    model, text, tokdir = setup
+    res = vram.run(_cfg(model, text, tokdir, tmp_path / "out"), command="test", progress=False)
+    assert res["measured"] is False and "CUDA" in res["measure_note"]
+    labels = [t["label"] for t in res["tokenizers"]]
+    assert labels == ["mistral-v3", f"{tokdir.name}:extend", f"{tokdir.name}:replace"]
+    vocab = {t["label"]: t["vocab"] for t in res["tokenizers"]}
+    assert vocab["mistral-v3"] == 32768 and vocab[labels[1]] > 32768 and vocab[labels[2]] == len(
+        __import__("hypertok").HyperTok.load(tokdir))
+    c1000 = res["at_tokens"]["1000"]
+    for p in res["points"]:
+        assert "measurement" not in p and "analytic_over_measured" not in p  # absent, not zero
+        assert p["tokens"] > 0 and p["analytic"]["peak"] > p["analytic"]["weights"]
+        if p["tokenizer"] == "mistral-v3" and p["chars"] == c1000:
+            assert p["tokens"] >= 1000
+    modes = {(p["mode"], p.get("loss")) for p in res["points"]}
+    assert modes == {("inference", None), ("train", "full"), ("train", "chunked")}
+    for r in res["claim"]:
+        assert not MEASURED_ONLY & set(r)
+    assert len(res["break_even"]) == 2 * 3  # two HyperTok variants x three lengths
+    out = tmp_path / "out"
+    for f in ("results.json", "points.csv", "summary.md", "memory_vs_chars.png", "latency_vs_chars.png",
+              "break_even.png"):
+        assert (out / f).is_file(), f
+    saved = json.loads((out / "results.json").read_text())
+    assert all("measurement" not in p for p in saved["points"])
+    header = (out / "points.csv").read_text().splitlines()[1]
+    assert ",0," not in header.split("analytic_peak")[0]
+
+
+def test_oom_recorded_and_sweep_goes_on(setup, tmp_path, monkeypatch):
+    """A fake CUDA bench: the 5000-char prefill runs out of memory, the rest is measured."""
+    _mistral_or_skip()
+    import torch
+
+    monkeypatch.setattr(bench, "cuda_available", lambda: True)
+    monkeypatch.setattr(bench, "gpu_memory_bytes", lambda: 80 * 2**30)
+    monkeypatch.setattr(bench, "environment", lambda: {"gpu": "fake"})
+    monkeypatch.setattr(bench, "build_model", lambda shape, **kw: object())
+    monkeypatch.setattr(bench, "free", lambda model=None: None)
+
+    def fake_inference(model, ids, chars, decode_tokens=128, repeats=3):
+        if chars == 5000 and decode_tokens > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return {"peak_allocated": 1000 + len(ids), "peak_reserved": 2000, "prefill_s": 0.1,
+                "decode_tokens_per_s": 10.0, "decode_chars_per_s": 30.0, "kv_cache_bytes": len(ids)}
+
+    monkeypatch.setattr(bench, "measure_inference", fake_inference)
+    model, text, tokdir = setup
+    cfg = _cfg(model, text, tokdir, tmp_path / "out")
+    cfg.modes = ["inference"]
+    res = vram.run(cfg, progress=False)
+    by = {(p["tokenizer"], p["chars"]): p for p in res["points"]}
+    assert all("oom" in p["measurement"] for (t, c), p in by.items() if c == 5000)
+    assert all("peak_allocated" in p["measurement"] for (t, c), p in by.items() if c != 5000)
+    assert "OOM" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_point_that_cannot_fit_is_skipped_with_reason(setup, tmp_path, monkeypatch):
+    _mistral_or_skip()
+    monkeypatch.setattr(bench, "cuda_available", lambda: True)
+    monkeypatch.setattr(bench, "gpu_memory_bytes", lambda: 1000)  # a GPU of 1000 bytes
+    monkeypatch.setattr(bench, "environment", lambda: {"gpu": "fake"})
+    model, text, tokdir = setup
+    cfg = _cfg(model, text, tokdir, tmp_path / "out")
+    cfg.modes = ["inference"]
+    res = vram.run(cfg, progress=False)
+    assert all("does not fit" in p["skipped"] for p in res["points"])
+
+
+def test_clear_errors(setup, tmp_path):
+    _mistral_or_skip()
+    model, text, tokdir = setup
+    with pytest.raises(HyperTokError, match="fewer than the requested"):
+        vram.run(VramConfig(model=str(model), text=str(text), chars=[10**9], out=str(tmp_path)), progress=False)
+    with pytest.raises(HyperTokError, match="not a built-in model"):
+        vram.run(VramConfig(model="gpt-5", text=str(text), out=str(tmp_path)), progress=False)
+    with pytest.raises(HyperTokError, match="no such directory"):
+        vram.load_tokenizer(str(tmp_path / "missing:extend"))
+    with pytest.raises(HyperTokError, match="--mode"):
+        VramConfig(modes=["serve"])
+
+
+def test_parse_chars_and_prefix_search():
+    assert parse_chars("32k,8000,8k") == [8000, 32000]
+    with pytest.raises(HyperTokError):
+        parse_chars("lots")
+    assert chars_for_tokens(lambda s: s.split(), "a b c d e f", 3) == 5
+    with pytest.raises(HyperTokError, match="fewer than"):
+        chars_for_tokens(lambda s: s.split(), "a b", 3)
+
+
+def test_cli_help_and_run(setup, tmp_path, capsys, monkeypatch):
+    _mistral_or_skip()
+    from hypertok.cli import main
+
+    monkeypatch.setattr(bench, "cuda_available", lambda: False)
+    model, text, tokdir = setup
+    rc = main(["vram", "--model", str(model), "--tokenizer", "mistral-v3", str(tokdir), "--text", str(text),
+               "--chars", "2000", "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "Break-even" in printed and "summary.md" in printed
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["command"].startswith("hypertok vram --model")
+    assert main(["vram", "--model", "nope", "--text", str(text), "--out", str(tmp_path / "p")]) == 2

@@ -52,10 +52,13 @@ RUSSIAN = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
 BASE_CHARS = sorted(set(string.printable[:95]) | set(RUSSIAN) | set(RUSSIAN.upper()) | set("«»—–…„“”‘’№\n\t"))
 MIN_FALLBACK = 64
 
-# Score layout (higher is better; the encoder maximises the sum): every token costs about 1,
-# so the encoder finds the fewest tokens; the small rest breaks ties in favour of entries,
-# then fallback pieces, then single characters, each in rank order.
+# Score layout (higher is better; the encoder maximises the sum). While building, every token
+# costs about 1 (entries a little less than fallback pieces, which cost a little less than
+# characters), so the encoder finds the fewest tokens. The final scores are
+# -1 + ALPHA * log p(token), p measured on the corpus sample: still fewest tokens first, but
+# among equally short spellings the most probable one wins (" план"+"а", not " пл"+"ана").
 _ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
+ALPHA = 0.002
 
 
 @dataclass
@@ -372,7 +375,34 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     # A fallback piece that is also a candidate (a word or stem the fallback found on its own)
     # keeps the candidate's kind, lemma and tags.
     known = {c.surface: c for c in ranked if c.surface in piece_set}
-    return _assemble(pool[:room], pieces, chars, counts, known), preferred_by_surface
+    entries = _assemble(pool[:room], pieces, chars, counts, known)
+    _rescore(entries, counts)
+    return entries, preferred_by_surface
+
+
+def _usage(hf, sample: list[str], size: int):
+    """How often each id is used when encoding the sample (a numpy array of ``size``)."""
+    import numpy as np
+
+    encs = hf.encode_batch(sample, add_special_tokens=False)
+    ids = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64)
+    return np.bincount(ids, minlength=size)
+
+
+def _rescore(entries: list[Entry], counts: Counts) -> None:
+    """Final scores: ``-1 + ALPHA * log p``, with p the token's share of the sample's tokens
+    (or of corpus counts when there is no sample, as for the navec word list)."""
+    from .tokenizer import hf_tokenizer
+
+    if counts.sample:
+        hf = hf_tokenizer(entries)
+        weights = _usage(hf, counts.sample, len(entries)).tolist()
+    else:
+        weights = [e.freq for e in entries]
+    total = float(sum(weights)) + 0.5 * len(entries)
+    for e, w in zip(entries, weights):
+        if e.kind not in ("special", "byte"):
+            e.score = -1.0 + ALPHA * math.log((w + 0.5) / total)
 
 
 def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], counts: Counts,
@@ -411,8 +441,6 @@ def _prune(pool: list[Candidate], room: int, pieces: list[str], chars: set[str],
     spelling without it - 1)``. The least useful entries go, as in Unigram LM pruning
     (Kudo 2018) but with token count, not likelihood, as the objective.
     """
-    import numpy as np
-
     from .reference import fewest_tokens
     from .tokenizer import hf_tokenizer
 
@@ -422,9 +450,7 @@ def _prune(pool: list[Candidate], room: int, pieces: list[str], chars: set[str],
         if excess <= 0:
             break
         entries = _assemble(pool, pieces, chars, counts)
-        hf = hf_tokenizer(entries)
-        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in hf.encode_batch(counts.sample, add_special_tokens=False)] or [np.zeros(0, np.int64)])
-        usage = np.bincount(ids, minlength=len(entries))
+        usage = _usage(hf_tokenizer(entries), counts.sample, len(entries))
         all_pieces = {e.surface for e in entries if e.kind not in ("special", "byte")}
         max_len = max(len(p) for p in all_pieces)
         id_of = {e.surface: e.id for e in entries}

@@ -69,14 +69,14 @@ class BuildConfig:
     mode: str = "concept"
     symbols: str = "pua"
     concepts: str | None = None
-    fallback_share: float = 0.125
+    fallback_share: float = 0.18
     min_char_count: int = 3
     max_ngram: int = 4
     ngram_units: int = 20000
-    min_ngram_count: int = 20
+    min_ngram_count: int = 10
     min_pmi: float = 0.0
-    overgenerate: float = 1.5
-    prune_rounds: int = 3
+    overgenerate: float = 2.5
+    prune_rounds: int = 4
     sample_mb: float = 4.0
     encoding: str = "utf-8"
 

@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--modes", default="word,morph,concept")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hypertok" / "core")
     ap.add_argument("--out", type=Path, default=HERE / "results.json")
+    ap.add_argument("--no-determinism", dest="determinism", action="store_false",
+                    help="skip the second build that checks byte-identical output")
     args = ap.parse_args()
 
     from hypertok import HyperTok
@@ -126,11 +128,32 @@ def main() -> None:
             tmp = args.out.with_suffix(".tmp")
             tmp.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False))
             os.replace(tmp, args.out)
+    if args.determinism:
+        results["determinism"] = determinism(args.train, args.modes.split(",")[0], int(args.sizes.split(",")[0]), args.cache)
+        print(json.dumps(results["determinism"]), flush=True)
+        args.out.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False))
     write_table(results, args.out.with_suffix(".md"))
 
 
+def determinism(train: Path, mode: str, size: int, cache: Path) -> dict:
+    """Build the same vocabulary a second time and compare the files byte for byte."""
+    first, _ = build_cached(train, mode, size, cache)
+    second = cache / f"determinism-{mode}-{size}"
+    subprocess.run([sys.executable, "-c", CHILD, str(train), str(second), str(size), mode], check=True,
+                   capture_output=True)
+    files = {}
+    for name in ("vocab.jsonl", "tokenizer.json", "config.json"):
+        a, b = (hashlib.sha256((d / name).read_bytes()).hexdigest() for d in (first, second))
+        files[name] = {"first": a, "second": b, "identical": a == b}
+    return {"mode": mode, "size": size, "files": files, "identical": all(f["identical"] for f in files.values())}
+
+
 def write_table(results: dict, path: Path) -> None:
-    rows = ["| mode | size | chars/token (lines) | HF Unigram same run | REFERENCE Unigram | chars/token (whole) "
+    rows = []
+    if "determinism" in results:
+        d = results["determinism"]
+        rows += [f"Second build of {d['mode']} {d['size']} byte-identical: {d['identical']}", ""]
+    rows += ["| mode | size | chars/token (lines) | HF Unigram same run | REFERENCE Unigram | chars/token (whole) "
             "| encode MB/s | Unigram MB/s | ratio | build s | peak RSS MB |", "|" + "---|" * 11]
     for key, r in sorted(results["runs"].items(), key=lambda kv: (kv[1]["requested_size"], kv[1]["mode"])):
         rows.append(f"| {r['mode']} | {r['requested_size']} | {r['chars_per_token_lines']:.3f} | "

@@ -214,6 +214,7 @@ class Candidate:
     freq: int
     lemma: str = ""
     tags: str = ""
+    forced: bool = False  # a user concept: kept whatever its measured use
 
 
 def _unit_candidates(counts: Counts) -> list[Candidate]:
@@ -297,7 +298,7 @@ def _user_concepts(path: str | None, top_saving: float) -> tuple[list[Candidate]
         if sym is not None and not isinstance(sym, str):
             raise HyperTokError(f"{p}: symbol for {phrase!r} must be a string or null")
         surface = " " + phrase.strip(" ")
-        out.append(Candidate(surface, "concept", top_saving * 2, 0))
+        out.append(Candidate(surface, "concept", top_saving * 2, 0, forced=True))
         if sym:
             preferred[surface] = sym
     return out, preferred
@@ -461,7 +462,7 @@ def _prune(pool: list[Candidate], room: int, pieces: list[str], chars: set[str],
         if progress:
             print(f"pruning round {r + 1}: {len(pool)} candidates, {int(usage.sum())} tokens on the sample", flush=True)
         keep = len(pool) - (excess if r == rounds - 1 else max(excess // (rounds - r), 1))
-        pool = sorted(pool, key=lambda c: (-loss[c.surface], -c.saving, c.surface))[:keep]
+        pool = sorted(pool, key=lambda c: (not c.forced, -loss[c.surface], -c.saving, c.surface))[:keep]
     return pool
 
 

@@ -70,7 +70,9 @@ def test_config_records_parameters_versions_and_corpus_hash(tiny_tok):
 def test_user_concepts_get_their_symbols(tiny_corpus, tmp_path):
     concepts = tmp_path / "c.json"
     concepts.write_text(json.dumps({"цикл Кребса": "Ⓚ", "любовь": "❤", "в том числе": None}), encoding="utf-8")
-    tok = build([tiny_corpus], tmp_path / "c", BuildConfig(vocab_size=900, mode="concept", concepts=str(concepts)))
+    # 600 tokens: the budget is tight, so pruning runs and must keep the user's concepts.
+    tok = build([tiny_corpus], tmp_path / "c", BuildConfig(vocab_size=600, mode="concept", concepts=str(concepts)))
+    assert len(tok) == 600
     assert tok.to_symbols(" цикл Кребса") == "Ⓚ"
     assert tok.to_symbols(" любовь") == "❤"
     assert tok.decode(tok.encode(" любовь")) == " любовь"

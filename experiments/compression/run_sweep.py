@@ -68,14 +68,47 @@ def point_name(method: str, size: int | None) -> str:
     return method if size is None else f"{method}-{size}"
 
 
-def measure_point(method: str, size: int | None, train: Path, dev: C.Text, work: Path, cache: Path | None) -> dict:
+BUILDER_FILES = ["vocab.py", "tokenizer.py", "fallback.py", "pretokenize.py", "morphology.py", "symbols.py",
+                 "corpus.py", "wordlist.py"]
+
+
+def builder_version() -> str:
+    """Short hash of the last commit touching the HyperTok builder ("+dirty" with local edits).
+
+    A HyperTok point made by another builder version is stale and is rebuilt.
+    """
+    import subprocess
+
+    root = HERE.parents[1]
+    files = [f"hypertok/{f}" for f in BUILDER_FILES]
+    try:
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--", *files], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *files], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def point_version(method: str) -> str:
+    if method.startswith("hypertok-"):
+        return f"builder {builder_version()}"
+    if method in B.TRAINED_KINDS:
+        return f"baseline settings v{B.SETTINGS_VERSION}"
+    return "fixed"
+
+
+def measure_point(method: str, size: int | None, train: Path, dev: C.Text, work: Path, cache: Path | None,
+                  rebuild: bool = False) -> dict:
     """Build or load one tokenizer and measure it on dev; returns the point record."""
-    rec: dict = {"method": method, "requested_size": size}
+    rec: dict = {"method": method, "requested_size": size, "version": point_version(method)}
     t0 = time.perf_counter()
     if method.startswith("hypertok-"):
         mode = method.split("-", 1)[1]
-        d = work / f"{method}-{size}"
-        if not (d / "config.json").is_file():
+        d = work / f"{method}-{size}-{builder_version().replace('+', '-')}"
+        rec["dir"] = str(d)
+        if rebuild or not (d / "config.json").is_file():
             print(f"  building {d} ...", flush=True)
             build([train], d, BuildConfig(vocab_size=size, mode=mode), overwrite=True, progress=True)
             rec["build_seconds"] = round(time.perf_counter() - t0, 1)
@@ -107,6 +140,8 @@ def report() -> dict:
     expected = [point_name(m, s) for s in sorted(SIZES) for m in METHODS] + MISTRAL + ["compressors"]
     missing = [n for n in expected if n not in points]
     meta = points.pop("_dev", None)
+    current = {m: point_version(m) for m in METHODS}
+    stale = sorted(n for n, p in points.items() if p.get("method") in current and p.get("version") != current[p["method"]])
     result = {
         "what": "vocabulary-size sweep on RusLit (train.txt -> dev.txt)",
         "command": "python experiments/compression/run_sweep.py",
@@ -116,6 +151,8 @@ def report() -> dict:
         "dev": meta,
         "points": points,
         "missing": missing,
+        "current_versions": current,
+        "stale": stale,
     }
     _atomic_json(HERE / "results.json", result)
     (HERE / "results.md").write_text(markdown(result), encoding="utf-8")
@@ -182,6 +219,11 @@ def markdown(result: dict) -> str:
                            f"{'yes' if r['lossless'] else 'NO'} |".replace(",", " "))
     if result["missing"]:
         out += ["", "**Missing points (not run yet):** " + ", ".join(result["missing"])]
+    out += ["", f"HyperTok builder version of this table: {result['current_versions']['hypertok-word']} "
+            "(last commit touching the builder files)."]
+    if result["stale"]:
+        out += ["**Made by an older builder or baseline settings (rerun the command to refresh):** " + ", ".join(
+            f"{n} ({pts[n].get('version')})" for n in result["stale"])]
     out += ["", "Plot: `chars_per_token.png`. Timings: " + result["speed"] + "."]
     return "\n".join(out) + "\n"
 
@@ -240,7 +282,10 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default=str(Path.home() / ".cache" / "hypertok" / "sweep"),
                     help="where built HyperTok directories go (not committed)")
     ap.add_argument("--cache", default=None, help="trained-baseline cache (default ~/.cache/hypertok/baselines)")
-    ap.add_argument("--redo", nargs="*", default=[], help="point names to measure again")
+    ap.add_argument("--redo", nargs="*", default=[],
+                    help="point names to measure again (HyperTok points are rebuilt), e.g. hypertok-concept-32000")
+    ap.add_argument("--keep-stale", action="store_true",
+                    help="keep points made by an older builder / baseline settings instead of redoing them")
     ap.add_argument("--report", action="store_true", help="only rewrite results.json/.md and the plot")
     args = ap.parse_args(argv)
     if args.report:
@@ -267,12 +312,15 @@ def main(argv=None) -> int:
         name = point_name(method, size)
         path = POINTS / f"{name}.json"
         if path.exists() and name not in args.redo:
-            continue
+            old = json.loads(path.read_text(encoding="utf-8")).get("version")
+            if args.keep_stale or old == point_version(method) or method in ("compressors", *MISTRAL):
+                continue
+            print(f"{name}: made by {old!r}, now {point_version(method)!r}: measuring again", flush=True)
         print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
         t0 = time.perf_counter()
         try:
             rec = measure_compressors(dev) if method == "compressors" else measure_point(
-                method, size, train, dev, work, Path(args.cache) if args.cache else None)
+                method, size, train, dev, work, Path(args.cache) if args.cache else None, rebuild=name in args.redo)
         except B.Unavailable as e:
             rec = {"method": method, "requested_size": size, "status": "skipped", "reason": str(e)}
         except HyperTokError as e:

@@ -249,7 +249,9 @@ def chunked_nll(model, input_ids, position_ids, labels, chunk: int = 8192, check
     from torch.utils.checkpoint import checkpoint as ckpt
 
     inner = _inner(model)
-    h = inner.model(input_ids=input_ids, position_ids=position_ids).last_hidden_state  # (B, T, d)
+    # use_cache=False: with a KV cache object transformers ignores the packed positions and
+    # lets documents in one row attend to each other
+    h = inner.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state  # (B, T, d)
     h = h.reshape(-1, h.shape[-1])  # (B*T, d)
     y = labels.reshape(-1)
     keep = y != -100
@@ -353,14 +355,15 @@ def _atomic_torch_save(obj, path: Path) -> None:
 
 
 def train_loop(model, stream, bos: int, cfg: LoopConfig, out: Path | None = None, eval_fn=None,
-               resume: bool = False, is_row_param=None) -> list[dict]:
+               resume: bool = False, is_row_param=None, stop_at: int | None = None) -> list[dict]:
     """Train the parameters of ``model`` that require grad on a packed stream.
 
     Batch k of the run is a fixed function of (seed, k), so a resumed run sees the same
     batches. ``eval_fn(model) -> dict`` runs every ``eval_every`` steps and at the end.
     Each step appends {"step", "loss" (nats/token), "lr", "tokens", "time"} to the history
     (and to ``out/train_log.jsonl``); a checkpoint with optimizer, scheduler and history is
-    written every ``save_every`` steps to ``out/checkpoint.pt``.
+    written every ``save_every`` steps to ``out/checkpoint.pt``. ``stop_at`` ends this run
+    early at that step (the schedule still spans ``cfg.steps``), as an interruption would.
     """
     import torch
     from tqdm import tqdm
@@ -396,10 +399,13 @@ def train_loop(model, stream, bos: int, cfg: LoopConfig, out: Path | None = None
         raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} row; "
                             f"give more text or a smaller --seq-len")
     model.train()
-    log = open(out / LOG_FILE, "a") if out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    log = open(out / LOG_FILE, "a" if start else "w") if out else None
     orders: dict[int, object] = {}
     t0 = time.time()
-    bar = tqdm(range(start, cfg.steps), desc=cfg.desc, disable=not cfg.progress, initial=start, total=cfg.steps)
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    bar = tqdm(range(start, end), desc=cfg.desc, disable=not cfg.progress, initial=start, total=cfg.steps)
     for step in bar:
         g = step * cfg.batch_size + __import__("numpy").arange(cfg.batch_size)
         idx = []
@@ -609,7 +615,11 @@ def adapt(cfg: AdaptConfig, cache: dict | None = None) -> dict:
     model = load_base_model(cfg.base, cfg.dtype, cfg.device)
     resize_and_init(model, tok.recipe)
     if cfg.grad_ckpt:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        import warnings
+
+        with warnings.catch_warnings():  # renamed activation_checkpointing_enable in newer transformers
+            warnings.simplefilter("ignore", FutureWarning)
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     model = wrap_peft(model, tok.recipe, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.rows)
     out.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ PRESETS = {
                  prompts=1, repeats=1, adapt_chars=300_000, dev_chars=30_000, eval_chars=10_000),
     "small": dict(hidden=512, layers=8, heads=8, kv=4, inter=1536, seq=1024, pre_batch=32, pre_steps=1600,
                   pre_lr=1.5e-3, batch=16, steps=300, lora_r=32, grad_ckpt=False, dtype="float32", eval_every=50,
-                  gen_tokens=128, prompts=3, repeats=3, adapt_chars=24_000_000, dev_chars=0, eval_chars=200_000),
+                  gen_tokens=128, prompts=3, repeats=3, adapt_chars=16_000_000, dev_chars=0, eval_chars=200_000),
     "7b": dict(seq=2048, batch=8, steps=1000, lora_r=16, grad_ckpt=True, dtype="bfloat16", eval_every=200,
                gen_tokens=256, prompts=4, repeats=3, adapt_chars=0, dev_chars=0, eval_chars=200_000),
 }
@@ -104,7 +104,7 @@ def main() -> int:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="small")
     ap.add_argument("--pretrain-steps", type=int, default=0)
     ap.add_argument("--adapt-steps", type=int, default=0)
-    ap.add_argument("--variants", default="ht-extend-mean,ht-extend-random,ht-replace-mean,ht-replace-random,bpe-extend-mean")
+    ap.add_argument("--variants", default="ht-extend-mean,bpe-extend-mean,ht-replace-mean,ht-extend-random,ht-replace-random")
     ap.add_argument("--work", required=True)
     ap.add_argument("--results", required=True)
     ap.add_argument("--keep-adapter", default="ht-extend-mean", help="variant whose adapter is copied to --results")

@@ -1,0 +1,333 @@
+"""Issue 5: vocabulary transfer, LoRA adaptation, save/load/merge, resume, clear errors.
+
+Everything runs on CPU in float32 with a tiny random 2-layer MistralConfig, a SentencePiece
+model trained here on synthetic Russian text (byte fallback, like Mistral's), and a small
+HyperTok vocabulary built from the same text. No corpus, no downloads.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+spm = pytest.importorskip("sentencepiece")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from hypertok import HyperTokError  # noqa: E402
+from hypertok.adapt import (  # noqa: E402
+    AdaptConfig, LoopConfig, adapt, check_base_path, chunked_nll, load_adapted, load_base_model, merge, pack,
+    plan, read_documents, resize_and_init, rows_of, train_loop, wrap_peft,
+)
+from hypertok.transfer import BaseVocab, NewVocab, lossless_sentencepiece_proto  # noqa: E402
+
+torch.set_num_threads(1)
+
+WORDS = ("он она было тогда дело давно минувших дней старый дом сад река лес поле город человек "
+         "говорил сказал пришёл ушёл думал знал видел любил жизнь время глаза рука день ночь "
+         "утро вечер солнце небо земля вода огонь ветер снег дождь мать отец сын дочь брат").split()
+
+
+def _text(n_docs: int, seed: int) -> str:
+    r = random.Random(seed)
+    docs = []
+    for _ in range(n_docs):
+        sents = []
+        for _ in range(r.randint(2, 5)):
+            s = " ".join(r.choice(WORDS) for _ in range(r.randint(4, 10)))
+            sents.append(s[0].upper() + s[1:] + r.choice([".", "!", "?", ", – сказал он."]))
+        docs.append(" ".join(sents))
+    return "\n\n".join(docs) + "\n"
+
+
+def _make_base(d, sp_model, seed: int, vocab_size: int | None = None):
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(seed)
+    n = spm.SentencePieceProcessor(model_file=str(sp_model)).get_piece_size()
+    cfg = MistralConfig(vocab_size=vocab_size or n, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                        sliding_window=None, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+    MistralForCausalLM(cfg).save_pretrained(d)
+    (d / "tokenizer.model").write_bytes(sp_model.read_bytes())
+    return d
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from hypertok import BuildConfig, build
+
+    root = tmp_path_factory.mktemp("adapt")
+    train, dev = root / "train.txt", root / "dev.txt"
+    train.write_text(_text(300, 0))
+    dev.write_text(_text(40, 1))
+    spm.SentencePieceTrainer.train(
+        input=str(train), model_prefix=str(root / "sp"), vocab_size=400, model_type="bpe", byte_fallback=True,
+        character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)
+    sp = root / "sp.model"
+    base = _make_base(root / "base", sp, 0)
+    other = _make_base(root / "other", sp, 1)
+    tok = root / "tok"
+    build([str(train)], tok, BuildConfig(vocab_size=640, mode="word"))
+    return {"root": root, "train": train, "dev": dev, "sp": sp, "base": base, "other": other, "tok": tok}
+
+
+def _cfg(env, out, **kw):
+    d = dict(base=str(env["base"]), tokenizer=str(env["tok"]), train=[str(env["train"])], out=str(out),
+             eval=str(env["dev"]), steps=6, batch_size=4, seq_len=64, lr=1e-2, rows_lr=3e-2, warmup=1,
+             eval_every=3, eval_chars=3000, save_every=3, grad_ckpt=True, loss_chunk=50, device="cpu",
+             dtype="float32", lora_r=4, lora_alpha=8, progress=False)
+    d.update(kw)
+    return AdaptConfig(**d)
+
+
+@pytest.fixture(scope="module")
+def trained(env):
+    out = env["root"] / "ad_extend"
+    return adapt(_cfg(env, out, steps=10)), out
+
+
+def _logits(model, ids):
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0].float()
+
+
+# ------------------------------------------------------------------ transfer
+
+def test_proto_patch_keeps_pieces_and_makes_spans_concatenate(env):
+    bv = BaseVocab(env["sp"])
+    a, b = "  сказал он", "\nдом  сад "
+    assert bv.decode(bv.encode(a)) == a
+    assert bv.decode(bv.encode(a)) + bv.decode(bv.encode(b)) == a + b
+    orig = spm.SentencePieceProcessor(model_file=str(env["sp"]))  # NFKC charsmap, dummy prefix
+    patched = spm.SentencePieceProcessor(model_proto=lossless_sentencepiece_proto(env["sp"].read_bytes()))
+    assert [orig.id_to_piece(i) for i in range(len(orig))] == [patched.id_to_piece(i) for i in range(len(patched))]
+    assert orig.decode(orig.encode("сказал он")) == "сказал он"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(WORDS))
+def test_adapted_tokenizer_is_lossless(env, text):
+    for strategy in ("extend", "replace"):
+        tok = plan(env["base"], env["tok"], strategy)
+        assert tok.decode(tok.encode(text)) == text
+
+
+def test_extend_maps_entries_beyond_base_and_keeps_base_rows(env):
+    tok = plan(env["base"], env["tok"], "extend")
+    V = tok.recipe.base_vocab_size
+    ids = tok.encode("Старый дом, – сказал он.")
+    assert any(i >= V for i in ids)
+    assert tok.recipe.new_rows == list(range(V, tok.recipe.model_vocab_size))
+    assert all(tok.is_new_token(i) for i in tok.recipe.new_rows)
+
+
+def test_mean_initialised_row_is_mean_of_its_pieces(env):
+    tok = plan(env["base"], env["tok"], "extend", init="mean")
+    model = load_base_model(env["base"], "float32", "cpu")
+    old_e = model.get_input_embeddings().weight.detach().clone()
+    old_h = model.get_output_embeddings().weight.detach().clone()
+    resize_and_init(model, tok.recipe)
+    bv = BaseVocab.find(env["base"])
+    new = NewVocab(env["tok"])
+    e, h = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    assert e.shape[0] == tok.recipe.model_vocab_size
+    checked = 0
+    for new_id, row in enumerate(tok.recipe.new_to_model):
+        if row < tok.recipe.base_vocab_size or row < 0:
+            continue
+        pieces = bv.encode(new.surfaces[new_id])
+        assert len(pieces) > 1
+        torch.testing.assert_close(e[row], old_e[pieces].mean(0))  # float32, same sum: exact up to rounding
+        torch.testing.assert_close(h[row], old_h[pieces].mean(0))
+        checked += 1
+    assert checked > 10
+    torch.testing.assert_close(e[: old_e.shape[0]], old_e)  # base rows untouched
+
+
+def test_random_and_hewitt_init(env):
+    for init in ("random", "hewitt"):
+        tok = plan(env["base"], env["tok"], "replace", init=init)
+        model = load_base_model(env["base"], "float32", "cpu")
+        resize_and_init(model, tok.recipe)
+        w = model.get_input_embeddings().weight
+        assert w.shape[0] == len(NewVocab(env["tok"]))
+        assert torch.isfinite(w).all()
+
+
+# ------------------------------------------------------------------ data and loss
+
+def test_chunked_loss_equals_full_cross_entropy(env):
+    model = load_base_model(env["base"], "float32", "cpu")
+    g = torch.Generator().manual_seed(0)
+    X = torch.randint(3, 390, (2, 16), generator=g)
+    P = torch.arange(16).expand(2, 16)
+    Y = torch.randint(3, 390, (2, 16), generator=g)
+    Y[0, :3] = -100
+    nll, n = chunked_nll(model, X, P, Y, chunk=7)
+    logits = model(input_ids=X, position_ids=P).logits
+    ref = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1),
+                                            reduction="sum", ignore_index=-100)
+    assert n == 29
+    torch.testing.assert_close(nll, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_packed_documents_do_not_see_each_other(env):
+    model = load_base_model(env["base"], "float32", "cpu")
+    d1, d2 = [5, 6, 7, 8, 9], [10, 11, 12, 13]
+    stream = pack([d1, d2], bos=1, eos=2)
+    X, P, Y = rows_of(stream, 12, 1, [0])
+    assert P[0].tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4]
+    assert Y[0, 6] == -100  # </s> of doc 1 does not predict <s> of doc 2
+    X, P, Y = (torch.from_numpy(a) for a in (X, P, Y))
+    alone = model(input_ids=torch.tensor([[1, *d2, 2]])).logits[0]
+    # the model in eval mode has use_cache=True: chunked_nll must still isolate documents
+    nll_packed, _ = chunked_nll(model, X[:, 7:], P[:, 7:], Y[:, 7:])
+    Yp = Y.clone()
+    Yp[:, :7] = -100
+    nll_in_row, n = chunked_nll(model, X, P, Yp)
+    assert n == 5  # d2's four tokens and its </s>
+    # same kernels on the same rows, only the mask differs: equal up to float32 reduction order
+    torch.testing.assert_close(nll_in_row, nll_packed, rtol=1e-5, atol=1e-5)
+    ref = torch.nn.functional.cross_entropy(alone[:5], torch.tensor([*d2, 2]), reduction="sum")
+    torch.testing.assert_close(nll_in_row, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_read_documents_split_on_blank_lines(tmp_path):
+    f = tmp_path / "t.txt"
+    f.write_text("раз\nдва\n\n\n три \n\n")
+    assert read_documents([str(f)]) == ["раз\nдва", "\n три ", ]
+
+
+# ------------------------------------------------------------------ training, save, load, merge
+
+def test_a_few_steps_lower_the_loss(trained):
+    res, _ = trained
+    losses = [h["loss"] for h in res["history"]]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    evals = [h["eval_bpc"] for h in res["history"] if "eval_bpc" in h]
+    assert evals[-1] < evals[0]
+
+
+def test_save_load_on_fresh_base_gives_equal_logits(env, trained):
+    res, out = trained
+    ids = res["tokenizer"].encode("Старый дом у реки, – сказал он.", add_bos=True)
+    before = _logits(res["model"], ids)
+    loaded, tok = load_adapted(env["base"], out, "float32", "cpu")
+    assert tok.encode("Старый дом у реки, – сказал он.", add_bos=True) == ids
+    # same float32 weights and ops on CPU; only summation order could differ
+    torch.testing.assert_close(_logits(loaded, ids), before, rtol=1e-5, atol=1e-5)
+
+
+def test_merged_and_unmerged_agree(env, trained):
+    res, out = trained
+    ids = res["tokenizer"].encode("Дождь и снег, ночь и утро.", add_bos=True)
+    unmerged = _logits(res["model"], ids)
+    merged = copy.deepcopy(res["model"]).merge_and_unload()
+    # merging adds B@A*scale into W in float32: rounding differences of order 1e-6 relative
+    torch.testing.assert_close(_logits(merged, ids), unmerged, rtol=1e-4, atol=1e-4)
+    from transformers import AutoModelForCausalLM
+
+    mdir = merge(env["base"], out, env["root"] / "merged", "float32")
+    plain = AutoModelForCausalLM.from_pretrained(mdir, local_files_only=True)
+    torch.testing.assert_close(_logits(plain, ids), unmerged, rtol=1e-4, atol=1e-4)
+
+
+def test_replace_with_full_rows_trains_and_saves(env):
+    out = env["root"] / "ad_replace"
+    res = adapt(_cfg(env, out, strategy="replace", rows="full", steps=3, eval=None, save_every=0))
+    assert len(res["tokenizer"]) == len(NewVocab(env["tok"]))
+    loaded, tok = load_adapted(env["base"], out, "float32", "cpu")
+    ids = tok.encode("Сын и дочь.", add_bos=True)
+    torch.testing.assert_close(_logits(loaded, ids), _logits(res["model"], ids), rtol=1e-5, atol=1e-5)
+
+
+def test_resume_continues_at_same_step_and_loss(env):
+    tok = plan(env["base"], env["tok"], "extend")
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+
+    def fresh():
+        torch.manual_seed(0)  # LoRA A matrices start random
+        m = load_base_model(env["base"], "float32", "cpu")
+        resize_and_init(m, tok.recipe)
+        return wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+
+    cfg = LoopConfig(steps=4, batch_size=2, seq_len=32, lr=1e-2, warmup=1, save_every=2, progress=False)
+    straight = train_loop(fresh(), stream, tok.bos, cfg, env["root"] / "run_a")
+    b = env["root"] / "run_b"
+    b.mkdir()
+    first = train_loop(fresh(), stream, tok.bos, cfg, b, stop_at=2)
+    assert [h["step"] for h in first] == [1, 2]
+    resumed = train_loop(fresh(), stream, tok.bos, cfg, b, resume=True)
+    assert [h["step"] for h in resumed] == [1, 2, 3, 4]
+    for x, y in zip(straight, resumed):
+        assert x["step"] == y["step"]
+        assert abs(x["loss"] - y["loss"]) < 1e-5
+        assert abs(x["lr"] - y["lr"]) < 1e-12
+
+
+def test_cli_adapt_and_eval(env, capsys):
+    from hypertok.cli import main
+
+    out = env["root"] / "ad_cli"
+    rc = main(["adapt", "--base", str(env["base"]), "--tokenizer", str(env["tok"]), "--train", str(env["train"]),
+               "--out", str(out), "--steps", "2", "--batch-size", "2", "--seq-len", "32", "--lora-r", "2",
+               "--no-progress", "--device", "cpu"])
+    assert rc == 0
+    rc = main(["eval", "--base", str(env["base"]), "--adapter", str(out), "--text", str(env["dev"]),
+               "--max-chars", "2000", "--gen-tokens", "4", "--prompts", "1", "--repeats", "1", "--device", "cpu"])
+    assert rc == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert res["bpc"] > 0 and 0 <= res["new_token_share"] <= 1 and res["chars_per_s"] > 0
+
+
+# ------------------------------------------------------------------ clear errors, before any model load
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    import hypertok.adapt as A
+
+    def boom(*a, **k):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(A, "load_base_model", boom)
+
+
+def test_hub_name_or_missing_path_is_a_clear_offline_error():
+    with pytest.raises(HyperTokError, match="never downloads"):
+        check_base_path("mistralai/Mistral-7B-v0.3")
+
+
+def test_empty_training_text(env, tmp_path, no_model_load):
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n\n \n")
+    with pytest.raises(HyperTokError, match="empty"):
+        adapt(_cfg(env, tmp_path / "o", train=[str(empty)]))
+
+
+def test_adapter_for_another_base_is_refused(env, trained, no_model_load):
+    _, out = trained
+    with pytest.raises(HyperTokError, match="another base"):
+        load_adapted(env["other"], out)
+
+
+def test_tokenizer_and_base_that_cannot_be_reconciled(env, tmp_path, no_model_load):
+    small = _make_base(tmp_path / "small", env["sp"], 0, vocab_size=100)  # fewer rows than pieces
+    with pytest.raises(HyperTokError, match="does not belong"):
+        adapt(_cfg(env, tmp_path / "o", base=str(small)))
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_text((env["base"] / "config.json").read_text())
+    with pytest.raises(HyperTokError, match="tokenizer.model"):
+        adapt(_cfg(env, tmp_path / "o2", base=str(bare)))
+    with pytest.raises(HyperTokError, match="not a tokenizer directory"):
+        adapt(_cfg(env, tmp_path / "o3", tokenizer=str(tmp_path)))

@@ -489,6 +489,7 @@ def resize_and_init(model, recipe, init: str | None = None, seed: int | None = N
 
 def wrap_peft(model, recipe, lora_r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.0, rows: str = "tokens"):
     """LoRA on all linear layers, plus the new rows (trainable_token_indices) or whole matrices."""
+    import torch
     from peft import LoraConfig, get_peft_model
 
     tied = model.get_output_embeddings() is None or \
@@ -501,7 +502,11 @@ def wrap_peft(model, recipe, lora_r: int = 16, lora_alpha: int = 32, lora_dropou
         kw["modules_to_save"] = ["embed_tokens"] if tied else ["embed_tokens", "lm_head"]
     cfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules="all-linear",
                      task_type="CAUSAL_LM", **kw)
-    return get_peft_model(model, cfg)
+    model = get_peft_model(model, cfg)
+    for p in model.parameters():  # float32 master copies of what trains (bf16 bases: new rows too)
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+    return model
 
 
 def is_row_param(name: str) -> bool:

@@ -288,6 +288,11 @@ def test_cli_adapt_and_eval(env, capsys):
 
     res = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert res["bpc"] > 0 and 0 <= res["new_token_share"] <= 1 and res["chars_per_s"] > 0
+    rc = main(["eval", "--base", str(env["base"]), "--text", str(env["dev"]), "--max-chars", "2000",
+               "--gen-tokens", "4", "--prompts", "1", "--repeats", "1", "--device", "cpu"])
+    assert rc == 0
+    base = json.loads(capsys.readouterr().out)
+    assert base["new_token_share"] == 0 and base["chars"] == res["chars"]
 
 
 # ------------------------------------------------------------------ clear errors, before any model load

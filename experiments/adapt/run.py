@@ -109,7 +109,14 @@ def main() -> int:
     ap.add_argument("--results", required=True)
     ap.add_argument("--keep-adapter", default="ht-extend-mean", help="variant whose adapter is copied to --results")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--replot", help="only redraw curves.png and the table from this results.json")
     ap.add_argument("--no-progress", action="store_true")
+    if "--replot" in sys.argv:
+        i = sys.argv.index("--replot")
+        res = json.loads(Path(sys.argv[i + 1]).read_text())
+        plot(res, Path(sys.argv[i + 1]).with_name("curves.png"))
+        table(res)
+        return 0
     args = ap.parse_args()
 
     import torch
@@ -155,6 +162,7 @@ def main() -> int:
     model = load_base_model(base_dir, dtype)
     btok = BaseTokenizer(BaseVocab.find(base_dir))
     out["base"].update(measure(model, btok, "base"))
+    out["base"]["model_vocab_size"] = len(btok)
     del model
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
 
@@ -233,7 +241,7 @@ def plot(out: dict, path: Path) -> None:
         a.axhline(b * 1.03, color="gray", ls=":", label="base + 3%")
         a.set_xlabel("adaptation step")
         a.legend(fontsize=7)
-    ax[0].set_ylabel("train loss, bits/char (smoothed; loss / chars-per-token)")
+    ax[0].set_ylabel("train loss / ln2 / dev chars-per-token (approx. bits/char)", fontsize=8)
     ax[1].set_ylabel("dev bits/char (first 200k chars)")
     ax[0].set_title("adaptation: training loss")
     ax[1].set_title("adaptation: held-out bits per character")

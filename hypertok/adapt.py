@@ -387,6 +387,12 @@ def train_loop(model, stream, bos: int, cfg: LoopConfig, out: Path | None = None
     ck = out / CHECKPOINT_FILE if out else None
     if resume and ck and ck.is_file():
         state = torch.load(ck, map_location=device, weights_only=False)
+        was = state.get("config", {})
+        diff = {k: (was.get(k), getattr(cfg, k)) for k in ("steps", "batch_size", "seq_len", "seed", "lr")
+                if was.get(k) != getattr(cfg, k)}
+        if diff:
+            raise HyperTokError(f"{ck} was written with other settings {diff} (checkpoint, now); "
+                                f"resume with the same settings or choose another --out")
         with torch.no_grad():
             for n, p in params.items():
                 p.copy_(state["trainable"][n])

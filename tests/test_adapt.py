@@ -152,6 +152,16 @@ def test_mean_initialised_row_is_mean_of_its_pieces(env):
     torch.testing.assert_close(e[: old_e.shape[0]], old_e)  # base rows untouched
 
 
+def test_hewitt_rows_sit_at_the_mean_of_old_rows(env):
+    tok = plan(env["base"], env["tok"], "extend", init="hewitt")
+    model = load_base_model(env["base"], "float32", "cpu")
+    old_e = model.get_input_embeddings().weight.detach().clone()
+    resize_and_init(model, tok.recipe)
+    new_rows = model.get_input_embeddings().weight[tok.recipe.new_rows]
+    # N(mean, 1e-9 * cov): samples within ~1e-4 of the mean for weights of std ~0.02
+    torch.testing.assert_close(new_rows, old_e.mean(0).expand_as(new_rows), rtol=0, atol=1e-3)
+
+
 def test_random_and_hewitt_init(env):
     for init in ("random", "hewitt"):
         tok = plan(env["base"], env["tok"], "replace", init=init)
@@ -247,6 +257,14 @@ def test_replace_with_full_rows_trains_and_saves(env):
     loaded, tok = load_adapted(env["base"], out, "float32", "cpu")
     ids = tok.encode("Сын и дочь.", add_bos=True)
     torch.testing.assert_close(_logits(loaded, ids), _logits(res["model"], ids), rtol=1e-5, atol=1e-5)
+    # replace: the merged folder's tokenizer.json gives the model's ids with plain transformers
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    mdir = merge(env["base"], out, env["root"] / "merged_replace", "float32")
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(mdir / "tokenizer.json"))
+    assert hf("Сын и дочь.", add_special_tokens=False)["input_ids"] == ids[1:]
+    plain = AutoModelForCausalLM.from_pretrained(mdir, local_files_only=True)
+    torch.testing.assert_close(_logits(plain, ids), _logits(res["model"], ids), rtol=1e-4, atol=1e-4)
 
 
 def test_resume_continues_at_same_step_and_loss(env):
@@ -267,6 +285,9 @@ def test_resume_continues_at_same_step_and_loss(env):
     assert [h["step"] for h in first] == [1, 2]
     resumed = train_loop(fresh(), stream, tok.bos, cfg, b, resume=True)
     assert [h["step"] for h in resumed] == [1, 2, 3, 4]
+    with pytest.raises(HyperTokError, match="other settings"):
+        train_loop(fresh(), stream, tok.bos, LoopConfig(steps=4, batch_size=3, seq_len=32, lr=1e-2, warmup=1,
+                                                        save_every=2, progress=False), b, resume=True)
     for x, y in zip(straight, resumed):
         assert x["step"] == y["step"]
         assert abs(x["loss"] - y["loss"]) < 1e-5

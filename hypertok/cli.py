@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -22,9 +23,10 @@ PLUGIN_MODULES = ["hypertok.compare", "hypertok.vram", "hypertok.adapt"]
 
 DEMO_SENTENCES = [
     "Мне было тогда лет двадцать пять, – начал Н.Н., – дела давно минувших дней.",
-    "В том числе потому что столами и стульями никто не пользовался.",
-    "Цикл Кребса ❤ любовь: 🙂 and some English, 12345.",
+    "Он изучал цикл Кребса, в том числе потому что любовь к науке была сильнее его.",
+    "Столами и стульями никто не пользовался. Emoji 🙂, English and 12345 stay lossless.",
 ]
+DEMO_CONCEPTS = {"цикл Кребса": "Ⓚ", "любовь": "❤", "в том числе": None}
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
@@ -116,12 +118,16 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .tokenizer import HyperTok
     from .vocab import BuildConfig, build
 
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="hypertok-demo-")) / "tok"
+    work = Path(tempfile.mkdtemp(prefix="hypertok-demo-"))
+    out = Path(args.out) if args.out else work / "tok"
     if (out / "config.json").exists():
         tok = HyperTok.load(out)
     else:
-        cfg = BuildConfig(vocab_size=args.vocab_size, mode=args.mode)
-        print(f"building a {cfg.mode} vocabulary of {cfg.vocab_size} tokens from the navec word list ...")
+        concepts = work / "concepts.json"
+        concepts.write_text(json.dumps(DEMO_CONCEPTS, ensure_ascii=False), encoding="utf-8")
+        cfg = BuildConfig(vocab_size=args.vocab_size, mode=args.mode, concepts=str(concepts))
+        print(f"building a {cfg.mode} vocabulary of {cfg.vocab_size} tokens from the navec word list, "
+              f"with the concepts {DEMO_CONCEPTS} ...")
         tok = build([], out, cfg, progress=True)
     print(f"tokenizer directory: {out}  ({len(tok)} tokens: {tok.kind_counts()})\n")
     for s in DEMO_SENTENCES:
@@ -161,7 +167,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build from the embedded navec word list and show encode/decode",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--vocab-size", type=int, default=32000)
-    p.add_argument("--mode", choices=["word", "morph", "concept"], default="morph")
+    p.add_argument("--mode", choices=["word", "morph", "concept"], default="concept")
     p.add_argument("--out", help="keep the built directory here (reused if present)")
 
     for mod in PLUGIN_MODULES:

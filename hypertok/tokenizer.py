@@ -127,6 +127,8 @@ class HyperTok:
         ]
         self.hf = hf if hf is not None else hf_tokenizer(entries)
         self.hf.encode_special_tokens = True  # a literal "<s>" in text is text
+        # encode_batch_fast (tokenizers >= 0.20) skips character offsets, which we never use.
+        self._batch = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
 
     # -- size and description -------------------------------------------------------------
     def __len__(self) -> int:
@@ -149,7 +151,7 @@ class HyperTok:
         if len(text) <= _CHUNK_CHARS:
             return self.hf.encode(text, add_special_tokens=False).ids
         ids: list[int] = []
-        for enc in self.hf.encode_batch(_split_chunks(text), add_special_tokens=False):
+        for enc in self._batch(_split_chunks(text), add_special_tokens=False):
             ids.extend(enc.ids)
         return ids
 
@@ -204,7 +206,7 @@ class HyperTok:
                     fast.append(i)
                 else:
                     out[i] = self._encode_utf8(t)
-        for i, enc in zip(fast, self.hf.encode_batch([texts[i] for i in fast], add_special_tokens=False)):
+        for i, enc in zip(fast, self._batch([texts[i] for i in fast], add_special_tokens=False)):
             out[i] = enc.ids
         if add_bos or add_eos:
             out = [([1] if add_bos else []) + ids + ([2] if add_eos else []) for ids in out]  # type: ignore[operator]

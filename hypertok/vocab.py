@@ -178,13 +178,22 @@ def _count_ngrams(corpus: Corpus, top: set[str], cfg: BuildConfig, progress: boo
 
 
 def count_wordlist() -> Counts:
-    """Counts from the navec frequency list: each word as a space-prefixed unit."""
+    """Counts from the navec frequency list.
+
+    navec is lower-case and has no context, so each word is counted as a space-prefixed
+    unit (`` стол``), and, with assumed shares of 1/10 and 1/20 of its count, as a
+    capitalised unit at the start of a line (``Стол``) and after a space (`` Стол``).
+    """
     from .wordlist import NAVEC_FILE, navec_counts
 
     words, digest = navec_counts()
     counts = Counts()
     for w, c in words.items():
         counts.units[" " + w] += c
+        cap = w[:1].upper() + w[1:]
+        if cap != w:
+            counts.units[cap] += c // 10
+            counts.units[" " + cap] += c // 20
         for ch in w:
             counts.chars[ch] += c
     counts.source = {"files": [NAVEC_FILE], "sha256": digest, "bytes": 0, "chars": 0, "kind": "navec word list"}

@@ -484,6 +484,12 @@ def claim_table(results: dict) -> list[dict]:
                 r["not_measured"] = m.get("oom") or p.get("skipped")
             for loss in ("full", "chunked"):
                 q = idx.get((t["label"], "train", loss, c))
+                if q is None:  # not run at this length: the analytic figure alone
+                    cfg = results["config"]
+                    shape = ModelShape(**results["model"]).with_vocab(t["vocab"])
+                    r[f"train_{loss}_analytic_peak"] = estimate(shape, p["tokens"], "train", loss=loss,
+                                                                lora_rank=cfg["lora_rank"],
+                                                                chunk=cfg["loss_chunk"])["peak"]
                 if q is not None:
                     r[f"train_{loss}_analytic_peak"] = q["analytic"]["peak"]
                     qm = q.get("measurement", {})
@@ -510,7 +516,8 @@ def summary_markdown(results: dict) -> str:
               f"torch {env.get('torch', '-')}, transformers {env.get('transformers', '-')}. "
               + (results["measure_note"] or "Measured: bf16 random-init weights, SDPA, median of "
                  f"{results['config']['repeats']} runs."), ""]
-    lines += ["## Inference: prefill peak memory (GiB; analytic / measured allocated / reserved), latency, decode",
+    has_inference = any(p["mode"] == "inference" for p in results["points"])
+    lines += [] if not has_inference else ["## Inference: prefill peak memory (GiB; analytic / measured allocated / reserved), latency, decode",
               "", "| tokenizer | vocab | chars | tokens | chars/tok | KV GiB | analytic | measured | reserved | "
               "analytic/measured | prefill s | decode tok/s | decode chars/s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -624,14 +631,16 @@ def plot(results: dict, out: Path) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    written = []
+    written: list[Path] = []
     toks = [t["label"] for t in results["tokenizers"]]
     colors = {t: f"C{i}" for i, t in enumerate(toks)}
     pts = results["points"]
     gpu = results["environment"].get("gpu_memory_bytes")
     cmd = results.get("command") or "hypertok vram"
-    modes = [("inference", None)] + [("train", loss) for loss in ("full", "chunked")
-                                     if any(p["mode"] == "train" and p.get("loss") == loss for p in pts)]
+    modes = [(m, loss) for m, loss in (("inference", None), ("train", "full"), ("train", "chunked"))
+             if any(p["mode"] == m and p.get("loss") == loss for p in pts)]
+    if not modes:
+        return written
     fig, axes = plt.subplots(1, len(modes), figsize=(6 * len(modes), 4.6), squeeze=False)
     for ax, (mode, loss) in zip(axes[0], modes):
         for t in toks:
@@ -649,16 +658,18 @@ def plot(results: dict, out: Path) -> list[Path]:
             oom = [p["chars"] for p in sel if "oom" in p.get("measurement", {}) or "skipped" in p]
             if oom and gpu:
                 ax.plot(oom, [gpu / GIB] * len(oom), "x", color=colors[t], ms=9)
-        if gpu:
+        top = max([p["analytic"]["peak"] for p in pts if p["mode"] == mode and p.get("loss") == loss] or [0])
+        if gpu and top > 0.6 * gpu:  # draw the card's limit only where the curves come near it
             ax.axhline(gpu / GIB, color="grey", lw=0.8)
+        ax.set_ylim(bottom=0)
         ax.set_xscale("log")
         ax.set_xlabel("characters of context")
         ax.set_ylabel("peak GPU memory, GiB")
         ax.set_title(f"{mode}" + (f" ({loss} loss)" if loss else " prefill") + ": solid measured, dashed analytic")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{results['model']['name']} on {results['environment'].get('gpu', 'no GPU')}  (x: OOM; "
-                 f"grey: GPU memory)\n{cmd[:160]}", fontsize=8)
+    fig.suptitle(f"{results['model']['name']} on {results['environment'].get('gpu', 'no GPU')}  (x: OOM or skipped; "
+                 f"GPU memory {gpu / GIB if gpu else 0:.0f} GiB)\n{cmd[:160]}", fontsize=8)
     fig.tight_layout()
     p = out / "memory_vs_chars.png"
     fig.savefig(p, dpi=110)
@@ -666,7 +677,11 @@ def plot(results: dict, out: Path) -> list[Path]:
     written.append(p)
 
     measured = any("prefill_s" in p.get("measurement", {}) for p in pts)
-    panels = ["prefill", "decode"] + (["train"] if any("step_s" in p.get("measurement", {}) for p in pts) else [])
+    panels = (["prefill"] if any(p["mode"] == "inference" for p in pts) else []) + \
+        (["decode"] if any("decode_chars_per_s" in p.get("measurement", {}) for p in pts) else []) + \
+        (["train"] if any("step_s" in p.get("measurement", {}) for p in pts) else [])
+    if not panels:
+        return written
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.6), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for t in toks:

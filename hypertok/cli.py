@@ -48,7 +48,9 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["word", "morph", "concept"], default=d.mode,
                    help="word: frequent word forms; morph: stems+endings via pymorphy3; concept: morph + multi-word units (the default)")
     p.add_argument("--concepts", help='JSON file {"phrase": "preferred symbol or null"}')
-    p.add_argument("--symbols", choices=["pua", "cjk", "all"], default=d.symbols, help="Unicode pool for the symbol view")
+    p.add_argument("--symbols", choices=["auto", "pua", "cjk", "all"], default=d.symbols,
+                   help="Unicode pool for the symbol view: Private Use Areas, CJK ideographs, all scripts; "
+                   "auto = pua, or all when the vocabulary is larger than the PUA (137 468)")
     p.add_argument("--fallback-share", type=float, default=d.fallback_share, help="share of the budget given to the fallback subword model")
     p.add_argument("--encoding", default=d.encoding, help="corpus encoding (e.g. cp1251)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -8,7 +8,9 @@ take code points from a pool:
 - ``pua``: the Private Use Areas (U+E000-U+F8FF, then planes 15 and 16): 137 468 points;
 - ``cjk``: assigned CJK unified ideographs (BMP first, then the supplementary blocks);
 - ``all``: every assigned graphic code point of all scripts ("as in the original idea"),
-  then the Private Use Areas.
+  then the Private Use Areas;
+- ``auto`` (the default): ``pua`` when it is large enough, else ``all`` (vocabularies above
+  about 137K tokens).
 
 Code points that occur in the corpus, or that a single-character token already shows,
 are excluded from the pool. The escape mechanism: a pool code point in the input text is
@@ -27,11 +29,12 @@ from collections.abc import Iterable, Iterator
 
 from .errors import HyperTokError
 
-POOLS = ("pua", "cjk", "all")
+POOLS = ("auto", "pua", "cjk", "all")
 
 _PUA = [(0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD)]
 _CJK = [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF), (0x20000, 0x2A6DF), (0x2A700, 0x2EBEF), (0x30000, 0x323AF)]
 _GRAPHIC = ("L", "N", "P", "S")
+PUA_SIZE = sum(hi - lo + 1 for lo, hi in _PUA)
 
 
 def _ranges(ranges: list[tuple[int, int]], assigned_only: bool) -> Iterator[str]:
@@ -74,6 +77,8 @@ def allocate(surfaces: list[str], order: Iterable[int], pool_name: str, excluded
     ['a', '\\ue000', '\\ue001']
     """
     preferred = preferred or {}
+    if pool_name == "auto":
+        pool_name = "pua" if len(surfaces) <= PUA_SIZE else "all"
     symbols: list[str | None] = [None] * len(surfaces)
     taken: set[str] = set()
     for i, s in enumerate(surfaces):

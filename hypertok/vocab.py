@@ -67,7 +67,7 @@ class BuildConfig:
 
     vocab_size: int = 32000
     mode: str = "concept"
-    symbols: str = "pua"
+    symbols: str = "auto"
     concepts: str | None = None
     fallback_share: float = 0.18
     min_char_count: int = 3

@@ -156,3 +156,15 @@ def test_load_rejects_corrupt_file(tok_copy, name):
 def test_load_rejects_missing_directory(tmp_path):
     with pytest.raises(HyperTokError, match="no such tokenizer directory"):
         HyperTok.load(tmp_path / "nope")
+
+
+def test_symbol_pools():
+    from hypertok.symbols import PUA_SIZE, allocate
+
+    surfaces = ["a", "bc"] + [f"w{i}" for i in range(PUA_SIZE)]
+    symbols = allocate(surfaces, list(range(len(surfaces))), "auto", excluded={"a"})
+    assert len(set(symbols)) == len(surfaces) and symbols[0] == "a"
+    with pytest.raises(HyperTokError, match="ran out"):
+        allocate(surfaces, list(range(len(surfaces))), "pua", excluded={"a"})
+    cjk = allocate(["x", "yz"], [1, 0], "cjk", excluded=set())
+    assert cjk == ["x", "一"]

@@ -91,12 +91,27 @@ def builder_version() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+BUILDER_AT_START = builder_version()  # the code this process imported; later commits do not change it
+
+
 def point_version(method: str) -> str:
     if method.startswith("hypertok-"):
-        return f"builder {builder_version()}"
+        return f"builder {BUILDER_AT_START}"
     if method in B.TRAINED_KINDS:
         return f"baseline settings v{B.SETTINGS_VERSION}"
     return "fixed"
+
+
+def symbol_pool(size: int) -> str:
+    """The Private Use Areas hold about 137k code points; larger vocabularies use all scripts.
+
+    The pool changes only the symbol view (its UTF-8 size), never the token ids.
+    """
+    from hypertok.symbols import POOLS
+
+    if "auto" in POOLS:  # the builder's own choice (PUA while it suffices, then all scripts)
+        return "auto"
+    return "pua" if size <= 128000 else "all"
 
 
 def measure_point(method: str, size: int | None, train: Path, dev: C.Text, work: Path, cache: Path | None,
@@ -106,14 +121,16 @@ def measure_point(method: str, size: int | None, train: Path, dev: C.Text, work:
     t0 = time.perf_counter()
     if method.startswith("hypertok-"):
         mode = method.split("-", 1)[1]
-        d = work / f"{method}-{size}-{builder_version().replace('+', '-')}"
+        d = work / f"{method}-{size}-{BUILDER_AT_START.replace('+', '-')}"
         rec["dir"] = str(d)
         if rebuild or not (d / "config.json").is_file():
             print(f"  building {d} ...", flush=True)
-            build([train], d, BuildConfig(vocab_size=size, mode=mode), overwrite=True, progress=True)
+            build([train], d, BuildConfig(vocab_size=size, mode=mode, symbols=symbol_pool(size)), overwrite=True,
+                  progress=True)
             rec["build_seconds"] = round(time.perf_counter() - t0, 1)
         sub = B.load_hypertok(d)
         rec["kinds"] = sub.tok.kind_counts()
+        rec["symbols"] = sub.tok.config.get("build", {}).get("symbols")
     elif method in B.TRAINED_KINDS:
         sub = B.trained(method, [train], size, cache, progress=True)
         rec["build_seconds"] = sub.info.get("train_seconds")
@@ -166,7 +183,10 @@ def _cell(p: dict | None, key: str, fmt: str) -> str:
     if p.get("status") != "ok":
         return p.get("status", "?")
     v = p.get(key)
-    return "n/a" if v is None else format(v, fmt)
+    cell = "n/a" if v is None else format(v, fmt)
+    if p.get("requested_size") and p.get("vocab_size") != p["requested_size"]:
+        cell += f" (only {p['vocab_size']:,} tokens)".replace(",", " ")
+    return cell
 
 
 def markdown(result: dict) -> str:
@@ -177,6 +197,8 @@ def markdown(result: dict) -> str:
         d = result["dev"]
         out += [f"dev.txt: {d['chars']:,} characters, {d['bytes']:,} bytes, {d['words']:,} words.".replace(",", " "), ""]
     out += ["## Characters per token (higher = fewer tokens)", "",
+            "Vocabulary sizes are totals, specials included. A trainer that could not reach the requested size on "
+            "this corpus is marked with the size it reached (the plot places it there).", "",
             "| method | " + " | ".join(f"{s // 1000}k" for s in sorted(SIZES)) + " |",
             "|---|" + "---|" * len(SIZES)]
     for m in METHODS:
@@ -308,14 +330,21 @@ def main(argv=None) -> int:
         todo.append(("compressors", None))
     for s in args.sizes:
         todo += [(m, s) for m in METHODS if only is None or m in only]
+    # Missing points first (in the order above), then points made by an older builder / settings.
+    missing, stale = [], []
     for method, size in todo:
         name = point_name(method, size)
         path = POINTS / f"{name}.json"
-        if path.exists() and name not in args.redo:
-            old = json.loads(path.read_text(encoding="utf-8")).get("version")
-            if args.keep_stale or old == point_version(method) or method in ("compressors", *MISTRAL):
-                continue
-            print(f"{name}: made by {old!r}, now {point_version(method)!r}: measuring again", flush=True)
+        if not path.exists() or name in args.redo:
+            missing.append((method, size))
+            continue
+        old = json.loads(path.read_text(encoding="utf-8")).get("version")
+        if not args.keep_stale and old != point_version(method) and method not in ("compressors", *MISTRAL):
+            print(f"{name}: made by {old!r}, now {point_version(method)!r}: will measure again", flush=True)
+            stale.append((method, size))
+    for method, size in missing + stale:
+        name = point_name(method, size)
+        path = POINTS / f"{name}.json"
         print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
         t0 = time.perf_counter()
         try:

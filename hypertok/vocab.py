@@ -78,6 +78,8 @@ class BuildConfig:
     overgenerate: float = 2.5
     prune_rounds: int = 4
     sample_mb: float = 4.0
+    max_morph_words: int = 200_000
+    max_tail_units: int = 300_000
     encoding: str = "utf-8"
 
     def __post_init__(self) -> None:
@@ -255,15 +257,17 @@ def _ngram_candidates(counts: Counts, cfg: BuildConfig) -> list[Candidate]:
     return out
 
 
-def _morph_candidates(counts: Counts, words: list[Candidate], n_words: int, progress: bool) -> list[Candidate]:
-    """Stems and endings of the word forms that will not get an entry of their own."""
+def _morph_candidates(counts: Counts, words: list[Candidate], n_words: int, limit: int,
+                      progress: bool) -> list[Candidate]:
+    """Stems and endings of the (at most ``limit`` most useful) word forms that will not get
+    an entry of their own."""
     from .morphology import analyse
 
     words_sorted = sorted(words, key=lambda c: (-c.saving, c.surface))
     kept = {c.surface for c in words_sorted[:n_words]}
     stems: dict[str, Candidate] = {}
     endings: Counter = Counter()
-    tail = [c for c in words_sorted[n_words:] if c.freq >= 2]
+    tail = [c for c in words_sorted[n_words:n_words + limit] if c.freq >= 2]
     for cand in _progress(tail, progress, "morphology"):
         space = cand.surface.startswith(" ")
         word = cand.surface[1:] if space else cand.surface
@@ -346,7 +350,8 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     cands = words + _ngram_candidates(counts, cfg)
     if cfg.mode in ("morph", "concept"):
         n_word_entries = sum(1 for c in sorted(cands, key=lambda c: -c.saving)[:n_entries] if c.kind == "word")
-        cands += _morph_candidates(counts, [w for w in words if w.kind == "word"], n_word_entries, progress)
+        cands += _morph_candidates(counts, [w for w in words if w.kind == "word"], n_word_entries,
+                                   cfg.max_morph_words, progress)
     top_saving = max((c.saving for c in cands), default=1.0)
     user, preferred_by_surface = _user_concepts(cfg.concepts, top_saving)
     cands = user + cands
@@ -373,6 +378,8 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
             if a is not None and ((" " if u.startswith(" ") else "") + a.stem) in stem_cover:
                 continue
         tail.append((u, c))
+    if len(tail) > cfg.max_tail_units:  # the fallback needs a good sample of the tail, not all of it
+        tail = sorted(sorted(tail, key=lambda uc: -uc[1])[: cfg.max_tail_units])
     if progress:
         print(f"training the fallback model ({n_fallback} pieces on {len(tail)} tail units) ...", flush=True)
     pieces = [p for p in train_pieces(tail, n_fallback) if p not in chars and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]

@@ -272,12 +272,12 @@ def plot(result: dict) -> None:
         if xs:
             c, mk, ls = styles[m]
             ax.plot(xs, ys, marker=mk, linestyle=ls, color=c, label=m)
-    for m, mk in zip(MISTRAL, ["P", "X", "*"]):
+    for m, mk, offset in zip(MISTRAL, ["P", "X", "*"], [(-70, 8), (8, -14), (8, -14)]):
         p = pts.get(m)
         if p and p.get("status") == "ok":
             ax.scatter([p["vocab_size"]], [p["chars_per_token"]], marker=mk, s=120, color="black", zorder=5)
-            ax.annotate(p["tokenizer"], (p["vocab_size"], p["chars_per_token"]), textcoords="offset points",
-                        xytext=(6, -12), fontsize=8)
+            ax.annotate(f"{p['tokenizer']} ({p['chars_per_token']:.2f})", (p["vocab_size"], p["chars_per_token"]),
+                        textcoords="offset points", xytext=offset, fontsize=8)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(SIZES))
     ax.set_xticklabels([f"{s // 1000}k" for s in sorted(SIZES)])
@@ -285,7 +285,7 @@ def plot(result: dict) -> None:
     ax.set_ylabel("characters per token on dev.txt (higher = fewer tokens)")
     ax.set_title("RusLit dev (Turgenev): each line encoded separately", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     if result["missing"]:
         fig.text(0.01, 0.01, f"missing points: {len(result['missing'])} (see results.md)", fontsize=7)
     fig.tight_layout()
@@ -305,7 +305,11 @@ def main(argv=None) -> int:
                     help="where built HyperTok directories go (not committed)")
     ap.add_argument("--cache", default=None, help="trained-baseline cache (default ~/.cache/hypertok/baselines)")
     ap.add_argument("--redo", nargs="*", default=[],
-                    help="point names to measure again (HyperTok points are rebuilt), e.g. hypertok-concept-32000")
+                    help="point names to measure again, e.g. hypertok-concept-32000, or 'all' (e.g. to take every "
+                    "timing in one quiet window)")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="rebuild the HyperTok directories of the redone points even if present (builds are "
+                    "deterministic, and directories are keyed by builder version, so this is rarely needed)")
     ap.add_argument("--keep-stale", action="store_true",
                     help="keep points made by an older builder / baseline settings instead of redoing them")
     ap.add_argument("--report", action="store_true", help="only rewrite results.json/.md and the plot")
@@ -335,7 +339,7 @@ def main(argv=None) -> int:
     for method, size in todo:
         name = point_name(method, size)
         path = POINTS / f"{name}.json"
-        if not path.exists() or name in args.redo:
+        if not path.exists() or name in args.redo or "all" in args.redo:
             missing.append((method, size))
             continue
         old = json.loads(path.read_text(encoding="utf-8")).get("version")
@@ -349,7 +353,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         try:
             rec = measure_compressors(dev) if method == "compressors" else measure_point(
-                method, size, train, dev, work, Path(args.cache) if args.cache else None, rebuild=name in args.redo)
+                method, size, train, dev, work, Path(args.cache) if args.cache else None, rebuild=args.rebuild)
         except B.Unavailable as e:
             rec = {"method": method, "requested_size": size, "status": "skipped", "reason": str(e)}
         except HyperTokError as e:

@@ -365,7 +365,9 @@ def load_mistral(which: str) -> Subject:
         raise HyperTokError(f"unknown Mistral tokenizer {which!r}; choose from {', '.join(MISTRAL_FILES)}")
     path = mistral_data_dir() / MISTRAL_FILES[which]
     if not path.is_file():
-        raise Unavailable(f"{path} not found (this mistral-common version does not ship it)")
+        where = ("the folder named by $HYPERTOK_MISTRAL_DATA" if os.environ.get("HYPERTOK_MISTRAL_DATA")
+                 else "this mistral-common version")
+        raise Unavailable(f"{path} not found ({where} does not hold it)")
     if which == "tekken":
         return TekkenSubject(path, "mistral-tekken")
     return SentencePieceSubject(path, which)

@@ -41,6 +41,7 @@ import re
 import shutil
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class Unavailable(Exception):
     """A baseline that cannot be measured here; ``str(e)`` says why (shown as "skipped")."""
 
 
-class Subject:
+class Subject(ABC):
     """One tokenizer under comparison.
 
     Subclasses set ``name``, ``family`` and ``vocab_size`` and implement ``encode`` and
@@ -89,11 +90,13 @@ class Subject:
         self.info: dict = {}
         self._piece_bytes: list[bytes | None] | None = None
 
+    @abstractmethod
     def encode(self, text: str) -> list[int]:
-        raise NotImplementedError
+        """Implemented by every concrete subject."""
 
+    @abstractmethod
     def decode(self, ids: Sequence[int]) -> str:
-        raise NotImplementedError
+        """Implemented by every concrete subject."""
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
@@ -101,8 +104,9 @@ class Subject:
     def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
         return [self.decode(ids) for ids in batch]
 
+    @abstractmethod
     def _build_piece_bytes(self) -> list[bytes | None]:
-        raise NotImplementedError
+        """Implemented by every concrete subject."""
 
     @property
     def piece_bytes(self) -> list[bytes | None]:

@@ -19,8 +19,9 @@ tokenizer gives that the same way here: the UTF-8 bytes each id stands for
 do not spell it (an ``<unk>``, a normaliser) is left out of the word-level metrics and
 counted in ``unaligned_lines``; it is never guessed.
 
-What it does not do: no tokenizer loading (see :mod:`hypertok.baselines`), no file
-reading or reporting (see :mod:`hypertok.compare`).
+What it does not do: no tokenizer loading (see :mod:`hypertok.registry`), no file
+reading or reporting (see :mod:`hypertok.lab.compare` and :mod:`hypertok.lab.report`).
+Moved from ``hypertok/metrics.py`` by issue 9.
 """
 
 from __future__ import annotations

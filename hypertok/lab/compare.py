@@ -1,14 +1,14 @@
 """``hypertok compare``: HyperTok side by side with every relevant baseline, on your text.
 
-What it does: loads HyperTok directories and the baselines of :mod:`hypertok.baselines`
+What it does: loads HyperTok directories and the baselines of :mod:`hypertok.registry`
 (Mistral v1/v3/Tekken from the files inside ``mistral-common``; BPE and Unigram trained
 with HF ``tokenizers`` and with SentencePiece on ``--train`` at each HyperTok
 directory's vocabulary size, cached; UTF-8 bytes), encodes each ``--text`` with each,
-and reports the metrics of :mod:`hypertok.metrics`. For the "HyperTok as an archiver"
+and reports the metrics of :mod:`hypertok.lab.metrics`. For the "HyperTok as an archiver"
 view it also compresses the raw text with gzip -9, xz -9, zstd -19 and brotli -q 11,
 and reports the UTF-8 size of HyperTok's symbol text, raw and compressed with zstd -19.
 It writes ``results.json``, ``results.csv``, ``results.md`` and PNG plots into ``--out``
-and prints the Markdown table.
+(:mod:`hypertok.lab.report`) and prints the Markdown table.
 
 How it measures (stated in every report): each line of a text is encoded separately,
 so newline tokens are not counted (the convention of REFERENCE.md); characters and
@@ -22,16 +22,14 @@ training beyond the baseline tokenizers. A baseline that cannot be had is report
 "skipped" with the reason, never as zero; a text that is not UTF-8 or empty, or a
 directory that does not load, gets an error row and the other rows are still produced.
 
-Follows issue 3 ("The comparison lab").
+Follows issue 3 ("The comparison lab"). Since issue 9 it is a command module
+(:func:`configure`/:func:`run`) and every tokenizer comes from :mod:`hypertok.registry`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
-import json
 import os
 import platform
 import sys
@@ -43,9 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import HyperTokError
+from ..registry import MISTRAL_FILES, TRAINED_KINDS, BytesTokenizer, Tokenizer, Unavailable
 from . import metrics as M
-from .baselines import MISTRAL_FILES, TRAINED_KINDS, BytesSubject, Subject, Unavailable
-from .errors import HyperTokError
+from .report import markdown, write_outputs
 
 COMPRESSORS = ["gzip", "xz", "zstd", "brotli"]
 TOKENIZER_BASELINES = [*MISTRAL_FILES, *TRAINED_KINDS, "bytes"]
@@ -64,14 +63,6 @@ METHOD_NOTE = (
     "words = words split into 2+ tokens (Rust et al. 2021); Rényi efficiency alpha=2.5 over |V| "
     "(Zouhar et al. 2023)."
 )
-COLUMNS = [
-    ("tokenizer", "tokenizer"), ("vocab_size", "vocab"), ("tokens", "tokens"), ("chars_per_token", "chars/token"),
-    ("bytes_per_token", "bytes/token"), ("fertility", "tokens/word"), ("continued_words", "continued words"),
-    ("renyi_efficiency", "Rényi eff. α=2.5"), ("vocab_used", "vocab used"), ("fallback_share", "fallback"),
-    ("round_trip", "round-trip"), ("encode_mb_s", "encode MB/s"), ("decode_mb_s", "decode MB/s"),
-]
-
-
 def parse_baselines(spec: str | Sequence[str] | None) -> list[str]:
     """Baseline names from ``"all"``, a group, or a comma/space separated list.
 
@@ -132,7 +123,7 @@ class Text:
 
 def read_text(path: str | os.PathLike) -> str:
     """The file as text; :class:`HyperTokError` names the file and what is wrong with it."""
-    from .corpus import read_text as _read
+    from ..corpus import read_text as _read
 
     p = Path(path)
     if not p.is_file():
@@ -144,7 +135,7 @@ def read_text(path: str | os.PathLike) -> str:
 
 
 # --------------------------------------------------------------------------- one measurement
-def measure(sub: Subject, t: Text, repeats: int = 5) -> dict:
+def measure(sub: Tokenizer, t: Text, repeats: int = 5) -> dict:
     """All metrics of one tokenizer on one prepared text (a results row)."""
     t0 = time.perf_counter()
     ids = sub.encode_batch(t.lines)
@@ -264,13 +255,13 @@ def compare(
     if not texts:
         raise HyperTokError("no --text given; pass one or more UTF-8 text files to measure on")
 
-    subjects: list[tuple[str, Subject | None, str, str]] = []  # (name, subject, status, reason)
+    subjects: list[tuple[str, Tokenizer | None, str, str]] = []  # (name, subject, status, reason)
     hypertoks = []
     for d in tokenizers:
-        from .baselines import load_hypertok
+        from ..registry import HyperTokTokenizer
 
         try:
-            sub = load_hypertok(d)
+            sub = HyperTokTokenizer.from_dir(d)
             hypertoks.append(sub)
             subjects.append((sub.name, sub, "ok", ""))
             _log(f"loaded {sub.name} from {d}", quiet)
@@ -278,16 +269,16 @@ def compare(
             subjects.append((f"hypertok:{d}", None, "error", f"tokenizer directory does not load: {e}"))
     for n in names:
         if n in MISTRAL_FILES:
-            from .baselines import load_mistral
+            from ..registry import load_tokenizer
 
             try:
-                subjects.append((n if n != "tekken" else "mistral-tekken", load_mistral(n), "ok", ""))
+                subjects.append((n if n != "tekken" else "mistral-tekken", load_tokenizer(n), "ok", ""))
             except Unavailable as e:
                 subjects.append((n, None, "skipped", str(e)))
     sizes = sorted({s.vocab_size for s in hypertoks} | {int(v) for v in vocab_sizes})
     trained_names = [n for n in names if n in TRAINED_KINDS]
     if trained_names:
-        from .baselines import corpus_sha256, trained
+        from ..registry import corpus_sha256, load_tokenizer
 
         sha = None
         if not train:
@@ -307,14 +298,15 @@ def compare(
                 for n in trained_names:
                     _log(f"baseline {n}-{size}: loading from cache or training on {', '.join(map(str, train))}", quiet)
                     try:
-                        subjects.append((f"{n}-{size}", trained(n, train, size, cache_dir, progress=not quiet, sha256=sha),
+                        subjects.append((f"{n}-{size}", load_tokenizer(n, train=train, size=size, cache_dir=cache_dir,
+                                                                     progress=not quiet, sha256=sha),
                                          "ok", ""))
                     except Unavailable as e:
                         subjects.append((f"{n}-{size}", None, "skipped", str(e)))
                     except HyperTokError as e:
                         subjects.append((f"{n}-{size}", None, "error", str(e)))
     if "bytes" in names:
-        subjects.append(("bytes", BytesSubject(), "ok", ""))
+        subjects.append(("bytes", BytesTokenizer(), "ok", ""))
 
     rows: list[dict] = []
     compression: list[dict] = []
@@ -383,7 +375,7 @@ def _compress_rows(t: Text, comp_names: list[str], hypertoks: list, quiet: bool)
         if n == "zstd":
             zstd = (comp, decomp)
 
-    def run(job):
+    def run_job(job):
         label, comp, decomp = job
         t0 = time.perf_counter()
         blob = comp(data)
@@ -397,7 +389,7 @@ def _compress_rows(t: Text, comp_names: list[str], hypertoks: list, quiet: bool)
 
         _log(f"compressing {t.path} with {', '.join(j[0] for j in jobs)}", quiet)
         with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-            out += list(pool.map(run, jobs))
+            out += list(pool.map(run_job, jobs))
     for sub in hypertoks:
         _log(f"symbol text of {sub.name} on {t.path}", quiet)
         t0 = time.perf_counter()
@@ -435,171 +427,22 @@ def _versions() -> dict:
     return out
 
 
-# --------------------------------------------------------------------------- reporting
-def _fmt(key: str, v) -> str:
-    if v is None:
-        return "n/a"
-    if key == "round_trip":
-        return "yes" if v else "NO"
-    if key in ("continued_words", "vocab_used", "fallback_share"):
-        return f"{100 * v:.1f}%"
-    if isinstance(v, float):
-        return f"{v:.3f}" if key in ("renyi_efficiency",) else f"{v:.2f}"
-    if isinstance(v, int) and key in ("tokens", "vocab_size", "bytes"):
-        return f"{v:,}".replace(",", " ")
-    return str(v)
-
-
-def markdown(result: dict) -> str:
-    """The Markdown report: one tokenizer table and one compressor table per text."""
-    buf = io.StringIO()
-    w = buf.write
-    for info in result["texts"]:
-        path = info["path"]
-        w(f"### {path}\n\n")
-        if info["status"] != "ok":
-            w(f"**error:** {info['reason']}\n\n")
-            continue
-        w(f"{info['chars']:,} characters, {info['bytes']:,} UTF-8 bytes, {info['words']:,} words, "
-          f"{info['lines']:,} lines.\n\n".replace(",", " "))
-        w("| " + " | ".join(h for _, h in COLUMNS) + " |\n")
-        w("|" + "---|" * len(COLUMNS) + "\n")
-        for r in result["rows"]:
-            if r["text"] != path:
-                continue
-            if r["status"] != "ok":
-                w(f"| {r['tokenizer']} | {_fmt('vocab_size', r.get('vocab_size'))} | **{r['status']}**: "
-                  f"{r['reason'].replace('|', '/')} |" + " |" * (len(COLUMNS) - 3) + "\n")
-                continue
-            w("| " + " | ".join(_fmt(k, r.get(k)) for k, _ in COLUMNS) + " |\n")
-        comp = [c for c in result["compression"] if c["text"] == path]
-        if comp:
-            w("\n| compressor / view | bytes | ratio (raw/size) | bits per char | lossless |\n|---|---|---|---|---|\n")
-            for c in comp:
-                if c["status"] != "ok":
-                    w(f"| {c['method']} | **{c['status']}**: {c['reason']} | | | |\n")
-                else:
-                    w(f"| {c['method']} | {_fmt('bytes', c['bytes'])} | {c['ratio']:.2f} | {c['bits_per_char']:.3f} | "
-                      f"{'yes' if c['lossless'] else 'NO'} |\n")
-        w("\n")
-    errors = [r for r in result["rows"] if r["text"] == "*"]
-    for r in errors:
-        w(f"- error: {r['reason']}\n")
-    w(f"_Method: {result['method']} Speed: {result['speed']}. "
-      f"Fallback: HyperTok = tokens of kinds fallback/char/byte; SentencePiece = byte pieces; HF Unigram = <unk>; "
-      f"byte-level BPE, Tekken and bytes have none (n/a). Compare run took {result['seconds']} s._\n")
-    return buf.getvalue()
-
-
-def _atomic_write(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-CSV_FIELDS = ["text", "tokenizer", "family", "vocab_size", "status", "reason"] + [k for k, _ in COLUMNS[2:]] + [
-    "continued_words_measured", "unaligned_lines", "round_trip_bad_lines", "fallback_rule"]
-
-
-def write_outputs(result: dict, table: str, out: Path, plots: bool = True) -> list[Path]:
-    """Write results.json, results.csv, results.md and the plots into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    _atomic_write(out / "results.json", json.dumps(result, indent=1, ensure_ascii=False, default=str) + "\n")
-    buf = io.StringIO()
-    wr = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
-    wr.writeheader()
-    for r in result["rows"]:
-        wr.writerow(r)
-    buf.write("\n")
-    cw = csv.DictWriter(buf, fieldnames=["text", "method", "status", "reason", "bytes", "ratio", "bits_per_char",
-                                         "lossless", "seconds"], extrasaction="ignore")
-    cw.writeheader()
-    for c in result["compression"]:
-        cw.writerow(c)
-    _atomic_write(out / "results.csv", buf.getvalue())
-    _atomic_write(out / "results.md", table)
-    written += [out / "results.json", out / "results.csv", out / "results.md"]
-    if plots:
-        written += plot(result, out)
-    return written
-
-
-def plot(result: dict, out: Path) -> list[Path]:
-    """One PNG per text: chars/token and tokens/word bars; one for the compressors."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    paths = []
-    for k, info in enumerate(result["texts"]):
-        if info["status"] != "ok":
-            continue
-        stem = f"{k}-{Path(info['path']).stem}"
-        rows = [r for r in result["rows"] if r["text"] == info["path"] and r["status"] == "ok"]
-        if rows:
-            fig, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(rows) + 1.5))
-            names = [r["tokenizer"] for r in rows]
-            colors = ["tab:red" if r["family"] == "hypertok" else "tab:gray" for r in rows]
-            for ax, key, label in [(axes[0], "chars_per_token", "characters per token (higher = fewer tokens)"),
-                                   (axes[1], "fertility", "tokens per word (lower is better)")]:
-                vals = [r[key] or 0 for r in rows]
-                ax.barh(names, vals, color=colors)
-                ax.invert_yaxis()
-                ax.set_xlabel(label)
-                for y, v in enumerate(vals):
-                    ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
-            axes[1].set_yticklabels([])
-            fig.suptitle(f"{Path(info['path']).name}: each line encoded separately; words = \\w+", fontsize=10)
-            fig.tight_layout()
-            p = out / f"{stem}-tokenizers.png"
-            fig.savefig(p, dpi=110)
-            plt.close(fig)
-            paths.append(p)
-        comp = [c for c in result["compression"] if c["text"] == info["path"] and c["status"] == "ok"]
-        if comp:
-            fig, ax = plt.subplots(figsize=(8, 0.35 * len(comp) + 1.2))
-            vals = [c["bits_per_char"] for c in comp]
-            ax.barh([c["method"] for c in comp], vals,
-                    color=["tab:red" if "symbol" in c["method"] else "tab:gray" for c in comp])
-            ax.invert_yaxis()
-            for y, v in enumerate(vals):
-                ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
-            ax.set_xlabel("bits per character (lower is smaller)")
-            ax.set_title(f"{Path(info['path']).name}: general compressors vs HyperTok symbol text", fontsize=10)
-            fig.tight_layout()
-            p = out / f"{stem}-compressors.png"
-            fig.savefig(p, dpi=110)
-            plt.close(fig)
-            paths.append(p)
-    return paths
-
-
 # --------------------------------------------------------------------------- CLI
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="compare HyperTok directories with Mistral, BPE, Unigram, bytes and compressors on your text",
-        description="\n\n".join(textwrap.fill(x, 88) for x in [
-            "Encode each --text with each HyperTok --tokenizer and each baseline, and report characters and bytes "
-            "per token, tokens per word (fertility), continued words, Rényi efficiency (alpha 2.5), share of the "
-            "vocabulary used, share of fallback tokens, exact round-trip and encode/decode MB/s.",
-            "Baselines: Mistral v1/v3/Tekken (the files inside mistral-common, offline); BPE and Unigram trained "
-            "on --train with HF tokenizers and with SentencePiece at each HyperTok vocabulary size (cached, so a "
-            "second run does not retrain); UTF-8 bytes; and gzip/xz/zstd/brotli against HyperTok's symbol text. "
-            "A baseline that cannot be had is reported as skipped, with the reason.",
-            METHOD_NOTE]),
-        epilog="example: hypertok compare --tokenizer tok64k --text ../shared/corpora/ruslit/dev.txt "
-        "--train ../shared/corpora/ruslit/train.txt --out cmp64k\n"
-        f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of ``hypertok compare``."""
+    p.description = "\n\n".join(textwrap.fill(x, 88) for x in [
+        "Encode each --text with each HyperTok --tokenizer and each baseline, and report characters and bytes "
+        "per token, tokens per word (fertility), continued words, Rényi efficiency (alpha 2.5), share of the "
+        "vocabulary used, share of fallback tokens, exact round-trip and encode/decode MB/s.",
+        "Baselines: Mistral v1/v3/Tekken (the files inside mistral-common, offline); BPE and Unigram trained "
+        "on --train with HF tokenizers and with SentencePiece at each HyperTok vocabulary size (cached, so a "
+        "second run does not retrain); UTF-8 bytes; and gzip/xz/zstd/brotli against HyperTok's symbol text. "
+        "A baseline that cannot be had is reported as skipped, with the reason.",
+        METHOD_NOTE])
+    p.epilog = ("example: hypertok compare --tokenizer tok64k --text ../shared/corpora/ruslit/dev.txt "
+                "--train ../shared/corpora/ruslit/train.txt --out cmp64k\n"
+                f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR", help="HyperTok tokenizer directories")
     p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on")
     p.add_argument("--train", nargs="*", default=[], metavar="FILE",
@@ -607,17 +450,17 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", default="all", metavar="LIST",
                    help="comma-separated names or groups (default: all)")
     p.add_argument("--vocab-size", nargs="*", type=int, default=[], metavar="N",
-                   help="extra vocabulary sizes for the trained baselines")
+                   help="extra vocabulary sizes for the trained baselines (default: none)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="cache of trained baselines (default: ~/.cache/hypertok/baselines or $HYPERTOK_CACHE)")
     p.add_argument("--speed-mb", type=float, default=1.0, help="MB of text for the throughput runs (default 1)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per throughput figure, median (default 5)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json/.csv/.md and plots")
-    p.set_defaults(run=run_cli)
 
 
-def run_cli(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run ``hypertok compare``; 1 when a row is an error."""
     result = compare(args.tokenizer, args.text, args.train, args.baselines, args.out, vocab_sizes=args.vocab_size,
                      cache_dir=args.cache, speed_mb=args.speed_mb, repeats=args.repeats, plots=not args.no_plots)
     print(f"wrote {args.out}/results.json, results.csv, results.md and plots", file=sys.stderr)

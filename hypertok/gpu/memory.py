@@ -19,7 +19,7 @@ size, vocabulary size) and a sequence length in tokens, it predicts what
 The vocabulary is sized per tokenizer: ``extend`` = base vocabulary + the new entries,
 ``replace`` = the HyperTok size alone (:func:`vocab_for`).
 
-What it does not do: no torch import and no measurement (that is :mod:`hypertok.bench`);
+What it does not do: no torch import and no measurement (that is :mod:`hypertok.gpu.bench`);
 no optimizer state (the train figure is one forward+backward, as measured); no
 allocator fragmentation (it predicts ``torch.cuda.max_memory_allocated``, not
 ``max_memory_reserved``); no batch > 1.
@@ -35,7 +35,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .errors import HyperTokError
+from ..errors import HyperTokError
 
 GIB = 1024**3
 
@@ -287,19 +287,19 @@ def train_estimate(shape: ModelShape, tokens: int, loss: str = "full", lora_rank
                    chunk: int = 4096, dtype_bytes: int = 2) -> dict:
     """Predicted peak of one LoRA forward+backward with gradient checkpointing.
 
-    Setup (as :func:`hypertok.bench.measure_train` runs it): frozen bf16 base, bf16 LoRA
+    Setup (as :func:`hypertok.gpu.bench.measure_train` runs it): frozen bf16 base, bf16 LoRA
     A/B on the seven linear layers, non-reentrant checkpointing of every decoder layer,
     no KV cache. Alive through the step: weights, LoRA weights and their gradients, and
     the checkpoints (the embedding output and the output of every layer but the last).
     On top of that, the larger of two moments, each read off a live-tensor trace
-    (:class:`hypertok.bench.LiveBytes`) of the Hugging Face code:
+    (:class:`hypertok.gpu.bench.LiveBytes`) of the Hugging Face code:
 
     - **loss**. ``full``: the Hugging Face loss upcasts the ``tokens x vocab`` logits to
       float32 and runs ``log_softmax``; the worst moment is inside its backward, with
       the saved log-probabilities, their incoming gradient and the input gradient
       alive: three float32 copies, 12 bytes per logit. The float32 input of the final
       RMSNorm is kept for its backward. ``chunked``
-      (:func:`hypertok.bench.chunked_cross_entropy`): the same 12 bytes per logit for
+      (:func:`hypertok.gpu.bench.chunked_cross_entropy`): the same 12 bytes per logit for
       one chunk, plus the final hidden states and their accumulated gradient.
     - **layer**: the last layer's forward (and its recomputation in backward): six
       ``tokens x intermediate`` tensors (gate and up before and after their LoRA sum,

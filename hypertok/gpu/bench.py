@@ -1,7 +1,7 @@
 """CUDA measurement of a Mistral-class model's memory and speed at one sequence length.
 
 What it does: builds a ``MistralForCausalLM`` with random bf16 weights straight on the GPU
-from a :class:`hypertok.memory.ModelShape` (no download: the figures do not depend on
+from a :class:`hypertok.gpu.memory.ModelShape` (no download: the figures do not depend on
 trained weights), with SDPA attention, and measures, after a warm-up, with
 ``torch.cuda.synchronize`` around every timed region and the median of several runs:
 
@@ -16,14 +16,18 @@ trained weights), with SDPA attention, and measures, after a warm-up, with
 
 An out-of-memory error is returned as ``{"oom": message}`` so a sweep can go on.
 :class:`LiveBytes` counts the bytes of live tensors on any device (CPU included); the
-tests use it to check :mod:`hypertok.memory` without a GPU.
+tests use it to check :mod:`hypertok.gpu.memory` without a GPU.
 
 What it does not do: no optimizer step (the train figure is forward+backward), no batch
-> 1, no tokenization (see :mod:`hypertok.vram`). torch, transformers and peft are imported
+> 1, no tokenization (see :mod:`hypertok.gpu.vram`). torch, transformers and peft are imported
 inside the functions, so importing this module is light.
 
+Issue 9 note: :func:`chunked_cross_entropy` is the same computation as the adaptation
+loss; it stays here until ``hypertok/loss.py`` (the one chunked cross-entropy) lands,
+then this module imports it from there.
+
 Follows issue 4 ("VRAM, attention and speed") and the timing method of
-karpathy/nanoGPT ``bench.py``.
+karpathy/nanoGPT ``bench.py``. Moved from ``hypertok/bench.py`` by issue 9.
 """
 
 from __future__ import annotations

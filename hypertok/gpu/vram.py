@@ -1,0 +1,386 @@
+"""``hypertok vram``: what shorter sequences buy in GPU memory and speed, and what new rows cost.
+
+What it does: for each tokenizer (Mistral's own, or a HyperTok directory used to
+``extend`` or ``replace`` the base vocabulary) and each context length in characters, it
+cuts the same prefix of one text, tokenizes it, sizes the model's vocabulary for that
+tokenizer, and reports the token count, the analytic estimate of :mod:`hypertok.gpu.memory`
+(weights with the vocabulary part, KV cache, activation peak, logits, FLOPs) and, where
+CUDA is present, the figures :mod:`hypertok.gpu.bench` measures on a random-init bf16 model.
+It then answers the break-even question (how many new vocabulary rows the shorter
+sequence pays for at each length) and writes ``results.json``, ``points.csv``,
+``summary.md`` and plots into ``--out`` (:mod:`hypertok.gpu.report`).
+
+Tokenizer names (all from :func:`hypertok.registry.load_tokenizer`): ``mistral-v3`` /
+``mistral-v1`` (the SentencePiece files that ship in ``mistral-common``, read with plain
+``sentencepiece``; ``$HYPERTOK_MISTRAL_DATA`` may name a folder with copies), or ``DIR``,
+``DIR:extend``, ``DIR:replace`` for a HyperTok (or ``tokenizer.json``) directory (a bare
+``DIR`` means ``replace``). ``extend`` uses the exact vocabulary transfer of
+:mod:`hypertok.registry.adapted` (base + the entries the base lacks; fallback runs
+re-spelled with base pieces).
+
+What it does not do: no training, no trained weights (memory and speed do not depend on
+them), no batch > 1. Measured-only fields are absent, not zero, without CUDA.
+
+Follows issue 4 ("VRAM, attention and speed"). Since issue 9 it is a command module
+(:func:`configure`/:func:`run`; the sweep itself is :func:`sweep`) and its tokenizers come
+from :mod:`hypertok.registry`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import HyperTokError
+from ..registry.base import Tokenizer
+from ..registry.mistral import MISTRAL_SENTENCEPIECE
+from .memory import GIB, ModelShape, estimate, load_shape
+from .report import _atomic_write, _clean, break_even_table, claim_table, summary_markdown, write_outputs
+
+# --------------------------------------------------------------------------- tokenizers
+def load_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = None) -> Tokenizer:
+    """A ``--tokenizer`` of the sweep: ``mistral-v3``, ``mistral-v1``, or ``DIR``, ``DIR:extend``,
+    ``DIR:replace`` (a bare ``DIR`` means ``replace``), from :func:`hypertok.registry.load_tokenizer`.
+
+    The model vocabulary it needs is its ``vocab_size``; its label is its ``name``.
+    """
+    from ..registry import STRATEGIES, Unavailable
+    from ..registry import load_tokenizer as registry_load
+
+    if spec not in MISTRAL_SENTENCEPIECE and not spec.endswith(tuple(":" + s for s in STRATEGIES)):
+        if not Path(spec).is_dir():
+            raise HyperTokError(f"--tokenizer {spec!r}: not {', '.join(MISTRAL_SENTENCEPIECE)} and no such directory; "
+                                "give a HyperTok directory, optionally with :extend or :replace")
+        spec = f"{spec}:replace"
+    try:
+        return registry_load(spec, base, base_rows=base_rows)
+    except Unavailable as e:
+        raise HyperTokError(f"--tokenizer {spec}: {e}; pip install mistral-common, or copy its data/*.model.* "
+                            "files to a folder and set HYPERTOK_MISTRAL_DATA to it") from None
+
+
+def tokenizer_info(tok: Tokenizer) -> dict:
+    """What ``results.json`` records of one tokenizer (label, strategy, model vocabulary, source)."""
+    recipe = getattr(tok, "recipe", None)
+    if recipe is None:  # the base model's own tokenizer
+        return {"label": tok.name, "strategy": "base", "vocab": tok.vocab_size, "tokenizer_size": tok.vocab_size,
+                "path": str(tok.path), "build": {}}
+    new = tok.new
+    return {"label": tok.name, "strategy": recipe.strategy, "vocab": tok.vocab_size, "tokenizer_size": len(new),
+            "path": str(new.path), "build": dict(getattr(new, "config", None) or {})}
+
+
+# --------------------------------------------------------------------------- text and lengths
+def parse_chars(s: str) -> list[int]:
+    """``"8000,32k,1.5M"`` -> ``[8000, 32000, 1500000]``.
+
+    >>> parse_chars("8000,32k,1.5M")
+    [8000, 32000, 1500000]
+    """
+    out = []
+    for part in s.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        mult = 1
+        if part[-1] in "km":
+            mult = 1000 if part[-1] == "k" else 1_000_000
+            part = part[:-1]
+        try:
+            v = int(float(part) * mult)
+        except ValueError:
+            raise HyperTokError(f"--chars: {part!r} is not a number (e.g. 8000,32k,256k)") from None
+        if v <= 0:
+            raise HyperTokError(f"--chars: lengths must be positive, got {v}")
+        out.append(v)
+    if not out:
+        raise HyperTokError("--chars: give at least one length, e.g. 8000,32000,128000")
+    return sorted(set(out))
+
+
+def read_text(path: str) -> str:
+    from ..corpus import read_text as _read
+
+    text = _read(path)
+    if not text:
+        raise HyperTokError(f"{path}: empty text")
+    return text
+
+
+def check_length(text: str, path: str, chars: list[int]) -> None:
+    if max(chars) > len(text):
+        raise HyperTokError(f"{path} has {len(text):,} characters, fewer than the requested {max(chars):,}; "
+                            "give a longer --text or smaller --chars")
+
+
+def chars_for_tokens(encode, text: str, target: int) -> int:
+    """Shortest prefix length (in characters) that ``encode`` turns into at least ``target`` tokens.
+
+    >>> chars_for_tokens(lambda s: list(s), "abcdef", 4)
+    4
+    """
+    if len(encode(text)) < target:
+        raise HyperTokError(f"the whole text gives fewer than {target:,} tokens; give a longer --text "
+                            "or a smaller --at-tokens")
+    lo, hi = 1, len(text)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(encode(text[:mid])) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+# --------------------------------------------------------------------------- config and run
+@dataclass
+class VramConfig:
+    """What ``hypertok vram`` runs; the CLI builds exactly this."""
+
+    model: str = "mistral-7b"
+    tokenizers: list[str] = field(default_factory=lambda: ["mistral-v3"])
+    text: str = ""
+    chars: list[int] = field(default_factory=lambda: [8000, 32000, 128000])
+    modes: list[str] = field(default_factory=lambda: ["inference"])
+    out: str = "vram-out"
+    base_tokenizer: str = "mistral-v3"
+    at_tokens: list[int] = field(default_factory=list)  # extra lengths: N tokens of the first tokenizer
+    train_chars: list[int] | None = None  # lengths for train mode (default: all)
+    decode_tokens: int = 128
+    repeats: int = 3
+    lora_rank: int = 16
+    loss_chunk: int = 4096
+    time_budget: float | None = None  # seconds of measurement, then remaining points are skipped
+    measure: bool = True  # measure on CUDA when present
+
+    def __post_init__(self) -> None:
+        for m in self.modes:
+            if m not in ("inference", "train"):
+                raise HyperTokError(f"--mode {m!r}: use inference, train, or both (inference,train)")
+        if not self.tokenizers:
+            raise HyperTokError("--tokenizer: give at least one tokenizer")
+        if self.decode_tokens < 1 or self.repeats < 1:
+            raise HyperTokError("--decode-tokens and --repeats must be at least 1")
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) -> dict:
+    """The whole sweep; writes results into ``cfg.out`` after every measured point and at the end."""
+    from .bench import cuda_available, environment
+
+    shape = load_shape(cfg.model)
+    text = read_text(cfg.text)
+    toks = [load_tokenizer(s, cfg.base_tokenizer, base_rows=shape.vocab) for s in cfg.tokenizers]
+    labels = [t.name for t in toks]
+    if len(set(labels)) != len(labels):
+        raise HyperTokError(f"--tokenizer: two tokenizers share a label ({labels}); use distinct directories")
+    chars = list(cfg.chars)
+    check_length(text, cfg.text, chars)
+    at_points = {}
+    for n in cfg.at_tokens:
+        c = chars_for_tokens(toks[0].encode, text, n)
+        at_points[n] = c
+        chars = sorted(set(chars + [c]))
+    train_chars = sorted(set(cfg.train_chars or chars))
+    check_length(text, cfg.text, train_chars)
+    measure = cfg.measure and cuda_available()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {
+        "format": "hypertok-vram", "version": 1,
+        "command": command or "",
+        "environment": environment(),
+        "measured": measure,
+        "measure_note": "" if measure else "measured fields are absent: " + (
+            "CUDA is not available" if cfg.measure else "--no-measure"),
+        "config": asdict(cfg),
+        "model": shape.to_dict(),
+        "text": {"path": cfg.text, "chars": len(text), "sha256": _sha256_text(text)},
+        "tokenizers": [tokenizer_info(t) for t in toks],
+        "at_tokens": {str(k): v for k, v in at_points.items()},
+        "points": [],
+    }
+    # Tokenize every prefix up front (CPU); the model sweep then only needs ids.
+    ids: dict[tuple[str, int], list[int]] = {}
+    for t in toks:
+        for c in sorted(set(chars) | set(train_chars if "train" in cfg.modes else [])):
+            ids[(t.name, c)] = t.encode(text[:c])
+    gpu_bytes = None
+    if measure:
+        from .bench import gpu_memory_bytes
+
+        gpu_bytes = gpu_memory_bytes()
+    t_start = time.monotonic()
+    # All inference points first (every tokenizer), then train: if the time budget runs out,
+    # what is lost is the tail of one mode, not whole tokenizers.
+    plan = []
+    if "inference" in cfg.modes:
+        plan += [("inference", t, [(None, c) for c in chars]) for t in toks]
+    if "train" in cfg.modes:
+        plan += [("train", t, [(loss, c) for c in train_chars for loss in ("full", "chunked")]) for t in toks]
+    bar = _bar(progress, total=sum(len(items) for _, _, items in plan))
+    for mode, t, items in plan:
+        tshape = shape.with_vocab(t.vocab_size)
+        model = None
+        for loss, c in items:
+            seq = ids[(t.name, c)]
+            kw = {} if mode == "inference" else {"loss": loss, "lora_rank": cfg.lora_rank, "chunk": cfg.loss_chunk}
+            est = estimate(tshape, len(seq), mode, **kw)
+            point = {"tokenizer": t.name, "mode": mode, "chars": c, "tokens": len(seq),
+                     "chars_per_token": c / max(len(seq), 1), "vocab": t.vocab_size, "analytic": est}
+            if loss:
+                point["loss"] = loss
+            if c in at_points.values():
+                point["at_tokens"] = [n for n, v in at_points.items() if v == c]
+            if measure:
+                if cfg.time_budget is not None and time.monotonic() - t_start > cfg.time_budget:
+                    point["skipped"] = f"time budget of {cfg.time_budget:.0f} s used up"
+                elif est["peak"] > 1.1 * gpu_bytes:
+                    point["skipped"] = (f"does not fit: predicted peak {est['peak'] / GIB:.1f} GiB exceeds the "
+                                        f"GPU's {gpu_bytes / GIB:.1f} GiB")
+                else:
+                    model = _measure_point(point, model, tshape, t, seq, c, cfg)
+                if "skipped" in point:
+                    print(f"{t.name} {mode} {c} chars: skipped: {point['skipped']}", file=sys.stderr)
+                elif "oom" in point.get("measurement", {}):
+                    print(f"{t.name} {mode}{'/' + loss if loss else ''} {c} chars: out of GPU memory "
+                          f"(recorded; sweep goes on)", file=sys.stderr)
+            results["points"].append(point)
+            bar.update(1)
+            if measure:
+                _atomic_write(out / "results.json", json.dumps(_clean(results), indent=1, ensure_ascii=False))
+        if model is not None:
+            from .bench import free
+
+            free(model)
+            model = None
+    bar.close()
+    results["break_even"] = break_even_table(results, shape)
+    results["claim"] = claim_table(results)
+    write_outputs(results, out)
+    return results
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(progress: bool, total: int):
+    if not progress:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, desc="vram points", unit="pt")
+
+
+def _measure_point(point: dict, model, tshape: ModelShape, t: Tokenizer, seq: list[int], chars: int, cfg: VramConfig):
+    """Measure one point in place; returns the (possibly newly built or LoRA-wrapped) model."""
+    from . import bench
+
+    mode = point["mode"]
+    try:
+        warm = seq[: min(len(seq), 512)]
+        if model is None:  # one model per (mode, tokenizer); warmed up once
+            model = bench.build_model(tshape)
+            if mode == "train":
+                model = bench.add_lora(model, cfg.lora_rank)
+                bench.measure_train(model, warm, loss="full", repeats=1, warmup=False)
+                bench.measure_train(model, warm, loss="chunked", repeats=1, warmup=False)
+            else:
+                bench.measure_inference(model, warm, chars, decode_tokens=4, repeats=1)
+        if mode == "inference":
+            m = bench.measure_inference(model, seq, chars, decode_tokens=cfg.decode_tokens, repeats=cfg.repeats)
+        else:
+            m = bench.measure_train(model, seq, loss=point["loss"], repeats=cfg.repeats, chunk=cfg.loss_chunk)
+    except Exception as e:  # noqa: BLE001
+        if not bench._is_oom(e):
+            raise
+        m = {"oom": str(e).split("\n")[0][:300]}
+        bench.free()
+    point["measurement"] = m
+    if "peak_allocated" in m:
+        a = point["analytic"]["peak"]
+        point["analytic_over_measured"] = a / m["peak_allocated"]
+    return model
+
+
+# --------------------------------------------------------------------------- CLI
+def run(args: argparse.Namespace) -> int:
+    """Run ``hypertok vram``."""
+    modes = ["inference", "train"] if args.mode == "both" else [args.mode]
+    cfg = VramConfig(
+        model=args.model, tokenizers=args.tokenizer, text=args.text, chars=parse_chars(args.chars), modes=modes,
+        out=args.out, base_tokenizer=args.base_tokenizer,
+        at_tokens=[int(x) for x in parse_chars(args.at_tokens)] if args.at_tokens else [],
+        train_chars=parse_chars(args.train_chars) if args.train_chars else None,
+        decode_tokens=args.decode_tokens, repeats=args.repeats, lora_rank=args.lora_rank,
+        loss_chunk=args.loss_chunk, time_budget=args.time_budget, measure=not args.no_measure,
+    )
+    command = _command_from_args(args)
+    results = sweep(cfg, command=command, progress=not args.quiet)
+    print(summary_markdown(results))
+    print(f"wrote {cfg.out}/results.json, points.csv, summary.md and plots")
+    return 0
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of ``hypertok vram`` (defaults from :class:`VramConfig`)."""
+    p.description = ("For each tokenizer and context length (characters of the same text), report token count, "
+        "an analytic estimate (weights with the vocabulary part, KV cache, activations, logits, FLOPs) and, "
+        "where CUDA is present, measured prefill peak memory and latency, KV bytes, decode tokens/s and chars/s, "
+        "and LoRA train-step memory with full-vocabulary vs chunked loss. Writes results.json, points.csv, "
+        "summary.md and plots to --out.")
+    p.epilog = ("example: hypertok vram --model mistral-7b --tokenizer mistral-v3 tok32k:extend tok32k:replace "
+        "--text dev.txt --chars 8k,32k,128k,256k --at-tokens 60000 --mode both --train-chars 8k,32k --out vram/")
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    d = VramConfig()
+    p.add_argument("--model", default=d.model, help="built-in shape (mistral-7b), a config.json, or a checkpoint folder")
+    p.add_argument("--tokenizer", nargs="+", default=d.tokenizers,
+                   help="mistral-v3, mistral-v1, or a HyperTok DIR[:extend|:replace] (bare DIR = replace)")
+    p.add_argument("--text", required=True, help="UTF-8 text; the same prefix is cut for every tokenizer")
+    p.add_argument("--chars", default="8000,32000,128000", help="context lengths in characters (k/M suffixes)")
+    p.add_argument("--at-tokens", default="", help="also measure the prefix that is N tokens of the first tokenizer")
+    p.add_argument("--mode", choices=["inference", "train", "both"], default="inference",
+                   help="inference prefill/decode, LoRA train step, or both")
+    p.add_argument("--train-chars", default="", help="lengths for train mode (default: all --chars)")
+    p.add_argument("--base-tokenizer", default=d.base_tokenizer, choices=MISTRAL_SENTENCEPIECE,
+                   help="the base model's tokenizer that :extend adds to")
+    p.add_argument("--decode-tokens", type=int, default=d.decode_tokens, help="greedy decode steps per point")
+    p.add_argument("--repeats", type=int, default=d.repeats, help="timed runs per point (median reported)")
+    p.add_argument("--lora-rank", type=int, default=d.lora_rank, help="LoRA rank of the train step")
+    p.add_argument("--loss-chunk", type=int, default=d.loss_chunk, help="tokens per chunk of the chunked loss")
+    p.add_argument("--time-budget", type=float, default=None, help="seconds of GPU measurement; later points skipped")
+    p.add_argument("--no-measure", action="store_true", help="analytic only, even where CUDA is present")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def _command_from_args(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (from the parsed arguments)."""
+    parts = ["hypertok", "vram", "--model", args.model, "--tokenizer", *args.tokenizer, "--text", args.text,
+             "--chars", args.chars, "--mode", args.mode, "--out", args.out]
+    for flag, val, default in [("--at-tokens", args.at_tokens, ""), ("--train-chars", args.train_chars, ""),
+                               ("--base-tokenizer", args.base_tokenizer, "mistral-v3"),
+                               ("--decode-tokens", args.decode_tokens, 128), ("--repeats", args.repeats, 3),
+                               ("--lora-rank", args.lora_rank, 16), ("--loss-chunk", args.loss_chunk, 4096),
+                               ("--time-budget", args.time_budget, None)]:
+        if val != default:
+            parts += [flag, str(val)]
+    if args.no_measure:
+        parts.append("--no-measure")
+    return " ".join(shlex.quote(str(x)) for x in parts)

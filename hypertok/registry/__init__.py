@@ -118,8 +118,8 @@ def load_tokenizer(spec: str | os.PathLike, base: str | os.PathLike = "mistral-v
     d = Path(directory)
     if strategy is not None:
         if not d.is_dir():
-            raise HyperTokError(f"{spec!r}: {directory} is not a directory; give a HyperTok or tokenizer.json "
-                                "directory before :extend or :replace")
+            raise HyperTokError(f"tokenizer {spec!r}: no such directory {directory}; give a HyperTok or "
+                                "tokenizer.json directory before :extend or :replace")
         new = load_vocabulary(d)
         bv = load_base(base)
         recipe = plan_transfer(bv, new, strategy, base_rows=base_rows)

@@ -1,6 +1,6 @@
-"""The analytic memory model (hypertok.memory): hand-computed numbers and a live-tensor trace.
+"""The analytic memory model (hypertok.gpu.memory): hand-computed numbers and a live-tensor trace.
 
-The trace (hypertok.bench.LiveBytes) counts the bytes of every tensor the Hugging Face
+The trace (hypertok.gpu.bench.LiveBytes) counts the bytes of every tensor the Hugging Face
 Mistral code keeps alive on the CPU, so the model's activation terms are checked
 without a GPU. Tolerance 5%: the model ignores tensors of a few kilobytes (RoPE
 inverse frequencies, loss scalars, masks of shape (T,)), which matter only at tiny sizes.
@@ -13,7 +13,7 @@ import gc
 import pytest
 
 from hypertok.errors import HyperTokError
-from hypertok.memory import (
+from hypertok.gpu.memory import (
     BUILTIN_MODELS, ModelShape, attention_flops, break_even_rows, inference_estimate, kv_cache_bytes, load_shape,
     shape_from_config, train_estimate, vocab_for, weight_bytes,
 )
@@ -111,7 +111,7 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    from hypertok.bench import build_model
+    from hypertok.gpu.bench import build_model
 
     return build_model(TINY, device="cpu")
 
@@ -122,7 +122,7 @@ def _weights(model) -> int:
 
 @pytest.mark.parametrize("tokens", [256, 1024])
 def test_inference_model_matches_trace(tiny_model, tokens):
-    from hypertok.bench import LiveBytes, prefill
+    from hypertok.gpu.bench import LiveBytes, prefill
 
     ids = torch.randint(0, TINY.vocab, (1, tokens))
     gc.collect()
@@ -139,7 +139,7 @@ def test_inference_model_matches_trace(tiny_model, tokens):
 @pytest.mark.parametrize("loss", ["full", "chunked"])
 def test_train_model_matches_trace(loss):
     pytest.importorskip("peft")
-    from hypertok.bench import LiveBytes, add_lora, build_model, train_step
+    from hypertok.gpu.bench import LiveBytes, add_lora, build_model, train_step
 
     shape = TINY.with_vocab(3000)
     model = add_lora(build_model(shape, device="cpu"), rank=4)

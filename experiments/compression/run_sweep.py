@@ -4,7 +4,7 @@ Builds HyperTok (word, morph, concept) and the four trained baselines (HF byte-l
 BPE, HF Unigram/Metaspace, SentencePiece BPE, SentencePiece Unigram) at each size on
 ``../shared/corpora/ruslit/train.txt``, and measures them, Mistral v1/v3/Tekken and the
 general compressors on ``dev.txt`` with the same code as ``hypertok compare``
-(:func:`hypertok.compare.measure`; each line encoded separately, words = ``\\w+``).
+(:func:`hypertok.lab.compare.measure`; each line encoded separately, words = ``\\w+``).
 
 Resumable: every measured point is written to ``points/<name>.json`` as soon as it is
 done, and a point whose file exists is not measured again (``--redo NAME`` forces it).
@@ -35,8 +35,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from hypertok import BuildConfig, build  # noqa: E402
-from hypertok import baselines as B  # noqa: E402
-from hypertok import compare as C  # noqa: E402
+from hypertok import registry as B  # noqa: E402
+from hypertok.lab import compare as C  # noqa: E402
+from hypertok.lab import report as REP  # noqa: E402
+from hypertok.registry import trained as T  # noqa: E402
 from hypertok.errors import HyperTokError  # noqa: E402
 
 CORPUS = HERE.parents[1].parent / "shared" / "corpora" / "ruslit"
@@ -98,7 +100,7 @@ def point_version(method: str) -> str:
     if method.startswith("hypertok-"):
         return f"builder {BUILDER_AT_START}"
     if method in B.TRAINED_KINDS:
-        return f"baseline settings v{B.SETTINGS_VERSION}"
+        return f"baseline settings v{T.SETTINGS_VERSION}"
     return "fixed"
 
 
@@ -128,14 +130,14 @@ def measure_point(method: str, size: int | None, train: Path, dev: C.Text, work:
             build([train], d, BuildConfig(vocab_size=size, mode=mode, symbols=symbol_pool(size)), overwrite=True,
                   progress=True)
             rec["build_seconds"] = round(time.perf_counter() - t0, 1)
-        sub = B.load_hypertok(d)
+        sub = B.HyperTokTokenizer.from_dir(d)
         rec["kinds"] = sub.tok.kind_counts()
         rec["symbols"] = sub.tok.config.get("build", {}).get("symbols")
     elif method in B.TRAINED_KINDS:
         sub = B.trained(method, [train], size, cache, progress=True)
         rec["build_seconds"] = sub.info.get("train_seconds")
     else:
-        sub = B.load_mistral(method)
+        sub = B.load_tokenizer(method)
     rec["tokenizer"] = sub.name
     rec["vocab_size"] = sub.vocab_size
     print(f"  measuring {sub.name} on dev ...", flush=True)
@@ -223,7 +225,7 @@ def markdown(result: dict) -> str:
                 out.append(f"| {name} | {p.get('status')}: {p.get('reason', '')} |" + " |" * 10)
                 continue
             out.append("| " + " | ".join([p["tokenizer"], str(p["vocab_size"])] + [
-                C._fmt(k, p.get(k)) for k in ["chars_per_token", "bytes_per_token", "fertility", "continued_words",
+                REP._fmt(k, p.get(k)) for k in ["chars_per_token", "bytes_per_token", "fertility", "continued_words",
                                               "renyi_efficiency", "vocab_used", "fallback_share", "round_trip",
                                               "encode_mb_s", "decode_mb_s"]]) + " |")
     comp = pts.get("compressors")

@@ -17,8 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from hypertok.memory import load_shape  # noqa: E402
-from hypertok.vram import break_even_table, claim_table, write_outputs  # noqa: E402
+from hypertok.gpu.memory import load_shape  # noqa: E402
+from hypertok.gpu.report import break_even_table, claim_table, write_outputs  # noqa: E402
 
 
 def main() -> int:

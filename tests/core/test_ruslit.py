@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from hypertok import BuildConfig, build
-from hypertok.reference import encode as reference_encode
+from .reference import encode as reference_encode
 
-from .conftest import needs_ruslit
+from ..conftest import needs_ruslit
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..core.pipeline import untrained
+
 
 def train_pieces(units: Iterable[tuple[str, int]], size: int, max_piece_length: int = 16) -> list[str]:
     """Train a Unigram model of ``size`` pieces on ``(unit, count)`` pairs; return its pieces.
@@ -25,7 +27,7 @@ def train_pieces(units: Iterable[tuple[str, int]], size: int, max_piece_length: 
     >>> " " in pieces and "с" in pieces
     True
     """
-    from tokenizers import Tokenizer, models, trainers
+    from tokenizers import trainers
 
     items = sorted(units)
 
@@ -34,7 +36,7 @@ def train_pieces(units: Iterable[tuple[str, int]], size: int, max_piece_length: 
             for _ in range(min(count, 2)):
                 yield unit
 
-    tok = Tokenizer(models.Unigram())
+    tok = untrained("unigram")
     trainer = trainers.UnigramTrainer(
         vocab_size=max(size, 2), show_progress=False, max_piece_length=max_piece_length,
         unk_token="<unk>", special_tokens=["<unk>"], shrinking_factor=0.5, n_sub_iterations=1,

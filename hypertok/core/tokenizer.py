@@ -1,21 +1,10 @@
-"""The HyperTok tokenizer: load, encode, decode, the symbol view, and the directory format.
-
-A tokenizer directory holds three files, and ``vocab.jsonl`` is the one source of truth:
-
-- ``vocab.jsonl``: a header line (format, version), then one JSON object per token with
-  id, symbol, surface, kind, score, frequency, lemma and tags. People read it; ``load``
-  reads it for symbols and kinds.
-- ``tokenizer.json``: derived from the entries. An HF ``tokenizers`` Unigram model whose
-  vocabulary *is* the HyperTok vocabulary (not thousands of ``add_tokens``), with the
-  line splitter, byte fallback and decoder. ``tokenizers.Tokenizer.from_file`` and
-  ``transformers.AutoTokenizer.from_pretrained(dir)`` load it and give the same ids.
-- ``config.json``: build parameters, library versions, the corpus hash, and the sha256 of
-  the two other files, so ``load`` detects a truncated or edited directory.
+"""HyperTok, the runtime tokenizer: encode, decode, the symbol view, save and load.
 
 Encoding is a shortest-path search: every token costs about 1, with small tie-breaking
 differences (entries before fallback pieces before single characters), so each line is
-cut into the fewest tokens the vocabulary allows. ``hypertok.reference`` has the same
-algorithm in readable pure Python; a test checks that the two agree.
+cut into the fewest tokens the vocabulary allows. The search runs in HF ``tokenizers``
+(Rust, built by ``hypertok.core.pipeline``); ``tests/core/reference.py`` has the same
+algorithm in readable pure Python, and a test checks that the two agree.
 
 Lossless for every Python string: characters the vocabulary lacks (emoji, the symbol
 pool's own code points, control characters) are spelled with byte tokens. Lone
@@ -27,66 +16,22 @@ Special tokens ``<unk> <s> </s> <pad>`` are ids 0-3. ``encode`` adds ``<s>``/``<
 when asked, and never reads them from the text: a literal ``"<s>"`` in the input is
 three characters. (Plain HF ``tokenizer.json`` treats a literal ``"<s>"`` as the special
 token, as every HF tokenizer does.)
+
+What it does not do: no building (``hypertok.builder``) and no file format details
+(``hypertok.core.format``). It needs only ``tokenizers``: no numpy, no torch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import HyperTokError
+from ..errors import HyperTokError
+from .format import BYTE0, SPECIAL_NAMES, Entry, entry_bytes, read_directory, write_directory
+from .pipeline import hf_tokenizer
 
-FORMAT = "hypertok"
-FORMAT_VERSION = 1
-SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
-SPECIAL_NAMES = {"unk": 0, "bos": 1, "eos": 2, "pad": 3}
-N_BYTES = 256
-BYTE0 = len(SPECIALS)
-ENTRY_KINDS = ("word", "stem", "ending", "concept", "punct")
-FALLBACK_KINDS = ("fallback", "char", "byte")
-FILES = ("vocab.jsonl", "tokenizer.json", "config.json")
 _CHUNK_CHARS = 1 << 16
-
-
-@dataclass
-class Entry:
-    """One vocabulary token. ``surface`` is the text it stands for (byte tokens: ``<0xAB>``)."""
-
-    id: int
-    surface: str
-    kind: str
-    score: float
-    freq: int = 0
-    lemma: str = ""
-    tags: str = ""
-    symbol: str = ""
-
-
-def byte_surface(b: int) -> str:
-    return f"<0x{b:02X}>"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def hf_tokenizer(entries: list[Entry]):
-    """Build the HF ``tokenizers`` pipeline for these entries (no file written)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-
-    model = models.Unigram([(e.surface, e.score) for e in entries], unk_id=0, byte_fallback=True)
-    tok = Tokenizer(model)
-    # Lines are independent: no token spans a newline except as its last character.
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("\n"), behavior="merged_with_previous")
-    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
-    tok.add_special_tokens(list(SPECIALS))
-    return tok
 
 
 def _split_chunks(text: str, size: int = _CHUNK_CHARS) -> list[str]:
@@ -122,9 +67,7 @@ class HyperTok:
         self._sym2id = {s: i for i, s in enumerate(self.symbols)}
         if len(self._sym2id) != len(entries):
             raise HyperTokError("two tokens share a symbol; the vocabulary is corrupt")
-        self._bytes = [
-            bytes([int(e.surface[3:5], 16)]) if e.kind == "byte" else e.surface.encode("utf-8") for e in entries
-        ]
+        self._bytes = [entry_bytes(e) for e in entries]
         self.hf = hf if hf is not None else hf_tokenizer(entries)
         self.hf.encode_special_tokens = True  # a literal "<s>" in text is text
         # encode_batch_fast (tokenizers >= 0.20) skips character offsets, which we never use.
@@ -275,84 +218,18 @@ class HyperTok:
             rows.append(f"{i:>7}  {e.kind:<8} {e.symbol!s:<4} {e.surface!r}{extra}")
         return "\n".join(rows)
 
-    # -- directory format -------------------------------------------------------------------
+    # -- directory format (hypertok.core.format) ----------------------------------------------
     def save(self, directory: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the directory atomically (temporary sibling, then rename)."""
         out = Path(directory)
         if out.exists() and not overwrite:
             raise HyperTokError(f"{out} already exists; pass overwrite=True (CLI: --force) or choose another --out")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        try:
-            with open(tmp / "vocab.jsonl", "w", encoding="utf-8", newline="\n") as f:
-                f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(self)}) + "\n")
-                for e in self.entries:
-                    f.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
-            self.hf.save(str(tmp / "tokenizer.json"))
-            config = dict(self.config)
-            config["format"], config["version"] = FORMAT, FORMAT_VERSION
-            config["files"] = {name: _sha256(tmp / name) for name in ("vocab.jsonl", "tokenizer.json")}
-            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                                             encoding="utf-8")
-            # transformers reads these to set the special tokens when loading the directory.
-            (tmp / "tokenizer_config.json").write_text(json.dumps({
-                "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
-                "unk_token": "<unk>", "pad_token": "<pad>", "add_bos_token": False, "add_eos_token": False,
-                "clean_up_tokenization_spaces": False, "model_max_length": 1 << 30,
-            }, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            if out.exists():
-                old = out.with_name(f".{out.name}.old-{os.getpid()}")
-                out.rename(old)
-                tmp.rename(out)
-                shutil.rmtree(old)
-            else:
-                tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        self.config = write_directory(out, self.entries, self.hf, self.config)
         self.path = out
-        self.config = json.loads((out / "config.json").read_text(encoding="utf-8"))
         return out
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "HyperTok":
         """Load a tokenizer directory, checking its format version and file hashes."""
-        d = Path(directory)
-        if not d.is_dir():
-            raise HyperTokError(f"{d}: no such tokenizer directory (build one with `hypertok build`)")
-        for name in FILES:
-            if not (d / name).is_file():
-                raise HyperTokError(f"{d / name}: missing; the tokenizer directory is incomplete, rebuild it")
-        try:
-            config = json.loads((d / "config.json").read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise HyperTokError(f"{d / 'config.json'}: corrupt ({e}); rebuild the directory") from None
-        if config.get("format") != FORMAT:
-            raise HyperTokError(f"{d / 'config.json'}: not a HyperTok directory (format {config.get('format')!r})")
-        if config.get("version") != FORMAT_VERSION:
-            raise HyperTokError(
-                f"{d}: format version {config.get('version')!r}, but this hypertok reads version {FORMAT_VERSION}; "
-                f"rebuild the directory with this version or install the hypertok that wrote it"
-            )
-        for name, digest in config.get("files", {}).items():
-            if _sha256(d / name) != digest:
-                raise HyperTokError(f"{d / name}: corrupt (sha256 differs from config.json); rebuild the directory")
-        entries = []
-        with open(d / "vocab.jsonl", encoding="utf-8") as f:
-            header = json.loads(f.readline())
-            if header.get("version") != FORMAT_VERSION:
-                raise HyperTokError(f"{d / 'vocab.jsonl'}: vocabulary version {header.get('version')!r} is not {FORMAT_VERSION}")
-            for lineno, line in enumerate(f, start=2):
-                try:
-                    entries.append(Entry(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError) as e:
-                    raise HyperTokError(f"{d / 'vocab.jsonl'}: line {lineno} is corrupt ({e})") from None
-        from tokenizers import Tokenizer
-
-        try:
-            hf = Tokenizer.from_file(str(d / "tokenizer.json"))
-        except Exception as e:  # tokenizers raises plain Exception subclasses
-            raise HyperTokError(f"{d / 'tokenizer.json'}: does not load ({e}); rebuild the directory") from None
-        if hf.get_vocab_size(with_added_tokens=True) != len(entries):
-            raise HyperTokError(f"{d}: tokenizer.json has {hf.get_vocab_size()} tokens, vocab.jsonl {len(entries)}")
-        return cls(entries, config, path=d, hf=hf)
+        entries, config, hf = read_directory(directory)
+        return cls(entries, config, path=Path(directory), hf=hf)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from .errors import HyperTokError
+from ..errors import HyperTokError
 
 POOLS = ("auto", "pua", "cjk", "all")
 

@@ -1,16 +1,20 @@
-"""The readable twin of the fast encoder: the same shortest-path search in pure Python.
+"""Test oracle: the readable twin of the fast encoder, the same shortest-path search in pure Python.
 
-``hypertok.tokenizer`` encodes with HF ``tokenizers`` (Rust). This module does exactly
+``hypertok.core.tokenizer`` encodes with HF ``tokenizers`` (Rust). This module does exactly
 what that Unigram model does, slowly and visibly, so the algorithm can be read and so a
 test can check on real text that the two give identical ids:
 
-1. Split the text after every newline; lines are encoded independently.
+1. Split the text after every ``\\n`` (and only there: not at ``\\r``, U+2028 or the other
+   characters ``str.splitlines`` splits at); lines are encoded independently.
 2. For each line, walk left to right. From each position, every vocabulary piece that
    starts there extends the best path to its end: ``best[end] = best[start] + score``,
    kept only if strictly better (so ties go to the path found first).
 3. A character no piece starts with is "unknown": it costs ``min_score - 10`` and is
    finally spelled with its UTF-8 byte tokens.
 4. Walk back from the end of the line to read off the pieces.
+
+Production code does not import this module (issue 9); the tests compare it with the
+fast path on random text and on the real corpus.
 """
 
 from __future__ import annotations
@@ -70,34 +74,20 @@ def encode(text: str, surfaces: list[str], scores: list[float], byte0: int) -> l
     max_len = max(len(s) for s in surfaces)
     unk_score = min(scores) - UNK_PENALTY
     ids: list[int] = []
-    for line in text.splitlines(keepends=True) if "\r" not in text else _split_newlines(text):
+    for line in split_lines(text):
         ids.extend(encode_line(line, pieces, max_len, unk_score, byte0))
     return ids
 
 
-def _split_newlines(text: str) -> list[str]:
-    # str.splitlines also splits at \r, \x0b, \u2028 ...; the encoder splits at \n only.
+def split_lines(text: str) -> list[str]:
+    """Lines as the fast path's pre-tokenizer cuts them: after ``\\n`` only, newline kept.
+
+    ``str.splitlines`` would also cut at ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``,
+    ``\\x85``, U+2028 and U+2029, so a piece spanning one of those (``"\\u2028 –"``) would
+    be missed; that was the U+2028 disagreement of issue 9.
+
+    >>> split_lines("a\\u2028b\\nc"), split_lines("x\\n")
+    (['a\\u2028b\\n', 'c'], ['x\\n'])
+    """
     parts = text.split("\n")
     return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-
-
-def fewest_tokens(text: str, pieces: set[str], max_len: int, forbid_whole: bool = False) -> int:
-    """The fewest pieces that spell ``text`` (unknown characters count one each).
-
-    With ``forbid_whole`` the piece equal to the whole text is not used: this is what the
-    builder asks to learn what removing an entry would cost.
-
-    >>> fewest_tokens(" в том", {" в", " том", " в том", " ", "т", "о", "м"}, 6, forbid_whole=True)
-    2
-    """
-    n = len(text)
-    inf = n + 1
-    best = [0] + [inf] * n
-    for start in range(n):
-        b = best[start] + 1
-        for end in range(start + 1, min(n, start + max_len) + 1):
-            if b < best[end] and (end - start == 1 or text[start:end] in pieces):
-                if forbid_whole and start == 0 and end == n:
-                    continue
-                best[end] = b
-    return best[n]

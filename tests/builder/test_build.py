@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from hypertok import BuildConfig, HyperTok, HyperTokError, build
-from hypertok.morphology import analyse
-from hypertok.pretokenize import units
+from hypertok.builder.morphology import analyse
+from hypertok.builder.pretokenize import units
 
 
 def test_units_cover_every_string():
@@ -159,7 +159,7 @@ def test_load_rejects_missing_directory(tmp_path):
 
 
 def test_symbol_pools():
-    from hypertok.symbols import PUA_SIZE, allocate
+    from hypertok.builder.symbols import PUA_SIZE, allocate
 
     surfaces = ["a", "bc"] + [f"w{i}" for i in range(PUA_SIZE)]
     symbols = allocate(surfaces, list(range(len(surfaces))), "auto", excluded={"a"})

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hypertok import HyperTok, HyperTokError
-from hypertok.reference import encode as reference_encode
+from .reference import encode as reference_encode
 
 any_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=200)
 russian_like = st.text(st.sampled_from(list("абвгдеёжзийклмнопрстуфхцчшщъыьэюя АБВГ,.–«»\n\r\t!?стол") + ["\ue000", "😀"]),

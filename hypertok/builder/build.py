@@ -1,0 +1,82 @@
+"""``build``: count a corpus, select entries, allocate symbols, write a tokenizer directory.
+
+The steps, each in its own module of ``hypertok.builder``:
+
+1. count units, characters and n-grams (``corpus``; with no corpus, the navec frequency
+   list, ``wordlist``);
+2. spend the budget on characters, fallback pieces and candidates of the mode
+   (``select``, ``candidates``, ``fallback``, ``morphology``);
+3. add lemmas, give every token a symbol (``symbols``), and write the directory with
+   ``HyperTok.save`` (``hypertok.core.format``), recording the config, library versions
+   and the corpus hash.
+
+What it does not do: it does not encode text; ``hypertok.core.tokenizer`` does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from ..core.format import Entry
+from ..core.tokenizer import HyperTok
+from ..errors import HyperTokError
+from ..files import library_versions, sha256_file
+from .candidates import GENERATORS
+from .config import BuildConfig
+from .corpus import count_corpus, with_progress
+from .pretokenize import unit_kind
+from .select import select_entries
+from .symbols import allocate
+from .wordlist import count_wordlist
+
+# The libraries whose versions every tokenizer directory records.
+RECORDED_LIBRARIES = ("hypertok", "tokenizers", "pymorphy3", "pymorphy3-dicts-ru", "natasha")
+
+
+def _add_lemmas(entries: list[Entry], progress: bool) -> None:
+    from .morphology import lemma_and_tags
+
+    words = [e for e in entries if e.kind == "word" and not e.lemma and unit_kind(e.surface) == "word"]
+    for e in with_progress(words, progress, "lemmas"):
+        e.lemma, tags = lemma_and_tags(e.surface.lstrip(" "))
+        e.tags = tags.split(" ")[0]
+
+
+def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, progress: bool = False) -> HyperTok:
+    """Build a tokenizer directory from corpus files/folders (or the navec list if empty).
+
+    >>> tok = build(["train.txt"], "tok32k", BuildConfig(vocab_size=32000, mode="word"))  # doctest: +SKIP
+    """
+    cfg = cfg or BuildConfig()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise HyperTokError(f"{out} already exists; pass --force (overwrite=True) or choose another --out")
+    paths = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
+    word_ngrams = GENERATORS[cfg.mode].word_ngrams
+    counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()
+    entries, preferred_by_surface = select_entries(counts, cfg, progress)
+    _add_lemmas(entries, progress)
+
+    corpus_chars = set(counts.chars)
+    by_surface = {e.surface: e.id for e in entries}
+    preferred = {by_surface[s]: sym for s, sym in preferred_by_surface.items() if s in by_surface}
+    order = [e.id for e in sorted(entries, key=lambda e: (e.kind == "byte", -e.freq, e.id))]
+    symbols = allocate([e.surface for e in entries], order, cfg.symbols, corpus_chars, preferred)
+    for e, s in zip(entries, symbols):
+        e.symbol = s
+
+    concept_sha = sha256_file(cfg.concepts) if cfg.concepts else None
+    config = {
+        "build": asdict(cfg),
+        "corpus": counts.source,
+        "concepts_sha256": concept_sha,
+        "versions": library_versions(RECORDED_LIBRARIES),
+        "kinds": dict(sorted(Counter(e.kind for e in entries).items())),
+        "size": len(entries),
+    }
+    tok = HyperTok(entries, config)
+    tok.save(out, overwrite=overwrite)
+    return tok

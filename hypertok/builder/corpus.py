@@ -1,0 +1,203 @@
+"""Corpus reading and counting: stream text from files and folders, count units and n-grams.
+
+What it does: expands paths (folders recursively, in sorted order, so a build is
+deterministic), decodes each file strictly, and yields lines with their newline kept.
+Memory does not grow with corpus size. It also hashes the exact bytes read, so every
+artifact can record which corpus made it.
+
+``count_corpus`` streams the corpus twice (units, then n-grams of frequent units); memory
+grows with the number of distinct units, not with corpus size.
+
+What it does not do: no normalisation of any kind (NFC, case, whitespace). The corpus
+is counted exactly as written, because the tokenizer must reproduce it exactly. It does
+not know about modes: the caller says whether word n-grams are wanted.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import HyperTokError
+from ..files import check_encoding, decode_error
+from .pretokenize import UNIT_RE
+
+if TYPE_CHECKING:
+    from .config import BuildConfig
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
+_CHUNK = 1 << 20
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files named directly, plus the text files under named folders (sorted).
+
+    >>> expand_paths([])
+    []
+    """
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES)
+            if not found:
+                raise HyperTokError(f"{p}: folder holds no text files (*.txt, *.md, or no suffix)")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise HyperTokError(f"{p}: no such file or folder")
+    return out
+
+
+@dataclass
+class Corpus:
+    """A streamed text corpus: ``for line in Corpus([...])`` yields lines with ``\\n`` kept.
+
+    ``sha256`` and ``n_bytes`` are filled in as the corpus is read (after a full pass).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "a.txt").write_text("да\\nнет")
+    >>> list(Corpus([d / "a.txt"]))
+    ['да\\n', 'нет']
+    """
+
+    paths: list[str | os.PathLike]
+    encoding: str = "utf-8"
+    files: list[Path] = field(init=False)
+    sha256: str | None = field(init=False, default=None)
+    n_bytes: int = field(init=False, default=0)
+    n_chars: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        check_encoding(self.encoding)
+        self.files = expand_paths(self.paths)
+        if not self.files:
+            raise HyperTokError("no corpus files given")
+
+    def __iter__(self) -> Iterator[str]:
+        digest = hashlib.sha256()
+        n_bytes = n_chars = 0
+        for path in self.files:
+            digest.update(str(path.name).encode("utf-8") + b"\0")
+            decoder = codecs.getincrementaldecoder(self.encoding)("strict")
+            offset = 0
+            carry = ""
+            with open(path, "rb") as f:
+                while True:
+                    block = f.read(_CHUNK)
+                    final = not block
+                    pending = len(decoder.getstate()[0])
+                    try:
+                        text = decoder.decode(block, final=final)
+                    except UnicodeDecodeError as e:
+                        where = offset - pending + e.start
+                        with open(path, "rb") as g:
+                            head = g.read(where + 1)
+                        raise decode_error(path, head, where, self.encoding) from None
+                    digest.update(block)
+                    offset += len(block)
+                    text = carry + text
+                    lines = text.split("\n")
+                    carry = lines.pop()
+                    for line in lines:
+                        n_chars += len(line) + 1
+                        yield line + "\n"
+                    if final:
+                        break
+            if carry:
+                n_chars += len(carry)
+                yield carry
+            n_bytes += offset
+        self.sha256 = digest.hexdigest()
+        self.n_bytes = n_bytes
+        self.n_chars = n_chars
+
+
+@dataclass
+class Counts:
+    """What the builder knows about a corpus: unit, character and n-gram counts."""
+
+    units: Counter = field(default_factory=Counter)
+    chars: Counter = field(default_factory=Counter)
+    ngrams: Counter = field(default_factory=Counter)
+    source: dict = field(default_factory=dict)
+    sample: list = field(default_factory=list)
+
+
+def with_progress(iterable, progress: bool, desc: str):
+    """``iterable``, with a tqdm progress bar when ``progress`` is true."""
+    if not progress:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit=" lines", mininterval=0.5)
+
+
+def count_corpus(paths, cfg: BuildConfig, progress: bool = False, word_ngrams: bool = False) -> Counts:
+    """Stream the corpus: count units and characters, then n-grams of frequent units.
+
+    N-grams always include punctuation merges (``", что"``); with ``word_ngrams`` also
+    runs of words alone (``" потому что"``).
+    """
+    corpus = Corpus(paths, encoding=cfg.encoding)
+    counts = Counts()
+    units = counts.units
+    findall = UNIT_RE.findall
+    total = sum(p.stat().st_size for p in corpus.files)
+    stride = max(1, int(total / (cfg.sample_mb * 1e6)))
+    sample = counts.sample
+    for i, line in enumerate(with_progress(corpus, progress, "counting units")):
+        units.update(findall(line))
+        if i % stride == 0:
+            sample.append(line)
+    if not units:
+        raise HyperTokError(f"empty corpus: {', '.join(map(str, corpus.files))} holds no text")
+    for u, c in units.items():
+        for ch in u:
+            counts.chars[ch] += c
+    counts.source = {"files": [p.name for p in corpus.files], "sha256": corpus.sha256, "bytes": corpus.n_bytes,
+                     "chars": corpus.n_chars}
+    if cfg.max_ngram >= 2:
+        top = {u for u, _ in units.most_common(cfg.ngram_units)}
+        counts.ngrams = _count_ngrams(corpus, top, cfg, progress, word_ngrams)
+    return counts
+
+
+def _count_ngrams(corpus: Corpus, top: set[str], cfg: BuildConfig, progress: bool, words_only: bool) -> Counter:
+    ngrams: Counter = Counter()
+    findall = UNIT_RE.findall
+    max_n = cfg.max_ngram
+    limit = 4_000_000
+
+    def flush(run: list[str], punct: list[bool]) -> None:
+        m = len(run)
+        for n in range(2, min(max_n, m) + 1):
+            for i in range(m - n + 1):
+                if words_only or any(punct[i:i + n]):
+                    ngrams["".join(run[i:i + n])] += 1
+
+    for line in with_progress(corpus, progress, "counting n-grams"):
+        run: list[str] = []
+        punct: list[bool] = []
+        for u in findall(line):
+            if u in top:
+                run.append(u)
+                c = u[-1]
+                punct.append(not (c.isalnum()))
+            else:
+                if len(run) > 1:
+                    flush(run, punct)
+                run, punct = [], []
+        if len(run) > 1:
+            flush(run, punct)
+        if len(ngrams) > limit:  # keep memory bounded: rare n-grams cannot win a budget slot
+            for k in [k for k, v in ngrams.items() if v <= 2]:
+                del ngrams[k]
+    return Counter({k: v for k, v in ngrams.items() if v >= cfg.min_ngram_count})

@@ -1,0 +1,200 @@
+"""Selection: spend the token budget on characters, fallback pieces and the best candidates.
+
+The budget is one number, the total vocabulary size. It is spent in this order:
+
+1. 4 special tokens and 256 byte tokens (so nothing is ever unknown);
+2. single characters: printable ASCII, the Russian alphabet, and every character seen at
+   least ``min_char_count`` times;
+3. the fallback subword model (``fallback_share`` of the budget), trained on the tail of the
+   corpus that entries will not cover (``hypertok.builder.fallback``);
+4. candidate entries of the build's mode (``hypertok.builder.candidates``), ranked by the
+   tokens they save, then pruned by measured usefulness on a corpus sample (``_prune``).
+
+Score layout (higher is better; the encoder maximises the sum). While building, every token
+costs about 1 (entries a little less than fallback pieces, which cost a little less than
+characters), so the encoder finds the fewest tokens. The final scores are
+``-1 + ALPHA * log p(token)``, p measured on the corpus sample: still fewest tokens first,
+but among equally short spellings the most probable one wins (" план"+"а", not " пл"+"ана").
+
+What it does not do: no corpus reading, no symbols, no files (``hypertok.builder.build``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..core.format import BYTE0, N_BYTES, SPECIALS, Entry, byte_piece
+from ..core.pipeline import hf_tokenizer
+from ..errors import HyperTokError
+from .candidates import GENERATORS, Candidate, user_concepts
+from .config import BASE_CHARS, MIN_FALLBACK, BuildConfig
+from .corpus import Counts
+from .pretokenize import unit_kind
+
+_ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
+ALPHA = 0.002
+
+
+def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> tuple[list[Entry], dict[str, str]]:
+    """Spend the budget: characters, fallback pieces, then entries by saving. Returns entries
+    (ids assigned) and the user's preferred symbols by surface."""
+    from .fallback import train_pieces
+
+    chars = set(BASE_CHARS) | {ch for ch, c in counts.chars.items() if c >= cfg.min_char_count}
+    chars -= {ch for ch in chars if 0xD800 <= ord(ch) <= 0xDFFF}
+    fixed = len(SPECIALS) + N_BYTES + len(chars)
+    n_fallback = max(MIN_FALLBACK, int(cfg.vocab_size * cfg.fallback_share))
+    n_entries = cfg.vocab_size - fixed - n_fallback
+    if n_entries < 0:
+        raise HyperTokError(
+            f"vocab_size {cfg.vocab_size} is too small for {fixed} specials, bytes and characters plus "
+            f"{n_fallback} fallback pieces; use at least {fixed + n_fallback}"
+        )
+
+    generator = GENERATORS[cfg.mode]()
+    cands = generator.candidates(counts, cfg, n_entries, progress)
+    top_saving = max((c.saving for c in cands), default=1.0)
+    user, preferred_by_surface = user_concepts(cfg.concepts, top_saving)
+    cands = user + cands
+    ranked: list[Candidate] = []
+    seen = set(chars)
+    for c in sorted(cands, key=lambda c: (-c.saving, c.surface)):
+        if c.surface not in seen and c.saving > 0:
+            seen.add(c.surface)
+            ranked.append(c)
+
+    # The fallback learns the tail: units the entries will not cover.
+    covered = {c.surface for c in ranked[:n_entries]}
+    stem_cover = set()
+    if generator.morphology:
+        stem_cover = {c.surface for c in ranked[:n_entries] if c.kind == "stem"}
+    tail = []
+    for u, c in sorted(counts.units.items()):
+        if u in covered or len(u) < 2:
+            continue
+        if stem_cover:
+            from .morphology import analyse
+
+            a = analyse(u.lstrip(" ")) if c >= 2 and unit_kind(u) == "word" else None
+            if a is not None and ((" " if u.startswith(" ") else "") + a.stem) in stem_cover:
+                continue
+        tail.append((u, c))
+    if len(tail) > cfg.max_tail_units:  # the fallback needs a good sample of the tail, not all of it
+        tail = sorted(sorted(tail, key=lambda uc: -uc[1])[: cfg.max_tail_units])
+    if progress:
+        print(f"training the fallback model ({n_fallback} pieces on {len(tail)} tail units) ...", flush=True)
+    pieces = [p for p in train_pieces(tail, n_fallback) if p not in chars and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
+
+    room = cfg.vocab_size - fixed - len(pieces)
+    piece_set = set(pieces)
+    pool = [c for c in ranked if c.surface not in piece_set]
+    if counts.sample:
+        pool = _prune(pool[: int(room * cfg.overgenerate)], room, pieces, chars, counts, cfg, progress)
+    # A fallback piece that is also a candidate (a word or stem the fallback found on its own)
+    # keeps the candidate's kind, lemma and tags.
+    known = {c.surface: c for c in ranked if c.surface in piece_set}
+    entries = _assemble(pool[:room], pieces, chars, counts, known)
+    _rescore(entries, counts)
+    return entries, preferred_by_surface
+
+
+def _usage(hf, sample: list[str], size: int):
+    """How often each id is used when encoding the sample (a numpy array of ``size``)."""
+    import numpy as np
+
+    encs = hf.encode_batch(sample, add_special_tokens=False)
+    ids = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64)
+    return np.bincount(ids, minlength=size)
+
+
+def _rescore(entries: list[Entry], counts: Counts) -> None:
+    """Final scores: ``-1 + ALPHA * log p``, with p the token's share of the sample's tokens
+    (or of corpus counts when there is no sample, as for the navec word list)."""
+    if counts.sample:
+        hf = hf_tokenizer(entries)
+        weights = _usage(hf, counts.sample, len(entries)).tolist()
+    else:
+        weights = [e.freq for e in entries]
+    total = float(sum(weights)) + 0.5 * len(entries)
+    for e, w in zip(entries, weights):
+        if e.kind not in ("special", "byte"):
+            e.score = -1.0 + ALPHA * math.log((w + 0.5) / total)
+
+
+def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], counts: Counts,
+              known: dict[str, Candidate] | None = None) -> list[Entry]:
+    """Entries with ids and scores: specials, bytes, then the rest by frequency."""
+    entries: list[Entry] = [Entry(i, s, "special", _RARE) for i, s in enumerate(SPECIALS)]
+    entries += [Entry(BYTE0 + b, byte_piece(b), "byte", _RARE) for b in range(N_BYTES)]
+    body: list[Entry] = []
+    for rank, c in enumerate(chosen):
+        body.append(Entry(0, c.surface, c.kind, _ENTRY - 0.04 * rank / max(len(chosen), 1), c.freq, c.lemma, c.tags))
+    by_len = sorted(pieces, key=lambda p: (-len(p), p))
+    known = known or {}
+    for rank, p in enumerate(by_len):
+        score = _FALLBACK - 0.04 * rank / max(len(by_len), 1)
+        c = known.get(p)
+        if c is None:
+            body.append(Entry(0, p, "fallback", score, counts.units.get(p, 0)))
+        else:
+            body.append(Entry(0, p, c.kind, score, c.freq, c.lemma, c.tags))
+    char_list = sorted(chars, key=lambda ch: (-counts.chars.get(ch, 0), ch))
+    for rank, ch in enumerate(char_list):
+        body.append(Entry(0, ch, "char", _CHAR - 0.04 * rank / len(char_list), counts.chars.get(ch, 0)))
+    body.sort(key=lambda e: (-e.freq, e.surface))
+    for e in body:
+        e.id = len(entries)
+        entries.append(e)
+    return entries
+
+
+def _prune(pool: list[Candidate], room: int, pieces: list[str], chars: set[str], counts: Counts,
+           cfg: BuildConfig, progress: bool) -> list[Candidate]:
+    """Cut an over-complete candidate list down to ``room`` by measured usefulness.
+
+    Each round encodes the corpus sample with the current vocabulary, counts how often
+    each entry is used, and asks what removing it would cost: ``uses x (tokens of its best
+    spelling without it - 1)``. The least useful entries go, as in Unigram LM pruning
+    (Kudo 2018) but with token count, not likelihood, as the objective.
+    """
+    rounds = max(1, cfg.prune_rounds)
+    for r in range(rounds):
+        excess = len(pool) - room
+        if excess <= 0:
+            break
+        entries = _assemble(pool, pieces, chars, counts)
+        usage = _usage(hf_tokenizer(entries), counts.sample, len(entries))
+        all_pieces = {e.surface for e in entries if e.kind not in ("special", "byte")}
+        max_len = max(len(p) for p in all_pieces)
+        id_of = {e.surface: e.id for e in entries}
+        loss = {}
+        for c in pool:
+            u = int(usage[id_of[c.surface]])
+            loss[c.surface] = u * (fewest_tokens(c.surface, all_pieces, max_len, forbid_whole=True) - 1) if u else 0
+        if progress:
+            print(f"pruning round {r + 1}: {len(pool)} candidates, {int(usage.sum())} tokens on the sample", flush=True)
+        keep = len(pool) - (excess if r == rounds - 1 else max(excess // (rounds - r), 1))
+        pool = sorted(pool, key=lambda c: (not c.forced, -loss[c.surface], -c.saving, c.surface))[:keep]
+    return pool
+
+
+def fewest_tokens(text: str, pieces: set[str], max_len: int, forbid_whole: bool = False) -> int:
+    """The fewest pieces that spell ``text`` (unknown characters count one each).
+
+    With ``forbid_whole`` the piece equal to the whole text is not used: this is what the
+    builder asks to learn what removing an entry would cost.
+
+    >>> fewest_tokens(" в том", {" в", " том", " в том", " ", "т", "о", "м"}, 6, forbid_whole=True)
+    2
+    """
+    n = len(text)
+    inf = n + 1
+    best = [0] + [inf] * n
+    for start in range(n):
+        b = best[start] + 1
+        for end in range(start + 1, min(n, start + max_len) + 1):
+            if b < best[end] and (end - start == 1 or text[start:end] in pieces):
+                if forbid_whole and start == 0 and end == n:
+                    continue
+                best[end] = b
+    return best[n]

@@ -1,0 +1,10 @@
+"""The runtime core: the directory format, the HF pipeline, and ``HyperTok`` (issue 9).
+
+It needs only ``tokenizers``: loading a directory and encoding imports neither numpy nor
+torch. Nothing here builds vocabularies (``hypertok.builder``) or compares tokenizers.
+"""
+
+from .format import Entry
+from .tokenizer import HyperTok
+
+__all__ = ["Entry", "HyperTok"]

@@ -1,0 +1,165 @@
+"""The HyperTok directory format: entries, special and byte tokens, writing and reading.
+
+A tokenizer directory holds three files, and ``vocab.jsonl`` is the one source of truth:
+
+- ``vocab.jsonl``: a header line (format, version, size), then one JSON object per token
+  with id, symbol, surface, kind, score, frequency, lemma and tags. People read it;
+  ``read_directory`` reads it for symbols and kinds.
+- ``tokenizer.json``: derived from the entries (``hypertok.core.pipeline``), so that
+  ``tokenizers.Tokenizer.from_file`` and ``transformers.AutoTokenizer`` give the same ids.
+- ``config.json``: build parameters, library versions, the corpus hash, and the sha256 of
+  the two other files, so a truncated or edited directory is detected on load.
+
+``tokenizer_config.json`` is written too, for transformers, and never read back.
+
+Byte tokens are spelled ``<0xAB>``; ``byte_piece`` writes that spelling and
+``parse_byte_piece`` is the one parser of it in the package (issue 9).
+
+What it does not do: no encoding (``hypertok.core.tokenizer``), no building.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import HyperTokError
+from ..files import atomic_dir, sha256_file
+
+FORMAT = "hypertok"
+FORMAT_VERSION = 1
+SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
+SPECIAL_NAMES = {"unk": 0, "bos": 1, "eos": 2, "pad": 3}
+N_BYTES = 256
+BYTE0 = len(SPECIALS)
+ENTRY_KINDS = ("word", "stem", "ending", "concept", "punct")
+FALLBACK_KINDS = ("fallback", "char", "byte")
+FILES = ("vocab.jsonl", "tokenizer.json", "config.json")
+HASHED_FILES = ("vocab.jsonl", "tokenizer.json")
+
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+# transformers reads these to set the special tokens when loading the directory.
+TRANSFORMERS_CONFIG = {
+    "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
+    "unk_token": "<unk>", "pad_token": "<pad>", "add_bos_token": False, "add_eos_token": False,
+    "clean_up_tokenization_spaces": False, "model_max_length": 1 << 30,
+}
+
+
+@dataclass
+class Entry:
+    """One vocabulary token. ``surface`` is the text it stands for (byte tokens: ``<0xAB>``)."""
+
+    id: int
+    surface: str
+    kind: str
+    score: float
+    freq: int = 0
+    lemma: str = ""
+    tags: str = ""
+    symbol: str = ""
+
+
+def byte_piece(b: int) -> str:
+    """The surface of the byte token for byte ``b``.
+
+    >>> byte_piece(0), byte_piece(171)
+    ('<0x00>', '<0xAB>')
+    """
+    return f"<0x{b:02X}>"
+
+
+def parse_byte_piece(piece: str) -> int | None:
+    """The byte a ``<0xAB>`` piece stands for, or ``None`` for any other piece.
+
+    >>> parse_byte_piece("<0xAB>"), parse_byte_piece("<0xab>"), parse_byte_piece("<0x1>"), parse_byte_piece("ab")
+    (171, 171, None, None)
+    """
+    m = _BYTE_PIECE.fullmatch(piece)
+    return int(m.group(1), 16) if m else None
+
+
+def entry_bytes(entry: Entry) -> bytes:
+    """The UTF-8 bytes a token spells (one byte for byte tokens).
+
+    >>> entry_bytes(Entry(4, "<0x00>", "byte", 0.0)), entry_bytes(Entry(9, "ё", "char", 0.0))
+    (b'\\x00', b'\\xd1\\x91')
+    """
+    if entry.kind == "byte":
+        return bytes([parse_byte_piece(entry.surface)])
+    return entry.surface.encode("utf-8")
+
+
+def _dumps_config(config: dict) -> str:
+    return json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: dict) -> dict:
+    """Write the directory atomically; return the config as written (with format and hashes).
+
+    ``hf`` is the ``tokenizers.Tokenizer`` built from ``entries``. An existing ``out`` is
+    replaced: the caller decides whether that is allowed.
+    """
+    with atomic_dir(out) as tmp:
+        with open(tmp / "vocab.jsonl", "w", encoding="utf-8", newline="\n") as f:
+            f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(entries)}) + "\n")
+            for e in entries:
+                f.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
+        hf.save(str(tmp / "tokenizer.json"))
+        config = dict(config)
+        config["format"], config["version"] = FORMAT, FORMAT_VERSION
+        config["files"] = {name: sha256_file(tmp / name) for name in HASHED_FILES}
+        (tmp / "config.json").write_text(_dumps_config(config), encoding="utf-8")
+        (tmp / "tokenizer_config.json").write_text(json.dumps(TRANSFORMERS_CONFIG, indent=2, sort_keys=True) + "\n",
+                                                   encoding="utf-8")
+    return json.loads(_dumps_config(config))
+
+
+def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, object]:
+    """``(entries, config, hf tokenizer)`` of a directory, checking format version and hashes.
+
+    Every problem raises ``HyperTokError`` naming the file and what to do.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise HyperTokError(f"{d}: no such tokenizer directory (build one with `hypertok build`)")
+    for name in FILES:
+        if not (d / name).is_file():
+            raise HyperTokError(f"{d / name}: missing; the tokenizer directory is incomplete, rebuild it")
+    try:
+        config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise HyperTokError(f"{d / 'config.json'}: corrupt ({e}); rebuild the directory") from None
+    if config.get("format") != FORMAT:
+        raise HyperTokError(f"{d / 'config.json'}: not a HyperTok directory (format {config.get('format')!r})")
+    if config.get("version") != FORMAT_VERSION:
+        raise HyperTokError(
+            f"{d}: format version {config.get('version')!r}, but this hypertok reads version {FORMAT_VERSION}; "
+            f"rebuild the directory with this version or install the hypertok that wrote it"
+        )
+    for name, digest in config.get("files", {}).items():
+        if sha256_file(d / name) != digest:
+            raise HyperTokError(f"{d / name}: corrupt (sha256 differs from config.json); rebuild the directory")
+    entries = []
+    with open(d / "vocab.jsonl", encoding="utf-8") as f:
+        header = json.loads(f.readline())
+        if header.get("version") != FORMAT_VERSION:
+            raise HyperTokError(f"{d / 'vocab.jsonl'}: vocabulary version {header.get('version')!r} is not {FORMAT_VERSION}")
+        for lineno, line in enumerate(f, start=2):
+            try:
+                entries.append(Entry(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as e:
+                raise HyperTokError(f"{d / 'vocab.jsonl'}: line {lineno} is corrupt ({e})") from None
+    from tokenizers import Tokenizer
+
+    try:
+        hf = Tokenizer.from_file(str(d / "tokenizer.json"))
+    except Exception as e:  # tokenizers raises plain Exception subclasses
+        raise HyperTokError(f"{d / 'tokenizer.json'}: does not load ({e}); rebuild the directory") from None
+    if hf.get_vocab_size(with_added_tokens=True) != len(entries):
+        raise HyperTokError(f"{d}: tokenizer.json has {hf.get_vocab_size()} tokens, vocab.jsonl {len(entries)}")
+    return entries, config, hf

@@ -1,0 +1,94 @@
+"""Command-line options from config dataclasses: one set of defaults, each option documented once.
+
+Every field of a config dataclass (``BuildConfig``, the adapt and compare configs) carries
+its description in ``field(metadata={"help": ...})``. ``add_dataclass_arguments`` turns
+the fields into ``--flags`` (``vocab_size`` -> ``--vocab-size``, type and default from the
+field, ``choices`` from the metadata); ``dataclass_from_args`` builds the same dataclass
+back from the parsed arguments, so the CLI and the Python API cannot drift apart (issue 9;
+peft's configs are the model).
+
+What it does not do: no nested dataclasses, no list-valued fields, no config files.
+
+>>> import argparse
+>>> from dataclasses import dataclass, field
+>>> @dataclass
+... class Demo:
+...     size: int = field(default=8, metadata={"help": "how many"})
+...     name: str | None = field(default=None, metadata={"help": "what"})
+>>> p = argparse.ArgumentParser()
+>>> add_dataclass_arguments(p, Demo)
+>>> dataclass_from_args(Demo, p.parse_args(["--size", "3"]))
+Demo(size=3, name=None)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Iterable
+
+_SCALARS = {int: int, float: float, str: str}
+
+
+def _scalar_type(tp) -> type | None:
+    """``int`` / ``float`` / ``str`` / ``bool`` for a field type, unwrapping ``X | None``."""
+    if tp in _SCALARS or tp is bool:
+        return tp
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(args) == 1 and (args[0] in _SCALARS or args[0] is bool):
+        return args[0]
+    return None
+
+
+def flag_name(field_name: str) -> str:
+    """``vocab_size`` -> ``--vocab-size``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls,
+                            skip: Iterable[str] = ()) -> None:
+    """Add one ``--flag`` per field of dataclass ``cls`` (except those in ``skip``).
+
+    The help text is the field's ``metadata["help"]`` (required: a field without one raises
+    ``TypeError``, so no option goes undocumented) followed by its default. Booleans become
+    ``--flag/--no-flag``. ``metadata["choices"]`` restricts the values, ``metadata["flag"]``
+    overrides the flag name.
+    """
+    skip = set(skip)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        help_text = f.metadata.get("help")
+        if not help_text:
+            raise TypeError(f"{cls.__name__}.{f.name} has no metadata help; every option is documented once")
+        tp = _scalar_type(hints[f.name])
+        if tp is None:
+            raise TypeError(f"{cls.__name__}.{f.name}: type {hints[f.name]} cannot be a command-line option; skip it")
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        kwargs: dict = {"dest": f.name, "default": default}
+        if default is not None and default != "":
+            help_text += " (default: %(default)s)"
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = tp
+            if "choices" in f.metadata:
+                kwargs["choices"] = list(f.metadata["choices"])
+            if default is None and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                kwargs["required"] = True
+        parser.add_argument(f.metadata.get("flag", flag_name(f.name)), help=help_text, **kwargs)
+
+
+def dataclass_from_args(cls, args: argparse.Namespace, **overrides):
+    """An instance of ``cls`` from the parsed arguments (fields not on ``args`` keep their
+    defaults); ``overrides`` win over both."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.init and hasattr(args, f.name)}
+    values.update(overrides)
+    return cls(**values)

@@ -16,19 +16,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
+from ..files import atomic_write
 from .memory import GIB, ModelShape, break_even_rows, estimate, inference_estimate
-
-
-def _atomic_write(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _base_label(results: dict) -> str | None:
@@ -240,7 +231,7 @@ def _rows(x: float) -> str:
 
 def write_outputs(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "results.json", json.dumps(_clean(results), indent=1, ensure_ascii=False))
+    atomic_write(out / "results.json", json.dumps(_clean(results), indent=1, ensure_ascii=False))
     buf = io.StringIO()
     cols = ["tokenizer", "mode", "loss", "chars", "tokens", "chars_per_token", "vocab", "analytic_peak",
             "analytic_kv_cache", "analytic_activations", "analytic_logits", "analytic_weights_vocab",
@@ -257,8 +248,8 @@ def write_outputs(results: dict, out: Path) -> None:
                    linear_flops=a["linear_flops"], attention_flops=a["attention_flops"])
         row.update({k: v for k, v in m.items() if k in cols})
         w.writerow(row)
-    _atomic_write(out / "points.csv", buf.getvalue())
-    _atomic_write(out / "summary.md", summary_markdown(results))
+    atomic_write(out / "points.csv", buf.getvalue())
+    atomic_write(out / "summary.md", summary_markdown(results))
     plot(results, out)
 
 

@@ -38,10 +38,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
+from ..files import atomic_write
+from ..files import read_text as files_read_text  # vram.read_text adds the empty-text check
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
 from .memory import GIB, ModelShape, estimate, load_shape
-from .report import _atomic_write, _clean, break_even_table, claim_table, summary_markdown, write_outputs
+from .report import _clean, break_even_table, claim_table, summary_markdown, write_outputs
 
 # --------------------------------------------------------------------------- tokenizers
 def load_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = None) -> Tokenizer:
@@ -105,9 +107,7 @@ def parse_chars(s: str) -> list[int]:
 
 
 def read_text(path: str) -> str:
-    from ..corpus import read_text as _read
-
-    text = _read(path)
+    text = files_read_text(path)
     if not text:
         raise HyperTokError(f"{path}: empty text")
     return text
@@ -257,7 +257,7 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
             results["points"].append(point)
             bar.update(1)
             if measure:
-                _atomic_write(out / "results.json", json.dumps(_clean(results), indent=1, ensure_ascii=False))
+                atomic_write(out / "results.json", json.dumps(_clean(results), indent=1, ensure_ascii=False))
         if model is not None:
             from .bench import free
 

@@ -41,12 +41,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..errors import HyperTokError
 from ..registry import MISTRAL_FILES, TRAINED_KINDS, BytesTokenizer, Tokenizer, Unavailable
 from . import metrics as M
 from .report import markdown, write_outputs
 
 COMPRESSORS = ["gzip", "xz", "zstd", "brotli"]
+VERSIONED = ("hypertok", "tokenizers", "sentencepiece", "mistral-common", "tiktoken", "numpy", "zstandard", "brotli")
 TOKENIZER_BASELINES = [*MISTRAL_FILES, *TRAINED_KINDS, "bytes"]
 ALL_BASELINES = TOKENIZER_BASELINES + COMPRESSORS
 GROUPS = {
@@ -123,12 +125,10 @@ class Text:
 
 def read_text(path: str | os.PathLike) -> str:
     """The file as text; :class:`HyperTokError` names the file and what is wrong with it."""
-    from ..corpus import read_text as _read
-
     p = Path(path)
     if not p.is_file():
         raise HyperTokError(f"{p}: no such text file")
-    text = _read(p)
+    text = files.read_text(p)
     if not text.strip():
         raise HyperTokError(f"{p}: the text is empty (nothing but whitespace); give a file with text in it")
     return text
@@ -345,7 +345,7 @@ def compare(
         "rows": rows,
         "compression": compression,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
-        "versions": _versions(),
+        "versions": files.library_versions(VERSIONED, python=False),
         "seconds": None,
     }
     result["seconds"] = round(time.perf_counter() - t_start, 1)
@@ -412,18 +412,6 @@ def _compress_rows(t: Text, comp_names: list[str], hypertoks: list, quiet: bool)
         secs += time.perf_counter() - t0
         out.append(_size_row(t, f"{sub.name}: symbol text + zstd -19", len(blob), secs,
                              lossless and zstd[1](blob) == sym_bytes, tokenizer=sub.name))
-    return out
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("hypertok", "tokenizers", "sentencepiece", "mistral-common", "tiktoken", "numpy", "zstandard", "brotli"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
     return out
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
+
+from ..files import atomic_write
 
 COLUMNS = [
     ("tokenizer", "tokenizer"), ("vocab_size", "vocab"), ("tokens", "tokens"), ("chars_per_token", "chars/token"),
@@ -80,15 +81,6 @@ def markdown(result: dict) -> str:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 CSV_FIELDS = ["text", "tokenizer", "family", "vocab_size", "status", "reason"] + [k for k, _ in COLUMNS[2:]] + [
     "continued_words_measured", "unaligned_lines", "round_trip_bad_lines", "fallback_rule"]
 
@@ -97,7 +89,7 @@ def write_outputs(result: dict, table: str, out: Path, plots: bool = True) -> li
     """Write results.json, results.csv, results.md and the plots into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    _atomic_write(out / "results.json", json.dumps(result, indent=1, ensure_ascii=False, default=str) + "\n")
+    atomic_write(out / "results.json", json.dumps(result, indent=1, ensure_ascii=False, default=str) + "\n")
     buf = io.StringIO()
     wr = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     wr.writeheader()
@@ -109,8 +101,8 @@ def write_outputs(result: dict, table: str, out: Path, plots: bool = True) -> li
     cw.writeheader()
     for c in result["compression"]:
         cw.writerow(c)
-    _atomic_write(out / "results.csv", buf.getvalue())
-    _atomic_write(out / "results.md", table)
+    atomic_write(out / "results.csv", buf.getvalue())
+    atomic_write(out / "results.md", table)
     written += [out / "results.json", out / "results.csv", out / "results.md"]
     if plots:
         written += plot(result, out)

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
+from ..files import atomic_write
 from .base import Tokenizer
 from .hf import HFTokenizer
 from .hypertok_dir import HyperTokTokenizer
@@ -94,9 +95,7 @@ class Recipe:
 
     def save(self, directory: str | os.PathLike) -> Path:
         path = Path(directory) / RECIPE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True))
         return path
 
     @classmethod

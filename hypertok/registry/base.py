@@ -5,8 +5,8 @@ comparison lab, the VRAM sweep and adaptation: ``encode``/``decode`` (and their 
 forms) between text and ids with no BOS/EOS, ``vocab_size`` (the number of ids; for an
 adapted tokenizer the number of model rows), the specials' ids, the UTF-8 bytes each id
 spells (``piece_bytes``, used to place token boundaries in the text) and the ids that
-count as fallback. It also holds the one parser of ``<0xAB>`` byte pieces of the
-registry layer (:func:`parse_byte_piece`).
+count as fallback. Byte pieces ``<0xAB>`` are read by the one parser,
+:func:`hypertok.core.format.parse_byte_piece`.
 
 What it does not do: no loading (see :func:`hypertok.registry.load_tokenizer`), no
 metrics, no model. Follows issue 9 ("one tokenizer registry"), which replaced five
@@ -16,26 +16,18 @@ wrappers (baselines' subjects, ``vram.Tok``, ``transfer.BaseVocab``/``NewVocab``
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from ..core.format import parse_byte_piece
+
+__all__ = ["SP_SPACE", "Tokenizer", "Unavailable", "parse_byte_piece", "piece_surface"]
+
 SP_SPACE = "\u2581"  # SentencePiece's and Metaspace's visible space
-_BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
 class Unavailable(Exception):
     """A tokenizer that cannot be had here; ``str(e)`` says why (reported as "skipped")."""
-
-
-def parse_byte_piece(piece: str) -> int | None:
-    """The byte of a byte-fallback piece ``<0xAB>``, or None for any other piece.
-
-    >>> parse_byte_piece("<0xD0>"), parse_byte_piece("<0x0a>"), parse_byte_piece("D0"), parse_byte_piece("<0xZZ>")
-    (208, 10, None, None)
-    """
-    m = _BYTE_PIECE.match(piece)
-    return int(m.group(1), 16) if m else None
 
 
 def piece_surface(piece: str) -> str:

@@ -1,6 +1,6 @@
 """A HyperTok tokenizer directory behind the one interface.
 
-What it does: wraps :class:`hypertok.tokenizer.HyperTok` (measured through its public
+What it does: wraps :class:`hypertok.core.tokenizer.HyperTok` (measured through its public
 API) and gives the piece view vocabulary transfer needs: ``surfaces``, ``kinds`` (the
 HyperTok kinds), ``bytes_of``, ``specials``, ``is_entry`` and ``copy_to``.
 
@@ -44,7 +44,7 @@ class HyperTokTokenizer(Tokenizer):
     @classmethod
     def from_dir(cls, directory: str | os.PathLike, name: str | None = None) -> "HyperTokTokenizer":
         """Load a HyperTok directory; raises :class:`HyperTokError` if it does not load."""
-        from ..tokenizer import HyperTok
+        from ..core.tokenizer import HyperTok
 
         return cls(HyperTok.load(directory), name)
 

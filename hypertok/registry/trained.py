@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import HyperTokError
+from ..files import library_versions
 from .base import Tokenizer, Unavailable
 from .hf import HFTokenizer
 from .spm import SentencePieceTokenizer
@@ -32,6 +33,7 @@ from .spm import SentencePieceTokenizer
 SETTINGS_VERSION = 1  # bump when the training settings below change: old cache entries are then ignored
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids 0..3 in every trained baseline, as in HyperTok
 TRAINED_KINDS = ["hf-bpe", "hf-unigram", "spm-bpe", "spm-unigram"]
+VERSIONED = ("tokenizers", "sentencepiece", "mistral-common")  # recorded in every cache entry
 
 
 def default_cache_dir() -> Path:
@@ -59,7 +61,7 @@ def corpus_sha256(paths: Sequence[str | os.PathLike]) -> str:
 
 
 def _check_utf8(paths: Sequence[Path]) -> None:
-    from ..corpus import Corpus
+    from ..builder.corpus import Corpus
 
     for _ in Corpus(paths):  # strict decoding, errors name file and line
         pass
@@ -75,18 +77,16 @@ def _lines(paths: Sequence[Path]) -> Iterable[str]:
 
 
 def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, progress: bool) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import pre_tokenizers, trainers
+
+    from ..core.pipeline import untrained
 
     if kind == "hf-bpe":
-        tk = Tokenizer(models.BPE())
-        tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-        tk.decoder = decoders.ByteLevel()
+        tk = untrained("byte-level-bpe")
         trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=SPECIALS, show_progress=progress,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     else:
-        tk = Tokenizer(models.Unigram())
-        tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
-        tk.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+        tk = untrained("metaspace-unigram")
         trainer = trainers.UnigramTrainer(vocab_size=size, special_tokens=SPECIALS, unk_token="<unk>",
                                           show_progress=progress)
     tk.train_from_iterator(_lines(paths), trainer=trainer)
@@ -139,7 +139,7 @@ def trained(kind: str, train: Sequence[str | os.PathLike], size: int, cache_dir:
             raise Unavailable(f"training {kind} at {size} failed: {e}") from None
         meta = {"kind": kind, "requested_vocab_size": size, "corpus_sha256": sha,
                 "corpus_files": [str(p) for p in paths], "settings_version": SETTINGS_VERSION,
-                "train_seconds": round(time.perf_counter() - t0, 1), "versions": _versions()}
+                "train_seconds": round(time.perf_counter() - t0, 1), "versions": library_versions(VERSIONED, python=False)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
         try:
             os.replace(tmp, entry)
@@ -153,14 +153,3 @@ def trained(kind: str, train: Sequence[str | os.PathLike], size: int, cache_dir:
         return HFTokenizer(HFTk.from_file(str(entry / "tokenizer.json")), name, {"cache": str(entry), **meta})
     return SentencePieceTokenizer(entry / "spm.model", name, {"cache": str(entry), **meta})
 
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("tokenizers", "sentencepiece", "mistral-common"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out

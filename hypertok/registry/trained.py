@@ -18,14 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import library_versions
+from ..files import atomic_dir, library_versions
 from .base import Tokenizer, Unavailable
 from .hf import HFTokenizer
 from .spm import SentencePieceTokenizer
@@ -126,25 +124,20 @@ def trained(kind: str, train: Sequence[str | os.PathLike], size: int, cache_dir:
     entry = root / f"{kind}-{size}-{sha[:16]}-v{SETTINGS_VERSION}"
     if not (entry / "meta.json").is_file():
         _check_utf8(paths)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
         t0 = time.perf_counter()
-        try:
-            if kind.startswith("hf-"):
-                _train_hf(kind, paths, size, tmp, progress)
-            else:
-                _train_spm(kind, paths, size, tmp)
-        except Exception as e:  # training libraries raise RuntimeError/OSError with their own message
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise Unavailable(f"training {kind} at {size} failed: {e}") from None
-        meta = {"kind": kind, "requested_vocab_size": size, "corpus_sha256": sha,
-                "corpus_files": [str(p) for p in paths], "settings_version": SETTINGS_VERSION,
-                "train_seconds": round(time.perf_counter() - t0, 1), "versions": library_versions(VERSIONED, python=False)}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
-        try:
-            os.replace(tmp, entry)
-        except OSError:  # another process finished the same entry first
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(entry) as tmp:  # a cache entry appears whole or not at all
+            try:
+                if kind.startswith("hf-"):
+                    _train_hf(kind, paths, size, tmp, progress)
+                else:
+                    _train_spm(kind, paths, size, tmp)
+            except Exception as e:  # training libraries raise RuntimeError/OSError with their own message
+                raise Unavailable(f"training {kind} at {size} failed: {e}") from None
+            meta = {"kind": kind, "requested_vocab_size": size, "corpus_sha256": sha,
+                    "corpus_files": [str(p) for p in paths], "settings_version": SETTINGS_VERSION,
+                    "train_seconds": round(time.perf_counter() - t0, 1),
+                    "versions": library_versions(VERSIONED, python=False)}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
     meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
     name = f"{kind}-{size}"
     if kind.startswith("hf-"):

@@ -41,7 +41,6 @@ TOKENIZER_SUBDIR = "tokenizer"
 BASE_TOKENIZER_FILE = "base_tokenizer.model"
 NON_ENTRY_KINDS = frozenset({"fallback", "char", "byte", "special"})
 STRATEGIES = ("extend", "replace")
-INITS = ("mean", "random", "hewitt")
 SP_SPACE = "\u2581"
 
 
@@ -504,43 +503,3 @@ class BaseTokenizer(AdaptedTokenizer):
 
     def decode(self, ids) -> str:
         return self.base.decode([int(i) for i in ids if int(i) not in (self.bos, self.eos)])
-
-
-def init_rows(embed, head, recipe: Recipe, init: str, old_embed, old_head, seed: int = 0) -> None:
-    """Fill ``recipe.new_rows`` of the (already resized) weights in place.
-
-    ``old_embed``/``old_head``: the base rows (V, d), float. ``head`` may be None (tied).
-
-    mean: row = mean of the base rows of its source pieces (for both matrices).
-    random: N(0, std of the old matrix). hewitt: N(mean of old rows, 1e-9 * covariance).
-    """
-    import torch
-
-    if init not in INITS:
-        raise HyperTokError(f"--init {init!r}: choose one of {', '.join(INITS)}")
-    g = torch.Generator().manual_seed(seed)
-    rows = torch.tensor(recipe.new_rows, dtype=torch.long)
-    for new_w, old in ((embed, old_embed), (head, old_head)):
-        if new_w is None:
-            continue
-        old = old.detach().float().cpu()
-        d = old.shape[1]
-        if init == "mean":
-            flat = torch.tensor([s for src in recipe.sources for s in src], dtype=torch.long)
-            owner = torch.repeat_interleave(torch.arange(len(recipe.sources)),
-                                            torch.tensor([len(s) for s in recipe.sources]))
-            sums = torch.zeros(len(recipe.sources), d).index_add_(0, owner, old[flat])  # (K, d)
-            vals = sums / torch.tensor([len(s) for s in recipe.sources], dtype=torch.float).unsqueeze(1)
-        elif init == "random":
-            vals = torch.randn(len(rows), d, generator=g) * old.std()
-        else:
-            mu = old.mean(0)
-            centered = old - mu
-            cov = centered.T @ centered / old.shape[0]  # (d, d)
-            try:
-                L = torch.linalg.cholesky(1e-9 * cov.double()).float()
-                vals = mu + torch.randn(len(rows), d, generator=g) @ L.T
-            except RuntimeError:  # not positive definite: transformers falls back to the mean too
-                vals = mu.expand(len(rows), d).clone()
-        with torch.no_grad():
-            new_w[rows.to(new_w.device)] = vals.to(new_w.device, new_w.dtype)

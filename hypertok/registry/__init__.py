@@ -1,0 +1,144 @@
+"""Every tokenizer HyperTok measures or adapts to, behind one interface (issue 9).
+
+What it does: :func:`load_tokenizer` turns a name or a path into a
+:class:`~hypertok.registry.base.Tokenizer`, in the spirit of tiktoken's ``registry.py``:
+a table of names (:data:`TOKENIZERS`, name -> constructor) plus paths.
+
+============================  ==============================================================
+spec                          tokenizer
+============================  ==============================================================
+``mistral-v1``/``mistral-v3``  Mistral's SentencePiece files (:mod:`.mistral`)
+``tekken``                    Mistral's Tekken, via mistral-common
+``bytes``                     UTF-8 bytes
+``hf-bpe`` ``hf-unigram``     baselines trained on ``train=[files]`` at ``size=N`` (cached,
+``spm-bpe`` ``spm-unigram``   :mod:`.trained`)
+``DIR``                       a HyperTok directory, or a directory with a ``tokenizer.json``
+``DIR:extend``                the base (``base=``, default ``mistral-v3``) plus the entries
+                              of DIR it lacks (:class:`.adapted.AdaptedTokenizer`)
+``DIR:replace``               DIR's vocabulary alone, rows mapped from the base
+``x.model`` / ``x.json``      any SentencePiece model / HF ``tokenizer.json`` file
+============================  ==============================================================
+
+>>> load_tokenizer("bytes").encode("hi")
+[104, 105]
+
+What it does not do: no building (``hypertok build``), no metrics (:mod:`hypertok.lab`),
+no model and no torch (``hypertok.adapt``). It imports nothing from lab, gpu or adapt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import HyperTokError
+from .adapted import (
+    BASE_TOKENIZER_FILE,
+    RECIPE_FILE,
+    STRATEGIES,
+    TOKENIZER_SUBDIR,
+    AdaptedTokenizer,
+    BaseTokenizer,
+    Recipe,
+    load_vocabulary,
+    plan_transfer,
+)
+from .base import Tokenizer, Unavailable, parse_byte_piece
+from .hf import HFTokenizer
+from .hypertok_dir import HyperTokTokenizer
+from .mistral import MISTRAL_FILES, MISTRAL_SENTENCEPIECE, load_mistral, mistral_file
+from .spm import LosslessSentencePiece, SentencePieceTokenizer, lossless_sentencepiece_proto
+from .trained import TRAINED_KINDS, corpus_sha256, trained
+from .utf8 import BytesTokenizer
+
+__all__ = [
+    "Tokenizer", "Unavailable", "load_tokenizer", "load_base", "TOKENIZERS", "parse_byte_piece",
+    "BytesTokenizer", "SentencePieceTokenizer", "LosslessSentencePiece", "HFTokenizer", "HyperTokTokenizer",
+    "AdaptedTokenizer", "BaseTokenizer", "Recipe", "plan_transfer", "load_vocabulary", "lossless_sentencepiece_proto",
+    "MISTRAL_FILES", "MISTRAL_SENTENCEPIECE", "mistral_file", "load_mistral", "TRAINED_KINDS", "trained",
+    "corpus_sha256", "STRATEGIES", "RECIPE_FILE", "TOKENIZER_SUBDIR", "BASE_TOKENIZER_FILE",
+]
+
+
+def _trained(kind: str) -> Callable[..., Tokenizer]:
+    def make(**kw) -> Tokenizer:
+        return trained(kind, **kw)
+    return make
+
+
+# name -> constructor (keyword arguments of load_tokenizer are passed on)
+TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {
+    "bytes": lambda **kw: BytesTokenizer(),
+    **{name: (lambda name=name, **kw: load_mistral(name)) for name in MISTRAL_FILES},
+    **{kind: _trained(kind) for kind in TRAINED_KINDS},
+}
+
+
+def load_base(base: str | os.PathLike) -> LosslessSentencePiece:
+    """The base vocabulary of a transfer, encoding losslessly.
+
+    ``base``: ``mistral-v1``/``mistral-v3``, a SentencePiece ``.model`` file, or a base model
+    folder holding one ``tokenizer.model``.
+    """
+    if str(base) in MISTRAL_SENTENCEPIECE:
+        try:
+            return LosslessSentencePiece(mistral_file(str(base)), str(base))
+        except Unavailable as e:
+            raise HyperTokError(f"base tokenizer {base}: {e}") from None
+    p = Path(base)
+    if p.is_dir():
+        return LosslessSentencePiece.find(p)
+    if p.is_file():
+        return LosslessSentencePiece(p)
+    raise HyperTokError(f"base tokenizer {base!r}: not {', '.join(MISTRAL_SENTENCEPIECE)}, no such file or folder")
+
+
+def _split_strategy(spec: str) -> tuple[str, str | None]:
+    for s in STRATEGIES:
+        if spec.endswith(":" + s):
+            return spec[: -len(s) - 1], s
+    return spec, None
+
+
+def load_tokenizer(spec: str | os.PathLike, base: str | os.PathLike = "mistral-v3", *,
+                   base_rows: int | None = None, **kw) -> Tokenizer:
+    """The tokenizer named by ``spec`` (see the module docstring for the forms).
+
+    ``base`` and ``base_rows`` (rows of the base model's embedding matrix) only matter for
+    ``DIR:extend``/``DIR:replace``; other keywords go to the table's constructor (the trained
+    baselines take ``train``, ``size``, ``cache_dir``, ``progress``, ``sha256``).
+    Raises :class:`Unavailable` when a named tokenizer cannot be had here, and
+    :class:`HyperTokError` for a spec that names nothing.
+    """
+    spec = str(spec)
+    if spec in TOKENIZERS:
+        return TOKENIZERS[spec](**kw)
+    directory, strategy = _split_strategy(spec)
+    d = Path(directory)
+    if strategy is not None:
+        if not d.is_dir():
+            raise HyperTokError(f"{spec!r}: {directory} is not a directory; give a HyperTok or tokenizer.json "
+                                "directory before :extend or :replace")
+        new = load_vocabulary(d)
+        bv = load_base(base)
+        recipe = plan_transfer(bv, new, strategy, base_rows=base_rows)
+        return AdaptedTokenizer(recipe, new, bv, name=f"{d.name}:{strategy}")
+    if d.is_dir():
+        return load_vocabulary(d)
+    if d.is_file():
+        if d.suffix == ".json":
+            return HFTokenizer.from_dir(d.parent, d.parent.name) if d.name == "tokenizer.json" else _hf_file(d)
+        return SentencePieceTokenizer(d)
+    raise HyperTokError(f"tokenizer {spec!r}: not one of {', '.join(TOKENIZERS)}, and no such file or directory; "
+                        "give a HyperTok directory (optionally DIR:extend or DIR:replace), a SentencePiece .model "
+                        "or a tokenizer.json")
+
+
+def _hf_file(path: Path) -> HFTokenizer:
+    from tokenizers import Tokenizer as HFTk
+
+    try:
+        return HFTokenizer(HFTk.from_file(str(path)), path.stem, {"file": str(path)})
+    except Exception as e:  # tokenizers raises plain Exception
+        raise HyperTokError(f"{path}: cannot be loaded by tokenizers ({e})") from None

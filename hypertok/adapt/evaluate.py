@@ -28,6 +28,7 @@ import statistics
 import time
 
 from ..loss import causal_lm_nll
+from ..registry import BaseTokenizer, LosslessSentencePiece
 from .data import encode_docs, n_rows, pack, read_documents, rows_of
 from .model import AdaptedModel, autocast, check_base_path, load_base_model
 
@@ -115,15 +116,13 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
              gen_tokens: int = 256, prompts: int = 4, repeats: int = 3, dtype: str = "auto",
              device: str = "auto", model=None, tok=None) -> dict:
     """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does)."""
-    from ..transfer import BaseTokenizer, BaseVocab
-
     docs = read_documents([text], max_chars, what="--text")
     if model is None:
         if adapter:
             adapted = AdaptedModel.from_pretrained(base, adapter, dtype, device)
             model, tok = adapted.merge_and_unload(), adapted.tokenizer  # same outputs, no LoRA overhead in the timing
         else:
-            tok = BaseTokenizer(BaseVocab.find(check_base_path(base)))
+            tok = BaseTokenizer(LosslessSentencePiece.find(check_base_path(base)))
             model = load_base_model(base, dtype, device)
     model.eval()
     res = bits_per_char(model, tok, docs, seq_len)

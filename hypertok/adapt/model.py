@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_dir
+from ..registry import TOKENIZER_SUBDIR, AdaptedTokenizer, Recipe
 
 _VOLATILE = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures", "use_cache"}
 
@@ -150,8 +151,6 @@ def is_row_param(name: str) -> bool:
 
 def check_adapter_for_base(adapter_dir: str | os.PathLike, base_path: str | os.PathLike):
     """The adapter's recipe, or HyperTokError when it was saved for another base (no weights loaded)."""
-    from ..transfer import Recipe
-
     recipe = Recipe.load(adapter_dir)
     fp = base_fingerprint(base_path)
     if recipe.base_fingerprint and recipe.base_fingerprint != fp:
@@ -192,8 +191,6 @@ class AdaptedModel:
         """
         from peft import PeftModel
 
-        from ..transfer import AdaptedTokenizer
-
         check_adapter_for_base(adapter_dir, base)
         tok = AdaptedTokenizer.load(adapter_dir)
         model = load_base_model(base, dtype, device)
@@ -232,8 +229,6 @@ class AdaptedModel:
     def save_merged(self, out: str | os.PathLike) -> Path:
         """Write the merged full model that plain transformers loads, plus its tokenizer files
         (for ``replace``, ``tokenizer.json`` at the top, giving the model's ids)."""
-        from ..transfer import TOKENIZER_SUBDIR
-
         merged = self.merge_and_unload()
         with atomic_dir(out) as tmp:
             merged.save_pretrained(tmp)

@@ -14,8 +14,8 @@ What it does (issue 5; split out of ``transfer.py`` by issue 9):
   of old rows).
 
 The tokenizer side (``Recipe``, ``plan_transfer``, ``AdaptedTokenizer``, the lossless
-SentencePiece base) needs no torch and lives in the tokenizer registry; this module only
-applies it to a model.
+SentencePiece base) needs no torch and lives in the tokenizer registry
+(``hypertok.registry``); this module only applies it to a model.
 
 What it does not do: no training (``hypertok.adapt.train``), no WECHSEL/FOCUS-style
 similarity init. torch is imported inside functions only.
@@ -27,6 +27,7 @@ import json
 import os
 
 from ..errors import HyperTokError
+from ..registry import AdaptedTokenizer, LosslessSentencePiece, load_vocabulary, plan_transfer
 from .model import base_fingerprint, base_rows, check_base_path
 
 INITS = ("mean", "random", "hewitt")
@@ -35,11 +36,9 @@ INITS = ("mean", "random", "hewitt")
 def plan(base_path: str | os.PathLike, tokenizer_dir: str | os.PathLike, strategy: str, init: str = "mean",
          seed: int = 0):
     """Check that base and tokenizer reconcile and make the ``AdaptedTokenizer`` (CPU only)."""
-    from ..transfer import AdaptedTokenizer, BaseVocab, NewVocab, plan_transfer
-
     bp = check_base_path(base_path)
-    base = BaseVocab.find(bp)
-    new = NewVocab(tokenizer_dir)
+    base = LosslessSentencePiece.find(bp)
+    new = load_vocabulary(tokenizer_dir)
     recipe = plan_transfer(base, new, strategy, base_rows=base_rows(bp))
     recipe.init, recipe.seed = init, seed
     recipe.base_fingerprint = base_fingerprint(bp)

@@ -34,6 +34,7 @@ from pathlib import Path
 from ..errors import HyperTokError
 from ..files import atomic_file
 from ..loss import causal_lm_nll
+from ..registry import STRATEGIES
 from .data import n_rows, open_packed, prepare, rows_of
 from .evaluate import stream_nll
 from .model import AdaptedModel, autocast, is_row_param, load_base_model, wrap_peft
@@ -42,7 +43,6 @@ from .recipe import INITS, plan, resize_and_init
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
 DATA_SUBDIR = "data"
-STRATEGIES = ("extend", "replace")
 ROWS = ("tokens", "full")
 DTYPES = ("auto", "float32", "bfloat16")
 

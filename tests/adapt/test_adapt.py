@@ -25,14 +25,14 @@ from hypertok.adapt.model import AdaptedModel, check_base_path, load_base_model,
 from hypertok.adapt.recipe import plan, resize_and_init  # noqa: E402
 from hypertok.adapt.train import AdaptConfig, TrainConfig, adapt, train_loop  # noqa: E402
 from hypertok.loss import causal_lm_nll  # noqa: E402
-from hypertok.transfer import BaseVocab, NewVocab, lossless_sentencepiece_proto  # noqa: E402
+from hypertok.registry import LosslessSentencePiece, load_vocabulary, lossless_sentencepiece_proto  # noqa: E402
 
 from .tiny import WORDS, cli, adapt_config as _cfg, logits as _logits, make_base as _make_base  # noqa: E402
 
 # ------------------------------------------------------------------ transfer
 
 def test_proto_patch_keeps_pieces_and_makes_spans_concatenate(env):
-    bv = BaseVocab(env["sp"])
+    bv = LosslessSentencePiece(env["sp"])
     a, b = "  сказал он", "\nдом  сад "
     assert bv.decode(bv.encode(a)) == a
     assert bv.decode(bv.encode(a)) + bv.decode(bv.encode(b)) == a + b
@@ -65,8 +65,8 @@ def test_mean_initialised_row_is_mean_of_its_pieces(env):
     old_e = model.get_input_embeddings().weight.detach().clone()
     old_h = model.get_output_embeddings().weight.detach().clone()
     resize_and_init(model, tok.recipe)
-    bv = BaseVocab.find(env["base"])
-    new = NewVocab(env["tok"])
+    bv = LosslessSentencePiece.find(env["base"])
+    new = load_vocabulary(env["tok"])
     e, h = model.get_input_embeddings().weight, model.get_output_embeddings().weight
     assert e.shape[0] == tok.recipe.model_vocab_size
     checked = 0
@@ -98,7 +98,7 @@ def test_random_and_hewitt_init(env):
         model = load_base_model(env["base"], "float32", "cpu")
         resize_and_init(model, tok.recipe)
         w = model.get_input_embeddings().weight
-        assert w.shape[0] == len(NewVocab(env["tok"]))
+        assert w.shape[0] == len(load_vocabulary(env["tok"]))
         assert torch.isfinite(w).all()
 
 
@@ -184,7 +184,7 @@ def test_merged_and_unmerged_agree(env, trained):
 def test_replace_with_full_rows_trains_and_saves(env):
     out = env["root"] / "ad_replace"
     res = adapt(_cfg(env, out, strategy="replace", rows="full", steps=3, eval=None, save_every=0))
-    assert len(res["tokenizer"]) == len(NewVocab(env["tok"]))
+    assert len(res["tokenizer"]) == len(load_vocabulary(env["tok"]))
     loaded = AdaptedModel.from_pretrained(env["base"], out, "float32", "cpu")
     tok = loaded.tokenizer
     ids = tok.encode("Сын и дочь.", add_bos=True)

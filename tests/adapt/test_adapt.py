@@ -23,7 +23,7 @@ from hypertok import HyperTokError  # noqa: E402
 from hypertok.adapt.data import pack, read_documents, rows_of  # noqa: E402
 from hypertok.adapt.model import AdaptedModel, check_base_path, load_base_model, merge, wrap_peft  # noqa: E402
 from hypertok.adapt.recipe import plan, resize_and_init  # noqa: E402
-from hypertok.adapt.train import AdaptConfig, TrainConfig, adapt, train_loop  # noqa: E402
+from hypertok.adapt.train import TrainConfig, adapt, train_loop  # noqa: E402
 from hypertok.loss import causal_lm_nll  # noqa: E402
 from hypertok.registry import LosslessSentencePiece, load_vocabulary, lossless_sentencepiece_proto  # noqa: E402
 

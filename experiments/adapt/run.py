@@ -3,11 +3,11 @@
 1. Pretrain a Mistral-architecture base (preset ``small``: 8 layers, d=512, GQA 8/4 heads,
    ~59M parameters) with the Mistral v3 SentencePiece tokenizer on train.txt; or pass
    ``--base PATH`` (e.g. a local Mistral-7B-v0.3 folder with tokenizer.model) to skip this.
-2. Adapt it with ``hypertok.adapt`` (the code behind ``hypertok adapt``): HyperTok
+2. Adapt it with ``hypertok.adapt.train`` (the code behind ``hypertok adapt``): HyperTok
    ``extend``/``replace`` x ``mean``/``random`` init, and a BPE vocabulary of the same size
    trained on train.txt, added with ``extend`` + ``mean`` (as ruadapt does). Every variant
    gets the same number of steps x batch x seq_len tokens.
-3. Measure with ``hypertok.evaluate``: bits per character on dev.txt, generation chars/s,
+3. Measure with ``hypertok.adapt.evaluate``: bits per character on dev.txt, generation chars/s,
    new-token share; write ``results.json`` and ``curves.png`` to ``--results``.
 
 Run (GPU, one call):
@@ -52,11 +52,12 @@ def pretrain(args, P, work: Path) -> tuple[Path, dict]:
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
-    from hypertok.adapt import LoopConfig, encode_docs, pack, read_documents, train_loop
-    from hypertok.transfer import BaseTokenizer, BaseVocab
+    from hypertok.adapt.data import encode_docs, pack, read_documents
+    from hypertok.adapt.train import TrainConfig, train_loop
+    from hypertok.registry import BaseTokenizer, LosslessSentencePiece
 
     base_dir = work / "base"
-    bv = BaseVocab(args.sp)
+    bv = LosslessSentencePiece(args.sp)
     tok = BaseTokenizer(bv)
     t0 = time.time()
     docs = read_documents([args.train])
@@ -66,12 +67,12 @@ def pretrain(args, P, work: Path) -> tuple[Path, dict]:
     cfg = MistralConfig(vocab_size=len(bv), hidden_size=P["hidden"], intermediate_size=P["inter"],
                         num_hidden_layers=P["layers"], num_attention_heads=P["heads"], num_key_value_heads=P["kv"],
                         max_position_embeddings=4096, sliding_window=None, tie_word_embeddings=False,
-                        bos_token_id=bv.bos, eos_token_id=bv.eos, rope_theta=10000.0)
+                        bos_token_id=bv.bos_id, eos_token_id=bv.eos_id, rope_theta=10000.0)
     model = MistralForCausalLM(cfg).to(args.device_t)
     model.config._attn_implementation = "sdpa"
     n_params = sum(p.numel() for p in model.parameters())
     steps = args.pretrain_steps or P["pre_steps"]
-    loop = LoopConfig(steps=steps, batch_size=P["pre_batch"], seq_len=P["seq"], lr=P["pre_lr"],
+    loop = TrainConfig(steps=steps, batch_size=P["pre_batch"], seq_len=P["seq"], lr=P["pre_lr"],
                       warmup=max(1, steps // 20), min_lr_ratio=0.1, weight_decay=0.1, seed=args.seed,
                       progress=not args.no_progress, desc="pretrain")
     t0 = time.time()
@@ -121,9 +122,12 @@ def main() -> int:
 
     import torch
 
-    from hypertok.adapt import AdaptConfig, adapt, read_documents
-    from hypertok.evaluate import bits_per_char, generation_speed
-    from hypertok.transfer import BaseTokenizer, BaseVocab
+    from hypertok.adapt.data import prepare, read_documents
+    from hypertok.adapt.evaluate import bits_per_char, generation_speed
+    from hypertok.adapt.model import load_base_model
+    from hypertok.adapt.recipe import plan
+    from hypertok.adapt.train import AdaptConfig, TrainConfig, adapt
+    from hypertok.registry import BaseTokenizer, LosslessSentencePiece
 
     P = PRESETS[args.preset]
     args.device_t = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -157,17 +161,25 @@ def main() -> int:
             f"({r['tokens_per_s']:.0f} tok/s)  new-token share {r['new_token_share']:.2f}  ({time.time() - t0:.0f}s)")
         return r
 
-    from hypertok.adapt import load_base_model
     dtype = P["dtype"]
     model = load_base_model(base_dir, dtype)
-    btok = BaseTokenizer(BaseVocab.find(base_dir))
+    btok = BaseTokenizer(LosslessSentencePiece.find(base_dir))
     out["base"].update(measure(model, btok, "base"))
     out["base"]["model_vocab_size"] = len(btok)
     del model
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
 
     steps = args.adapt_steps or P["steps"]
-    cache: dict = {}
+    prepared: dict = {}  # (tokenizer, strategy) -> packed train/eval data, encoded once
+
+    def data_for(tokdir: str, strategy: str) -> tuple[str, str]:
+        if (tokdir, strategy) not in prepared:
+            tok = plan(base_dir, tokdir, strategy)
+            d = work / "data" / f"{Path(tokdir).name}-{strategy}"
+            prepare(tok, [args.train], d / "train", P["adapt_chars"])
+            prepare(tok, [args.dev], d / "eval", P["eval_chars"], what="--dev")
+            prepared[tokdir, strategy] = (str(d / "train.bin"), str(d / "eval.bin"))
+        return prepared[tokdir, strategy]
 
     def save_json():
         b = out["base"]
@@ -185,15 +197,16 @@ def main() -> int:
         if tokdir is None:
             log(f"skip {name}: no tokenizer")
             continue
-        cfg = AdaptConfig(base=str(base_dir), tokenizer=tokdir, train=[args.train], out=str(work / "adapters" / name),
-                          eval=args.dev, strategy=strategy, init=init, lora_r=P["lora_r"], lora_alpha=2 * P["lora_r"],
-                          steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=1e-3 if args.preset != "7b" else 2e-4,
-                          rows_lr=3e-3 if args.preset != "7b" else 1e-3, warmup=max(1, steps // 10),
-                          eval_every=P["eval_every"], eval_chars=P["eval_chars"], save_every=steps,
-                          grad_ckpt=P["grad_ckpt"], dtype=dtype, seed=args.seed, max_train_chars=P["adapt_chars"],
-                          progress=not args.no_progress)
+        train_bin, eval_bin = data_for(tokdir, strategy)
+        loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"],
+                           lr=1e-3 if args.preset != "7b" else 2e-4, rows_lr=3e-3 if args.preset != "7b" else 1e-3,
+                           warmup=max(1, steps // 10), eval_every=P["eval_every"], save_every=steps, seed=args.seed,
+                           progress=not args.no_progress)
+        cfg = AdaptConfig(base=str(base_dir), tokenizer=tokdir, train=[train_bin], out=str(work / "adapters" / name),
+                          eval=eval_bin, strategy=strategy, init=init, lora_r=P["lora_r"], lora_alpha=2 * P["lora_r"],
+                          eval_chars=0, grad_ckpt=P["grad_ckpt"], dtype=dtype, loop=loop)
         t0 = time.time()
-        res = adapt(cfg, cache)
+        res = adapt(cfg)
         train_s = time.time() - t0
         model, tok = res["model"], res["tokenizer"]
         hist = res["history"]
@@ -201,7 +214,7 @@ def main() -> int:
         r = measure(model, tok, name)
         r.update({"strategy": strategy, "init": init, "tokenizer": family, "model_vocab_size": len(tok),
                   "new_rows": len(tok.recipe.new_rows), "adapt_seconds": train_s,
-                  "adapt_tokens": steps * cfg.batch_size * cfg.seq_len,
+                  "adapt_tokens": steps * loop.batch_size * loop.seq_len,
                   "train_loss": [(h["step"], h["loss"]) for h in hist],
                   "eval_bpc_curve": [(h["step"], h["eval_bpc"]) for h in hist if "eval_bpc" in h]})
         out["variants"][name] = r

@@ -1,4 +1,4 @@
-"""Issue 5: vocabulary transfer, LoRA adaptation, save/load/merge, resume, clear errors.
+"""Issue 5 (moved by issue 9): vocabulary transfer, LoRA adaptation, save/load/merge, resume, clear errors.
 
 Everything runs on CPU in float32 with a tiny random 2-layer MistralConfig, a SentencePiece
 model trained here on synthetic Russian text (byte fallback, like Mistral's), and a small
@@ -8,7 +8,6 @@ HyperTok vocabulary built from the same text. No corpus, no downloads.
 from __future__ import annotations
 
 import copy
-import random
 
 import pytest
 
@@ -21,88 +20,19 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from hypertok import HyperTokError  # noqa: E402
-from hypertok.adapt import (  # noqa: E402
-    AdaptConfig, LoopConfig, adapt, check_base_path, chunked_nll, load_adapted, load_base_model, merge, pack,
-    plan, read_documents, resize_and_init, rows_of, train_loop, wrap_peft,
-)
-from hypertok.transfer import BaseVocab, NewVocab, lossless_sentencepiece_proto  # noqa: E402
+from hypertok.adapt.data import pack, read_documents, rows_of  # noqa: E402
+from hypertok.adapt.model import AdaptedModel, check_base_path, load_base_model, merge, wrap_peft  # noqa: E402
+from hypertok.adapt.recipe import plan, resize_and_init  # noqa: E402
+from hypertok.adapt.train import TrainConfig, adapt, train_loop  # noqa: E402
+from hypertok.loss import causal_lm_nll  # noqa: E402
+from hypertok.registry import LosslessSentencePiece, load_vocabulary, lossless_sentencepiece_proto  # noqa: E402
 
-torch.set_num_threads(1)
-
-WORDS = ("он она было тогда дело давно минувших дней старый дом сад река лес поле город человек "
-         "говорил сказал пришёл ушёл думал знал видел любил жизнь время глаза рука день ночь "
-         "утро вечер солнце небо земля вода огонь ветер снег дождь мать отец сын дочь брат").split()
-
-
-def _text(n_docs: int, seed: int) -> str:
-    r = random.Random(seed)
-    docs = []
-    for _ in range(n_docs):
-        sents = []
-        for _ in range(r.randint(2, 5)):
-            s = " ".join(r.choice(WORDS) for _ in range(r.randint(4, 10)))
-            sents.append(s[0].upper() + s[1:] + r.choice([".", "!", "?", ", – сказал он."]))
-        docs.append(" ".join(sents))
-    return "\n\n".join(docs) + "\n"
-
-
-def _make_base(d, sp_model, seed: int, vocab_size: int | None = None):
-    from transformers import MistralConfig, MistralForCausalLM
-
-    torch.manual_seed(seed)
-    n = spm.SentencePieceProcessor(model_file=str(sp_model)).get_piece_size()
-    cfg = MistralConfig(vocab_size=vocab_size or n, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                        sliding_window=None, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
-    MistralForCausalLM(cfg).save_pretrained(d)
-    (d / "tokenizer.model").write_bytes(sp_model.read_bytes())
-    return d
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    from hypertok import BuildConfig, build
-
-    root = tmp_path_factory.mktemp("adapt")
-    train, dev = root / "train.txt", root / "dev.txt"
-    train.write_text(_text(300, 0))
-    dev.write_text(_text(40, 1))
-    spm.SentencePieceTrainer.train(
-        input=str(train), model_prefix=str(root / "sp"), vocab_size=400, model_type="bpe", byte_fallback=True,
-        character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)
-    sp = root / "sp.model"
-    base = _make_base(root / "base", sp, 0)
-    other = _make_base(root / "other", sp, 1)
-    tok = root / "tok"
-    build([str(train)], tok, BuildConfig(vocab_size=640, mode="word"))
-    return {"root": root, "train": train, "dev": dev, "sp": sp, "base": base, "other": other, "tok": tok}
-
-
-def _cfg(env, out, **kw):
-    d = dict(base=str(env["base"]), tokenizer=str(env["tok"]), train=[str(env["train"])], out=str(out),
-             eval=str(env["dev"]), steps=6, batch_size=4, seq_len=64, lr=1e-2, rows_lr=3e-2, warmup=1,
-             eval_every=3, eval_chars=3000, save_every=3, grad_ckpt=True, loss_chunk=50, device="cpu",
-             dtype="float32", lora_r=4, lora_alpha=8, progress=False)
-    d.update(kw)
-    return AdaptConfig(**d)
-
-
-@pytest.fixture(scope="module")
-def trained(env):
-    out = env["root"] / "ad_extend"
-    return adapt(_cfg(env, out, steps=10)), out
-
-
-def _logits(model, ids):
-    model.eval()
-    with torch.no_grad():
-        return model(input_ids=torch.tensor([ids])).logits[0].float()
-
+from .tiny import WORDS, cli, adapt_config as _cfg, logits as _logits, make_base as _make_base  # noqa: E402
 
 # ------------------------------------------------------------------ transfer
 
 def test_proto_patch_keeps_pieces_and_makes_spans_concatenate(env):
-    bv = BaseVocab(env["sp"])
+    bv = LosslessSentencePiece(env["sp"])
     a, b = "  сказал он", "\nдом  сад "
     assert bv.decode(bv.encode(a)) == a
     assert bv.decode(bv.encode(a)) + bv.decode(bv.encode(b)) == a + b
@@ -135,8 +65,8 @@ def test_mean_initialised_row_is_mean_of_its_pieces(env):
     old_e = model.get_input_embeddings().weight.detach().clone()
     old_h = model.get_output_embeddings().weight.detach().clone()
     resize_and_init(model, tok.recipe)
-    bv = BaseVocab.find(env["base"])
-    new = NewVocab(env["tok"])
+    bv = LosslessSentencePiece.find(env["base"])
+    new = load_vocabulary(env["tok"])
     e, h = model.get_input_embeddings().weight, model.get_output_embeddings().weight
     assert e.shape[0] == tok.recipe.model_vocab_size
     checked = 0
@@ -168,7 +98,7 @@ def test_random_and_hewitt_init(env):
         model = load_base_model(env["base"], "float32", "cpu")
         resize_and_init(model, tok.recipe)
         w = model.get_input_embeddings().weight
-        assert w.shape[0] == len(NewVocab(env["tok"]))
+        assert w.shape[0] == len(load_vocabulary(env["tok"]))
         assert torch.isfinite(w).all()
 
 
@@ -181,7 +111,7 @@ def test_chunked_loss_equals_full_cross_entropy(env):
     P = torch.arange(16).expand(2, 16)
     Y = torch.randint(3, 390, (2, 16), generator=g)
     Y[0, :3] = -100
-    nll, n = chunked_nll(model, X, P, Y, chunk=7)
+    nll, n = causal_lm_nll(model, X, P, Y, chunk=7)
     logits = model(input_ids=X, position_ids=P).logits
     ref = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1),
                                             reduction="sum", ignore_index=-100)
@@ -198,11 +128,11 @@ def test_packed_documents_do_not_see_each_other(env):
     assert Y[0, 6] == -100  # </s> of doc 1 does not predict <s> of doc 2
     X, P, Y = (torch.from_numpy(a) for a in (X, P, Y))
     alone = model(input_ids=torch.tensor([[1, *d2, 2]])).logits[0]
-    # the model in eval mode has use_cache=True: chunked_nll must still isolate documents
-    nll_packed, _ = chunked_nll(model, X[:, 7:], P[:, 7:], Y[:, 7:])
+    # the model in eval mode has use_cache=True: causal_lm_nll must still isolate documents
+    nll_packed, _ = causal_lm_nll(model, X[:, 7:], P[:, 7:], Y[:, 7:])
     Yp = Y.clone()
     Yp[:, :7] = -100
-    nll_in_row, n = chunked_nll(model, X, P, Yp)
+    nll_in_row, n = causal_lm_nll(model, X, P, Yp)
     assert n == 5  # d2's four tokens and its </s>
     # same kernels on the same rows, only the mask differs: equal up to float32 reduction order
     torch.testing.assert_close(nll_in_row, nll_packed, rtol=1e-5, atol=1e-5)
@@ -229,17 +159,18 @@ def test_a_few_steps_lower_the_loss(trained):
 def test_save_load_on_fresh_base_gives_equal_logits(env, trained):
     res, out = trained
     ids = res["tokenizer"].encode("Старый дом у реки, – сказал он.", add_bos=True)
-    before = _logits(res["model"], ids)
-    loaded, tok = load_adapted(env["base"], out, "float32", "cpu")
+    before = _logits(res["model"].model, ids)
+    loaded = AdaptedModel.from_pretrained(env["base"], out, "float32", "cpu")
+    tok = loaded.tokenizer
     assert tok.encode("Старый дом у реки, – сказал он.", add_bos=True) == ids
     # same float32 weights and ops on CPU; only summation order could differ
-    torch.testing.assert_close(_logits(loaded, ids), before, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(_logits(loaded.model, ids), before, rtol=1e-5, atol=1e-5)
 
 
 def test_merged_and_unmerged_agree(env, trained):
     res, out = trained
     ids = res["tokenizer"].encode("Дождь и снег, ночь и утро.", add_bos=True)
-    unmerged = _logits(res["model"], ids)
+    unmerged = _logits(res["model"].model, ids)
     merged = copy.deepcopy(res["model"]).merge_and_unload()
     # merging adds B@A*scale into W in float32: rounding differences of order 1e-6 relative
     torch.testing.assert_close(_logits(merged, ids), unmerged, rtol=1e-4, atol=1e-4)
@@ -253,10 +184,11 @@ def test_merged_and_unmerged_agree(env, trained):
 def test_replace_with_full_rows_trains_and_saves(env):
     out = env["root"] / "ad_replace"
     res = adapt(_cfg(env, out, strategy="replace", rows="full", steps=3, eval=None, save_every=0))
-    assert len(res["tokenizer"]) == len(NewVocab(env["tok"]))
-    loaded, tok = load_adapted(env["base"], out, "float32", "cpu")
+    assert len(res["tokenizer"]) == len(load_vocabulary(env["tok"]))
+    loaded = AdaptedModel.from_pretrained(env["base"], out, "float32", "cpu")
+    tok = loaded.tokenizer
     ids = tok.encode("Сын и дочь.", add_bos=True)
-    torch.testing.assert_close(_logits(loaded, ids), _logits(res["model"], ids), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(_logits(loaded.model, ids), _logits(res["model"].model, ids), rtol=1e-5, atol=1e-5)
     # replace: the merged folder's tokenizer.json gives the model's ids with plain transformers
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
@@ -264,7 +196,7 @@ def test_replace_with_full_rows_trains_and_saves(env):
     hf = PreTrainedTokenizerFast(tokenizer_file=str(mdir / "tokenizer.json"))
     assert hf("Сын и дочь.", add_special_tokens=False)["input_ids"] == ids[1:]
     plain = AutoModelForCausalLM.from_pretrained(mdir, local_files_only=True)
-    torch.testing.assert_close(_logits(plain, ids), _logits(res["model"], ids), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(_logits(plain, ids), _logits(res["model"].model, ids), rtol=1e-4, atol=1e-4)
 
 
 def test_resume_continues_at_same_step_and_loss(env):
@@ -277,7 +209,8 @@ def test_resume_continues_at_same_step_and_loss(env):
         resize_and_init(m, tok.recipe)
         return wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
 
-    cfg = LoopConfig(steps=4, batch_size=2, seq_len=32, lr=1e-2, warmup=1, save_every=2, progress=False)
+    cfg = TrainConfig(steps=4, batch_size=2, seq_len=32, lr=1e-2, rows_lr=None, warmup=1, eval_every=0, save_every=2,
+                      progress=False)
     straight = train_loop(fresh(), stream, tok.bos, cfg, env["root"] / "run_a")
     b = env["root"] / "run_b"
     b.mkdir()
@@ -286,8 +219,9 @@ def test_resume_continues_at_same_step_and_loss(env):
     resumed = train_loop(fresh(), stream, tok.bos, cfg, b, resume=True)
     assert [h["step"] for h in resumed] == [1, 2, 3, 4]
     with pytest.raises(HyperTokError, match="other settings"):
-        train_loop(fresh(), stream, tok.bos, LoopConfig(steps=4, batch_size=3, seq_len=32, lr=1e-2, warmup=1,
-                                                        save_every=2, progress=False), b, resume=True)
+        train_loop(fresh(), stream, tok.bos, TrainConfig(steps=4, batch_size=3, seq_len=32, lr=1e-2, rows_lr=None,
+                                                         warmup=1, eval_every=0, save_every=2, progress=False),
+                   b, resume=True)
     for x, y in zip(straight, resumed):
         assert x["step"] == y["step"]
         assert abs(x["loss"] - y["loss"]) < 1e-5
@@ -295,8 +229,7 @@ def test_resume_continues_at_same_step_and_loss(env):
 
 
 def test_cli_adapt_and_eval(env, capsys):
-    from hypertok.cli import main
-
+    main = cli
     out = env["root"] / "ad_cli"
     rc = main(["adapt", "--base", str(env["base"]), "--tokenizer", str(env["tok"]), "--train", str(env["train"]),
                "--out", str(out), "--steps", "2", "--batch-size", "2", "--seq-len", "32", "--lora-r", "2",
@@ -318,16 +251,6 @@ def test_cli_adapt_and_eval(env, capsys):
 
 # ------------------------------------------------------------------ clear errors, before any model load
 
-@pytest.fixture
-def no_model_load(monkeypatch):
-    import hypertok.adapt as A
-
-    def boom(*a, **k):
-        raise AssertionError("the model was loaded before the input was checked")
-
-    monkeypatch.setattr(A, "load_base_model", boom)
-
-
 def test_hub_name_or_missing_path_is_a_clear_offline_error():
     with pytest.raises(HyperTokError, match="never downloads"):
         check_base_path("mistralai/Mistral-7B-v0.3")
@@ -343,7 +266,7 @@ def test_empty_training_text(env, tmp_path, no_model_load):
 def test_adapter_for_another_base_is_refused(env, trained, no_model_load):
     _, out = trained
     with pytest.raises(HyperTokError, match="another base"):
-        load_adapted(env["other"], out)
+        AdaptedModel.from_pretrained(env["other"], out)
 
 
 def test_tokenizer_and_base_that_cannot_be_reconciled(env, tmp_path, no_model_load):

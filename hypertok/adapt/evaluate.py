@@ -15,6 +15,9 @@ What it measures:
   kinds other than fallback/char/byte/special). The ruadapt warning: a model that keeps
   emitting old pieces gains no speed.
 
+The training loop uses :func:`stream_nll` for its periodic evaluation; this module does
+not import the loop (issue 9 removed the import circle).
+
 What it does not do: no downstream task accuracy, no batched-serving throughput.
 """
 
@@ -24,11 +27,38 @@ import math
 import statistics
 import time
 
+from ..loss import causal_lm_nll
+from ..registry import BaseTokenizer, LosslessSentencePiece
+from .data import encode_docs, n_rows, pack, read_documents, rows_of
+from .model import AdaptedModel, autocast, check_base_path, load_base_model
+
+
+def stream_nll(model, stream, seq_len: int, bos: int, batch_size: int = 8, chunk: int = 8192,
+               max_rows: int = 0) -> tuple[float, int]:
+    """Total NLL (nats) and target count over every row of a packed stream (no grad)."""
+    import numpy as np
+    import torch
+
+    device = next(model.parameters()).device
+    total_rows = n_rows(stream, seq_len, full_only=False)
+    if max_rows:
+        total_rows = min(total_rows, max_rows)
+    was = model.training
+    model.eval()
+    tot, cnt = 0.0, 0
+    with torch.no_grad(), autocast(device):
+        for s in range(0, total_rows, batch_size):
+            X, P, Y = rows_of(stream, seq_len, bos, np.arange(s, min(s + batch_size, total_rows)))
+            nll, n = causal_lm_nll(model, torch.from_numpy(X).to(device), torch.from_numpy(P).to(device),
+                                   torch.from_numpy(Y).to(device), chunk, checkpoint=False)
+            tot += float(nll)
+            cnt += n
+    model.train(was)
+    return tot, cnt
+
 
 def bits_per_char(model, tok, docs: list[str], seq_len: int = 1024, batch_size: int = 8, chunk: int = 8192) -> dict:
-    """{"bpc", "bpb", "tokens", "chars", "bytes", "chars_per_token"} of ``docs`` under ``model``."""
-    from .adapt import encode_docs, pack, stream_nll
-
+    """{"bpc", "bpb", "targets", "tokens", "chars", "bytes", "chars_per_token"} of ``docs`` under ``model``."""
     ids = encode_docs(tok, docs)
     stream = pack(ids, tok.bos, tok.eos)
     nll, n = stream_nll(model, stream, seq_len, tok.bos, batch_size, chunk)
@@ -52,11 +82,11 @@ def generation_speed(model, tok, prompts: list[str], new_tokens: int = 256, repe
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def one_round(record: bool):
+    def one_round():
         chars = toks = new = 0
         elapsed = 0.0
         for k, p in enumerate(prompts):
-            x = torch.tensor([tok.encode(p, add_bos=True)], device=device)
+            x = torch.tensor([tok.encode(p, add_bos=True)], device=device)  # (1, T)
             torch.manual_seed(seed + k)
             sync()
             t0 = time.perf_counter()
@@ -72,8 +102,8 @@ def generation_speed(model, tok, prompts: list[str], new_tokens: int = 256, repe
             new += sum(1 for t in gen if tok.is_new_token(t))
         return chars, toks, new, elapsed
 
-    one_round(False)  # warm-up
-    rounds = [one_round(True) for _ in range(repeats)]
+    one_round()  # warm-up
+    rounds = [one_round() for _ in range(repeats)]
     cps = [c / e for c, _, _, e in rounds]
     tps = [t / e for _, t, _, e in rounds]
     c, t, n, _ = rounds[0]
@@ -86,16 +116,13 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
              gen_tokens: int = 256, prompts: int = 4, repeats: int = 3, dtype: str = "auto",
              device: str = "auto", model=None, tok=None) -> dict:
     """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does)."""
-    from .adapt import check_base_path, load_adapted, load_base_model, read_documents
-    from .transfer import BaseTokenizer, BaseVocab
-
     docs = read_documents([text], max_chars, what="--text")
     if model is None:
         if adapter:
-            model, tok = load_adapted(base, adapter, dtype, device)
-            model = model.merge_and_unload()  # same outputs, no LoRA overhead in the timing
+            adapted = AdaptedModel.from_pretrained(base, adapter, dtype, device)
+            model, tok = adapted.merge_and_unload(), adapted.tokenizer  # same outputs, no LoRA overhead in the timing
         else:
-            tok = BaseTokenizer(BaseVocab.find(check_base_path(base)))
+            tok = BaseTokenizer(LosslessSentencePiece.find(check_base_path(base)))
             model = load_base_model(base, dtype, device)
     model.eval()
     res = bits_per_char(model, tok, docs, seq_len)

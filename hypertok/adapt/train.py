@@ -1,0 +1,313 @@
+"""Training: the loop (adaptation and the experiment's pretraining) and ``hypertok adapt``.
+
+What it does (issue 5; split out of ``adapt.py`` by issue 9, after nanoGPT's ``train.py``):
+
+- :class:`TrainConfig` holds the loop's settings (steps, batch, rows, schedule, clipping,
+  evaluation and checkpoint periods, loss chunk, seed); :class:`AdaptConfig` holds what
+  adaptation adds (base, tokenizer, data, strategy, init, LoRA) and composes a
+  ``TrainConfig`` as ``loop``: each setting is written once.
+- :func:`train_loop` trains the parameters that require grad on a packed token stream:
+  AdamW with warm-up and cosine decay, a separate learning rate for embedding rows,
+  gradient clipping, bf16 autocast on CUDA, the chunked loss of :mod:`hypertok.loss`, a
+  progress bar, periodic evaluation, a JSONL log and a checkpoint with resume. Batch k
+  is a fixed function of (seed, k), so a resumed run sees the same batches.
+- :func:`adapt` runs ``hypertok adapt``: plan the transfer, prepare the packed data
+  (``hypertok.adapt.data``), load and resize the base, wrap it with peft, train, save.
+  Everything that can fail on bad input fails before the model loads.
+
+What it does not do: no multi-GPU, no full fine-tuning of the body (only the
+experiment's pretraining trains a plain model with :func:`train_loop`).
+torch/transformers/peft are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import HyperTokError
+from ..files import atomic_file
+from ..loss import causal_lm_nll
+from ..registry import STRATEGIES
+from .data import n_rows, open_packed, prepare, rows_of
+from .evaluate import stream_nll
+from .model import AdaptedModel, autocast, is_row_param, load_base_model, wrap_peft
+from .recipe import INITS, plan, resize_and_init
+
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "train_log.jsonl"
+DATA_SUBDIR = "data"
+ROWS = ("tokens", "full")
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+def _help(text: str, **kw) -> dict:
+    return {"metadata": {"help": text}, **kw}
+
+
+# ----------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class TrainConfig:
+    """The training loop's settings (the defaults are those of ``hypertok adapt``)."""
+
+    steps: int = field(default=1000, **_help("optimizer steps"))
+    batch_size: int = field(default=8, **_help("rows per step"))
+    seq_len: int = field(default=1024, **_help("tokens per row (packed documents, never attending to each other)"))
+    lr: float = field(default=2e-4, **_help("peak learning rate (LoRA and other non-row parameters)"))
+    rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (None: --lr)"))
+    warmup: int = field(default=50, **_help("linear warm-up steps"))
+    min_lr_ratio: float = field(default=0.1, **_help("cosine decay ends at this fraction of the peak"))
+    clip: float = field(default=1.0, **_help("gradient norm clipping"))
+    weight_decay: float = field(default=0.0, **_help("AdamW weight decay"))
+    eval_every: int = field(default=200, **_help("evaluate every N steps and at the end (0: never)"))
+    save_every: int = field(default=200, **_help("checkpoint every N steps and at the end (0: never)"))
+    loss_chunk: int = field(default=8192, **_help("tokens per chunk of the loss (logits never exist for all tokens)"))
+    seed: int = field(default=0, **_help("seed of batch order, LoRA init and row init"))
+    progress: bool = field(default=True, **_help("show a progress bar"))
+    desc: str = field(default="train", **_help("label of the progress bar"))
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "seq_len", "loss_chunk"):
+            if getattr(self, name) < 1:
+                raise HyperTokError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class AdaptConfig:
+    """Everything ``hypertok adapt`` needs; the CLI builds exactly this.
+
+    ``train``/``eval``: UTF-8 text files (prepared into ``out/data`` first), or one
+    ``.bin`` written by ``hypertok prepare`` for this base, tokenizer and strategy.
+    """
+
+    base: str = field(**_help("local checkpoint folder (config.json, weights, tokenizer.model)"))
+    tokenizer: str = field(**_help("HyperTok directory (or a folder with tokenizer.json)"))
+    train: list[str] = field(**_help("UTF-8 training text files (blank line = document break), "
+                                     "or one .bin from `hypertok prepare`"))
+    out: str = field(**_help("adapter folder to write"))
+    eval: str | None = field(default=None, **_help("held-out text (or prepared .bin) for periodic bits-per-character"))
+    strategy: str = field(default="extend", **_help("extend: base + new entries; replace: the new vocabulary alone"))
+    init: str = field(default="mean", **_help("new rows: mean of base pieces, random, or hewitt"))
+    rows: str = field(default="tokens", **_help("tokens: train only new rows (trainable_token_indices); "
+                                                "full: whole matrices (modules_to_save)"))
+    lora_r: int = field(default=16, **_help("LoRA rank"))
+    lora_alpha: int = field(default=32, **_help("LoRA alpha"))
+    lora_dropout: float = field(default=0.0, **_help("LoRA dropout"))
+    eval_chars: int = field(default=200_000, **_help("characters of --eval text used (0: all)"))
+    max_train_chars: int = field(default=0, **_help("characters of --train text used (0: all)"))
+    grad_ckpt: bool = field(default=True, **_help("gradient checkpointing"))
+    dtype: str = field(default="auto", **_help("weights dtype (auto: float32 under 1B parameters, else bfloat16); "
+                                               "compute is bf16 autocast on GPU"))
+    device: str = field(default="auto", **_help("torch device (auto: cuda if available)"))
+    resume: bool = field(default=False, **_help("continue from --out/checkpoint.pt"))
+    loop: TrainConfig = field(default_factory=TrainConfig, **_help("the training loop's settings"))
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise HyperTokError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.init not in INITS:
+            raise HyperTokError(f"--init {self.init!r}: choose one of {', '.join(INITS)}")
+        if self.rows not in ROWS:
+            raise HyperTokError(f"--rows {self.rows!r}: choose tokens (new rows only) or full (whole matrices)")
+        if self.lora_r < 1:
+            raise HyperTokError(f"--lora-r must be at least 1, got {self.lora_r}")
+        if _is_packed(self.train) and self.max_train_chars:
+            warnings.warn("--max-train-chars is ignored: --train is prepared data (set it in `hypertok prepare`)")
+        if self.eval and _is_packed([self.eval]) and self.eval_chars:
+            warnings.warn("--eval-chars is ignored: --eval is prepared data (set it in `hypertok prepare`)")
+
+
+def _is_packed(paths) -> bool:
+    """True for one ``.bin`` of ``hypertok prepare``; text files otherwise."""
+    if any(str(p).endswith(".bin") for p in paths):
+        if len(paths) != 1:
+            raise HyperTokError(f"--train {' '.join(map(str, paths))}: give text files or one prepared .bin, not both")
+        return True
+    return False
+
+
+# ----------------------------------------------------------------------------------------
+# The loop (shared by adaptation and the experiment's pretraining)
+# ----------------------------------------------------------------------------------------
+
+def _lr_lambda(cfg: TrainConfig):
+    def f(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / max(1, cfg.warmup)
+        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return f
+
+
+def _row_order(n: int, seed: int, epoch: int):
+    import numpy as np
+
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _trainable(model) -> dict:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = None, eval_fn=None,
+               resume: bool = False, is_row_param=None, stop_at: int | None = None) -> list[dict]:
+    """Train the parameters of ``model`` that require grad on a packed stream (array or memmap).
+
+    Batch k of the run is a fixed function of (seed, k), so a resumed run sees the same
+    batches. ``eval_fn(model) -> dict`` runs every ``eval_every`` steps and at the end.
+    Each step appends {"step", "loss" (nats/token), "lr", "tokens", "time"} to the history
+    (and to ``out/train_log.jsonl``); a checkpoint with optimizer, scheduler and history is
+    written every ``save_every`` steps to ``out/checkpoint.pt``. ``stop_at`` ends this run
+    early at that step (the schedule still spans ``cfg.steps``), as an interruption would.
+    """
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    device = next(model.parameters()).device
+    params = _trainable(model)
+    if not params:
+        raise HyperTokError("nothing to train: no parameter requires grad")
+    is_row_param = is_row_param or (lambda name: False)
+    rows = [p for n, p in params.items() if is_row_param(n)]
+    rest = [p for n, p in params.items() if not is_row_param(n)]
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if rows:
+        groups.append({"params": rows, "lr": cfg.rows_lr or cfg.lr})
+    groups = [g for g in groups if g["params"]]
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, betas=(0.9, 0.95),
+                            fused=device.type == "cuda")
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    history: list[dict] = []
+    start = 0
+    ck = out / CHECKPOINT_FILE if out else None
+    if resume and ck and ck.is_file():
+        state = torch.load(ck, map_location=device, weights_only=False)
+        was = state.get("config", {})
+        diff = {k: (was.get(k), getattr(cfg, k)) for k in ("steps", "batch_size", "seq_len", "seed", "lr")
+                if was.get(k) != getattr(cfg, k)}
+        if diff:
+            raise HyperTokError(f"{ck} was written with other settings {diff} (checkpoint, now); "
+                                f"resume with the same settings or choose another --out")
+        with torch.no_grad():
+            for n, p in params.items():
+                p.copy_(state["trainable"][n])
+        opt.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        history = state["history"]
+        start = state["step"]
+    total_rows = n_rows(stream, cfg.seq_len)
+    if total_rows < 1:
+        raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} row; "
+                            f"give more text or a smaller --seq-len")
+    model.train()
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    log = open(out / LOG_FILE, "a" if start else "w") if out else None
+    orders: dict[int, object] = {}
+    batch = np.arange(cfg.batch_size)
+    t0 = time.time()
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    bar = tqdm(range(start, end), desc=cfg.desc, disable=not cfg.progress, initial=start, total=cfg.steps)
+    for step in bar:
+        idx = []
+        for gi in step * cfg.batch_size + batch:  # global row numbers of this batch
+            ep = int(gi) // total_rows
+            if ep not in orders:
+                orders = {ep: _row_order(total_rows, cfg.seed, ep)}
+            idx.append(int(orders[ep][int(gi) % total_rows]))
+        X, P, Y = rows_of(stream, cfg.seq_len, bos, idx)  # (B, T) each
+        X, P, Y = (torch.from_numpy(a).to(device, non_blocking=True) for a in (X, P, Y))
+        with autocast(device):
+            nll, n = causal_lm_nll(model, X, P, Y, cfg.loss_chunk)
+        loss = nll / max(1, n)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.clip)
+        opt.step()
+        sched.step()
+        rec = {"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0],
+               "tokens": (step + 1) * cfg.batch_size * cfg.seq_len, "time": time.time() - t0}
+        if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            rec.update(eval_fn(model))
+            model.train()
+        history.append(rec)
+        if log:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+        bar.set_postfix(loss=f"{rec['loss']:.3f}")
+        if ck and cfg.save_every and ((step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
+            with atomic_file(ck) as tmp:
+                torch.save({"step": step + 1, "trainable": {k: v.detach() for k, v in params.items()},
+                            "optim": opt.state_dict(), "sched": sched.state_dict(), "history": history,
+                            "config": asdict(cfg)}, tmp)
+    if log:
+        log.close()
+    return history
+
+
+# ----------------------------------------------------------------------------------------
+# hypertok adapt
+# ----------------------------------------------------------------------------------------
+
+def _packed(tok, paths: list[str], out: Path, max_chars: int, what: str):
+    """(memmap stream, meta): the prepared .bin given, or the text prepared into ``out`` first."""
+    if _is_packed(paths):
+        return open_packed(paths[0], tok)
+    prepare(tok, paths, out, max_chars, what=what)
+    return open_packed(out, tok)
+
+
+def adapt(cfg: AdaptConfig) -> dict:
+    """Run ``hypertok adapt``: everything that can fail on bad input fails before the model loads.
+
+    Returns {"out", "model" (an :class:`AdaptedModel`), "tokenizer", "history"}.
+    """
+    import torch
+
+    out = Path(cfg.out)
+    if (out / CHECKPOINT_FILE).is_file() and not cfg.resume:
+        raise HyperTokError(f"{out} holds a checkpoint; pass --resume to continue it or choose another --out")
+    seed = cfg.loop.seed
+    tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, seed)
+    data = out / DATA_SUBDIR
+    stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train")
+    eval_stream = eval_meta = None
+    if cfg.eval:
+        eval_stream, eval_meta = _packed(tok, [cfg.eval], data / "eval", cfg.eval_chars, "--eval")
+    if n_rows(stream, cfg.loop.seq_len) < 1:
+        raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
+
+    torch.manual_seed(seed)
+    model = load_base_model(cfg.base, cfg.dtype, cfg.device)
+    resize_and_init(model, tok.recipe)
+    if cfg.grad_ckpt:
+        with warnings.catch_warnings():  # renamed activation_checkpointing_enable in newer transformers
+            warnings.simplefilter("ignore", FutureWarning)
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    model = wrap_peft(model, tok.recipe, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.rows)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def eval_fn(m):
+        nll, n = stream_nll(m, eval_stream, cfg.loop.seq_len, tok.bos, cfg.loop.batch_size, cfg.loop.loss_chunk)
+        return {"eval_bpc": nll / math.log(2) / eval_meta.chars, "eval_loss": nll / max(1, n)}
+
+    loop = dataclasses.replace(cfg.loop, eval_every=cfg.loop.eval_every if eval_stream is not None else 0,
+                               desc=f"adapt {out.name}")
+    history = train_loop(model, stream, tok.bos, loop, out, eval_fn if eval_stream is not None else None,
+                         resume=cfg.resume, is_row_param=is_row_param)
+    model.config.use_cache = True
+    adapted = AdaptedModel(model, tok)
+    record = asdict(cfg)
+    record["loop"].pop("progress")
+    adapted.save_pretrained(out, extra={"train": record})
+    return {"out": str(out), "model": adapted, "tokenizer": tok, "history": history}

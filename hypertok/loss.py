@@ -1,0 +1,75 @@
+"""The one chunked cross-entropy of HyperTok (issue 9), for training and for measuring memory.
+
+What it does: the next-token cross-entropy of a causal LM whose ``tokens x vocab`` logits
+never exist at once. ``chunked_cross_entropy`` takes the final hidden states and the
+output head and computes the logits ``chunk`` tokens at a time; under autograd each chunk
+is checkpointed, so its logits are recomputed in backward instead of stored and peak memory
+holds one ``(chunk, vocab)`` block. ``causal_lm_nll`` runs the model body first, with
+explicit positions and no KV cache, which is what packed training rows need (positions
+restart at each document, so documents never attend to each other).
+
+Used by ``hypertok.adapt`` (training and bits per character) and by the CUDA benchmark
+of ``hypertok vram`` (train-step memory with the chunked loss).
+
+What it does not do: no label shifting (callers pass the targets of each position), no
+z-loss or label smoothing. torch is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+IGNORE_INDEX = -100
+
+
+def chunked_cross_entropy(hidden, labels, head, chunk: int = 8192, checkpoint: bool = True,
+                          ignore_index: int = IGNORE_INDEX):
+    """Summed cross-entropy in nats (float32 scalar tensor) and the number of targets (int).
+
+    ``hidden`` (..., d) are final hidden states, ``labels`` (...) the target of each
+    position (``ignore_index``: no target), ``head`` the output layer: a module (an
+    ``lm_head``, also one wrapped by peft) or its weight (V, d). Logits are made in float32,
+    ``chunk`` tokens at a time; with ``checkpoint`` and grad enabled each chunk's logits are
+    recomputed in backward. The mean loss is ``total / count``.
+
+    >>> import torch
+    >>> h, w = torch.randn(5, 3), torch.randn(7, 3)
+    >>> y = torch.tensor([1, 2, -100, 4, 5])
+    >>> total, n = chunked_cross_entropy(h, y, w, chunk=2)
+    >>> n
+    4
+    >>> full = torch.nn.functional.cross_entropy(h @ w.T, y, reduction="sum")
+    >>> bool(torch.allclose(total, full))
+    True
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.checkpoint import checkpoint as ckpt
+
+    h = hidden.reshape(-1, hidden.shape[-1])  # (N, d)
+    y = labels.reshape(-1)  # (N,)
+    keep = y != ignore_index
+    n = int(keep.sum())
+    if n < len(y):
+        h, y = h[keep], y[keep]  # (n, d), (n,)
+    project = head if callable(head) else (lambda x: F.linear(x, head))
+
+    def ce(hc, yc):
+        return F.cross_entropy(project(hc).float(), yc, reduction="sum")  # logits (c, V) live only here
+
+    total = h.new_zeros((), dtype=torch.float32)
+    for s in range(0, len(y), chunk):
+        if checkpoint and torch.is_grad_enabled():
+            total = total + ckpt(ce, h[s:s + chunk], y[s:s + chunk], use_reentrant=False)
+        else:
+            total = total + ce(h[s:s + chunk], y[s:s + chunk])
+    return total, n
+
+
+def causal_lm_nll(model, input_ids, position_ids, labels, chunk: int = 8192, checkpoint: bool = True):
+    """Summed cross-entropy (nats) and target count of a transformers causal LM (or a peft
+    model around one) on rows ``input_ids`` (B, T) with ``position_ids`` (B, T) and
+    ``labels`` (B, T), the loss computed by :func:`chunked_cross_entropy`."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # use_cache=False: with a KV cache object transformers ignores the packed positions and
+    # lets documents in one row attend to each other
+    h = inner.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state  # (B, T, d)
+    return chunked_cross_entropy(h, labels, inner.lm_head, chunk, checkpoint)

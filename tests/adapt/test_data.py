@@ -1,0 +1,120 @@
+"""Issue 9: packed token arrays (``hypertok prepare``), streamed documents, the one chunked loss,
+the adapt CLI's help, and the loop without a per-step ``__import__``."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+np = pytest.importorskip("numpy")
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("sentencepiece")
+
+from hypertok import HyperTokError  # noqa: E402
+from hypertok.adapt import data as D  # noqa: E402
+from hypertok.adapt.recipe import plan  # noqa: E402
+from hypertok.adapt.train import adapt, train_loop  # noqa: E402
+from hypertok.loss import chunked_cross_entropy  # noqa: E402
+
+from .tiny import adapt_config, cli  # noqa: E402
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 1 << 20])
+def test_streamed_documents_equal_split_on_blank_lines(tmp_path, monkeypatch, block):
+    f = tmp_path / "t.txt"
+    text = "раз\nдва\n\n\n три \n\n\n\nчетыре\n \n\nпять\n\n"
+    f.write_text(text)
+    monkeypatch.setattr(D, "_BLOCK_CHARS", block)
+    assert list(D.iter_documents(f)) == [d for d in text.split("\n\n") if d.strip()]
+
+
+def test_prepare_writes_the_packed_stream(env, tmp_path):
+    for strategy in ("extend", "replace"):
+        tok = plan(env["base"], env["tok"], strategy)
+        docs = D.read_documents([str(env["train"])], 20_000)
+        want = D.pack(D.encode_docs(tok, docs), tok.bos, tok.eos)
+        meta = D.prepare(tok, [str(env["train"])], tmp_path / strategy, max_chars=20_000, batch=7)
+        stream, meta2 = D.open_packed(tmp_path / f"{strategy}.bin", tok)
+        assert meta2 == meta
+        assert stream.dtype == np.uint32 and stream.tolist() == want.tolist()
+        assert (meta.documents, meta.tokens, meta.chars) == (len(docs), len(want), sum(map(len, docs)))
+        assert meta.content_tokens == len(want) - 2 * len(docs)
+        # rows read from the memory map are the rows of the in-memory stream
+        idx = np.arange(D.n_rows(want, 64, full_only=False))
+        for a, b in zip(D.rows_of(stream, 64, tok.bos, idx), D.rows_of(want, 64, tok.bos, idx)):
+            assert a.dtype == b.dtype and (a == b).all()
+    with pytest.raises(HyperTokError, match="another tokenizer"):
+        D.open_packed(tmp_path / "extend", plan(env["base"], env["tok"], "replace"))
+    with pytest.raises(HyperTokError, match="hypertok prepare"):
+        D.open_packed(tmp_path / "nothing.bin")
+
+
+def test_prepare_refuses_empty_text_and_leaves_nothing(env, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n\n \n")
+    tok = plan(env["base"], env["tok"], "extend")
+    with pytest.raises(HyperTokError, match="empty"):
+        D.prepare(tok, [str(empty)], tmp_path / "e")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt"]
+
+
+def test_adapt_on_prepared_data_equals_adapt_on_text(env, tmp_path):
+    tok = plan(env["base"], env["tok"], "extend")
+    D.prepare(tok, [str(env["train"])], tmp_path / "train")
+    D.prepare(tok, [str(env["dev"])], tmp_path / "dev", max_chars=3000)
+    a = adapt(adapt_config(env, tmp_path / "a", steps=2, eval_every=2, save_every=0))
+    b = adapt(adapt_config(env, tmp_path / "b", steps=2, eval_every=2, save_every=0, eval_chars=0,
+                           train=[str(tmp_path / "train.bin")], eval=str(tmp_path / "dev.bin")))
+    for x, y in zip(a["history"], b["history"]):
+        assert {k: v for k, v in x.items() if k != "time"} == {k: v for k, v in y.items() if k != "time"}
+    assert (tmp_path / "a" / "data" / "train.bin").is_file()
+
+
+def test_cli_prepare(env, tmp_path, capsys):
+    assert cli(["prepare", "--base", str(env["base"]), "--tokenizer", str(env["tok"]), "--strategy", "replace",
+                "--text", str(env["dev"]), "--out", str(tmp_path / "dev")]) == 0
+    assert '"documents": 40' in capsys.readouterr().out
+    assert (tmp_path / "dev.bin").stat().st_size % 4 == 0
+
+
+def test_adapt_help_shows_every_loop_setting_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        cli(["adapt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in [("--steps", "1000"), ("--batch-size", "8"), ("--seq-len", "1024"), ("--lr", "0.0002"),
+                          ("--rows-lr", "0.001"), ("--warmup", "50"), ("--min-lr-ratio", "0.1"),
+                          ("--weight-decay", "0.0"), ("--loss-chunk", "8192"), ("--lora-r", "16"),
+                          ("--eval-chars", "200000")]:
+        assert flag in text and f"(default: {default})" in text
+
+
+def test_chunked_cross_entropy_serves_training_and_the_benchmark():
+    g = torch.Generator().manual_seed(0)
+    head = torch.nn.Linear(8, 11, bias=False)
+    h = torch.randn(2, 9, 8, generator=g)
+    y = torch.randint(0, 11, (2, 9), generator=g)
+    ref = torch.nn.functional.cross_entropy(head(h).reshape(-1, 11), y.reshape(-1), reduction="sum")
+    # benchmark use: (T, d) states and the head's weight, mean = total / count
+    total_w, n_w = chunked_cross_entropy(h[0], y[0], head.weight, chunk=4)
+    assert n_w == 9
+    torch.testing.assert_close(total_w / n_w, torch.nn.functional.cross_entropy(head(h[0]), y[0]))
+    # training use: (B, T, d) states, a module head, ignored labels, gradients through checkpoints
+    y2 = y.clone()
+    y2[1, :4] = -100
+    total, n = chunked_cross_entropy(h, y2, head, chunk=5)
+    ref2 = torch.nn.functional.cross_entropy(head(h).reshape(-1, 11), y2.reshape(-1), reduction="sum")
+    assert n == 14
+    torch.testing.assert_close(total, ref2)
+    total.backward()
+    grad = head.weight.grad.clone()
+    head.weight.grad = None
+    ref2.backward()
+    torch.testing.assert_close(grad, head.weight.grad)  # float32, same sums in another order
+    assert ref.shape == ()
+
+
+def test_loop_imports_nothing_per_step():
+    assert "__import__" not in inspect.getsource(train_loop)

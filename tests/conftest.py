@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny corpus written here, and tokenizers built from it once per session."""
+"""Shared fixtures: a tiny corpus written here, and tokenizers built from it once per session.
+
+Markers (registered in pyproject.toml): ``slow``, ``gpu``, ``corpus``. ``needs_ruslit``
+skips a test when the ruslit corpus is absent.
+"""
 
 from __future__ import annotations
 

@@ -1,33 +1,20 @@
-"""The command line, and the promise that tokenizing never imports torch/transformers/peft."""
+"""The command line: the lazy command table, round trips, clear errors, and build flags from BuildConfig."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import dataclasses
+import importlib
+import importlib.util
 
 import pytest
 
-from hypertok.cli import main
+from hypertok.builder.config import BuildConfig
+from hypertok.cli import COMMANDS, main, make_parser
 
-HEAVY = ("torch", "transformers", "peft")
-
-
-def _imported_after(code: str) -> set[str]:
-    probe = code + f"\nimport sys; print('HEAVY:', *[m for m in {HEAVY!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    return set(out.rsplit("HEAVY:", 1)[1].split())
-
-
-def test_import_hypertok_is_light():
-    assert _imported_after("import hypertok") == set()
-
-
-def test_encode_command_is_light(tiny_tok, tmp_path):
-    src = tmp_path / "in.txt"
-    src.write_text("Мне было тогда", encoding="utf-8")
-    code = (f"import sys; sys.argv=['hypertok','encode',{str(tiny_tok.path)!r},{str(src)!r}]\n"
-            "from hypertok.cli import main\nmain(sys.argv[1:])")
-    assert _imported_after(code) == set()
+# Commands whose modules land with the other issue-9 branches; the lead removes an entry
+# here when merging its branch (strict: a resolving entry still listed here fails).
+PENDING_MERGE = {"compare": "r9-lab", "vram": "r9-lab", "prepare": "r9-adapt", "adapt": "r9-adapt",
+                 "eval": "r9-adapt", "merge": "r9-adapt"}
 
 
 def test_encode_decode_round_trip_through_cli(tiny_tok, tmp_path, capsys):
@@ -67,6 +54,56 @@ def test_build_command(tiny_corpus, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
-def test_help_teaches():
+def test_help_teaches(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
+    out = capsys.readouterr().out
+    for name, cmd in COMMANDS.items():
+        assert name in out
+
+
+def test_every_build_config_field_is_a_documented_build_flag(capsys, monkeypatch):
+    """Issue 9: only 6 of BuildConfig's 16 fields were reachable from `hypertok build`."""
+    monkeypatch.setenv("COLUMNS", "1000")  # no line wrapping inside the help texts
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    parser = make_parser("build")
+    argv = ["build", "--out", "x"]
+    changed = {}
+    for f in dataclasses.fields(BuildConfig):
+        flag = "--" + f.name.replace("_", "-")
+        assert flag in help_text, flag
+        assert " ".join(f.metadata["help"].split()) in help_text, f.name
+        value = {"vocab_size": 5000, "mode": "word", "symbols": "cjk", "concepts": "c.json", "fallback_share": 0.25,
+                 "encoding": "cp1251"}.get(f.name)
+        if value is None:
+            value = f.default + 1 if isinstance(f.default, (int, float)) else f.default
+        argv += [flag, str(value)]
+        changed[f.name] = value
+    from hypertok.options import dataclass_from_args
+
+    cfg = dataclass_from_args(BuildConfig, parser.parse_args(argv))
+    assert dataclasses.asdict(cfg) == changed
+
+
+def test_build_defaults_are_the_dataclass_defaults():
+    from hypertok.options import dataclass_from_args
+
+    args = make_parser("build").parse_args(["build", "--out", "x"])
+    assert dataclass_from_args(BuildConfig, args) == BuildConfig()
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_table_entry_resolves(name, request):
+    """Every command's module imports and has its configure/run pair, and configuring it
+    imports nothing heavy at module level (checked in test_architecture for encode)."""
+    cmd = COMMANDS[name]
+    if name in PENDING_MERGE:
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason=f"{cmd.module} lands with {PENDING_MERGE[name]}; remove it from PENDING_MERGE at merge"))
+    module = importlib.import_module(cmd.module)
+    suffix = f"_{cmd.prefix}" if cmd.prefix else ""
+    assert callable(getattr(module, "configure" + suffix))
+    assert callable(getattr(module, "run" + suffix))
+    make_parser(name)  # configure runs without error

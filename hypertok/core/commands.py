@@ -15,41 +15,37 @@ from ..files import read_text
 from .tokenizer import HyperTok
 
 
-def _read_input(path: str | None) -> str:
-    if path is None or path == "-":
-        return sys.stdin.read()
-    return read_text(path)
-
-
-def _configure_io(parser: argparse.ArgumentParser) -> None:
+def _configure_io(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.description = f"{what}. Reads FILE or standard input."
     parser.add_argument("dir", help="tokenizer directory")
     parser.add_argument("file", nargs="?", help="input file (default: standard input)")
     parser.add_argument("--symbols", action="store_true", help="use the one-symbol-per-token view")
 
 
+def _load_io(args: argparse.Namespace) -> tuple[HyperTok, str]:
+    """The tokenizer of ``args.dir`` and the text of ``args.file`` (or standard input)."""
+    tok = HyperTok.load(args.dir)
+    data = sys.stdin.read() if args.file in (None, "-") else read_text(args.file)
+    return tok, data
+
+
 def configure_encode(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Text -> ids (or --symbols). Reads FILE or standard input."
-    _configure_io(parser)
+    _configure_io(parser, "Text -> ids (or --symbols)")
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    tok = HyperTok.load(args.dir)
-    text = _read_input(args.file)
-    if args.symbols:
-        sys.stdout.write(tok.to_symbols(text))
-    else:
-        sys.stdout.write(" ".join(map(str, tok.encode(text))) + "\n")
+    tok, text = _load_io(args)
+    out = tok.to_symbols(text) if args.symbols else " ".join(map(str, tok.encode(text))) + "\n"
+    sys.stdout.write(out)
     return 0
 
 
 def configure_decode(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Ids (or --symbols) -> text. Reads FILE or standard input."
-    _configure_io(parser)
+    _configure_io(parser, "Ids (or --symbols) -> text")
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    tok = HyperTok.load(args.dir)
-    data = _read_input(args.file)
+    tok, data = _load_io(args)
     if args.symbols:
         sys.stdout.write(tok.from_symbols(data))
         return 0

@@ -10,9 +10,11 @@ from __future__ import annotations
 import pytest
 
 from hypertok import BuildConfig, build
-from .reference import encode as reference_encode
 
 from ..conftest import needs_ruslit
+from .reference import encode as reference_encode
+
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

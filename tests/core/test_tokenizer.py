@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hypertok import HyperTok, HyperTokError
+
 from .reference import encode as reference_encode
 
 any_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=200)
@@ -141,3 +142,27 @@ def test_vocab_file_is_human_readable_and_complete(tiny_tok):
 def test_load_round_trips_the_directory(tiny_tok):
     again = HyperTok.load(tiny_tok.path)
     assert again.surfaces == tiny_tok.surfaces and again.symbols == tiny_tok.symbols
+
+
+def _hand_made(surfaces_scores):
+    """A HyperTok from hand-written pieces: specials, bytes, then ``(surface, score)`` pairs."""
+    from hypertok.core.format import BYTE0, N_BYTES, SPECIALS, Entry, byte_piece
+
+    entries = [Entry(i, s, "special", -50.0, symbol=chr(0xE000 + i)) for i, s in enumerate(SPECIALS)]
+    entries += [Entry(BYTE0 + b, byte_piece(b), "byte", -50.0, symbol=chr(0xE100 + b)) for b in range(N_BYTES)]
+    for k, (s, score) in enumerate(surfaces_scores):
+        entries.append(Entry(len(entries), s, "char" if len(s) == 1 else "word", score,
+                             symbol=s if len(s) == 1 else chr(0xF000 + k)))
+    return HyperTok(entries, {})
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"])
+def test_reference_splits_lines_at_newline_only(sep):
+    """Issue 9: the reference cut lines with str.splitlines, so at U+2028 and friends too,
+    and missed a piece spanning one; the fast path cuts at "\\n" only."""
+    tok = _hand_made([("a", -1.1), ("b", -1.1), (sep, -1.1), (f"a{sep}b", -1.0), ("\n", -1.1)])
+    for text in [f"a{sep}b", f"a{sep}b\na{sep}b", f"x{sep}"]:
+        fast = tok.encode(text)
+        assert fast == reference_encode(text, tok.surfaces, [e.score for e in tok.entries], 4), text
+        assert tok.decode(fast) == text
+    assert [tok.surfaces[i] for i in tok.encode(f"a{sep}b")] == [f"a{sep}b"]

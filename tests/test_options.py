@@ -1,0 +1,55 @@
+"""hypertok.options: dataclass fields -> argparse flags -> the same dataclass."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+import pytest
+
+from hypertok.options import add_dataclass_arguments, dataclass_from_args
+
+
+@dataclass
+class Sample:
+    steps: int = field(default=10, metadata={"help": "how many steps"})
+    rate: float = field(default=0.5, metadata={"help": "learning rate"})
+    kind: str = field(default="a", metadata={"help": "which kind", "choices": ("a", "b")})
+    path: str | None = field(default=None, metadata={"help": "optional file"})
+    fast: bool = field(default=False, metadata={"help": "go fast"})
+    tags: list = field(default_factory=list, metadata={"help": "not an option"})
+
+
+def _parser(**kw):
+    p = argparse.ArgumentParser()
+    add_dataclass_arguments(p, Sample, skip=("tags",), **kw)
+    return p
+
+
+def test_round_trip_and_defaults():
+    assert dataclass_from_args(Sample, _parser().parse_args([])) == Sample()
+    args = _parser().parse_args(["--steps", "3", "--rate", "0.1", "--kind", "b", "--path", "x", "--fast"])
+    assert dataclass_from_args(Sample, args) == Sample(3, 0.1, "b", "x", True)
+    assert dataclass_from_args(Sample, args, steps=7).steps == 7
+
+
+def test_choices_are_enforced():
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--kind", "c"])
+
+
+def test_help_shows_numeric_defaults():
+    text = " ".join(_parser().format_help().split())
+    assert "how many steps (default: 10)" in text and "learning rate (default: 0.5)" in text
+    assert "--no-fast" in text
+
+
+def test_undocumented_or_unsupported_fields_are_refused():
+    @dataclass
+    class Bad:
+        n: int = 1
+
+    with pytest.raises(TypeError, match="no metadata help"):
+        add_dataclass_arguments(argparse.ArgumentParser(), Bad)
+    with pytest.raises(TypeError, match="cannot be a command-line option"):
+        add_dataclass_arguments(argparse.ArgumentParser(), Sample)

@@ -7,7 +7,8 @@ field, ``choices`` from the metadata); ``dataclass_from_args`` builds the same d
 back from the parsed arguments, so the CLI and the Python API cannot drift apart (issue 9;
 peft's configs are the model).
 
-What it does not do: no nested dataclasses, no list-valued fields, no config files.
+What it does not do: no nested dataclasses (compose them: add each one's arguments), no
+config files. ``list[str]`` fields take one or more values.
 
 >>> import argparse
 >>> from dataclasses import dataclass, field
@@ -64,7 +65,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
         if not help_text:
             raise TypeError(f"{cls.__name__}.{f.name} has no metadata help; every option is documented once")
         tp = _scalar_type(hints[f.name])
-        if tp is None:
+        is_list = hints[f.name] == list[str]
+        if tp is None and not is_list:
             raise TypeError(f"{cls.__name__}.{f.name}: type {hints[f.name]} cannot be a command-line option; skip it")
         if f.default is not dataclasses.MISSING:
             default = f.default
@@ -78,7 +80,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = tp
+            kwargs["type"] = str if is_list else tp
+            if is_list:
+                kwargs["nargs"] = "+"
             if "choices" in f.metadata:
                 kwargs["choices"] = list(f.metadata["choices"])
             if default is None and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:

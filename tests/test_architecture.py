@@ -109,8 +109,6 @@ def test_the_graph_reader_sees_relative_and_absolute_imports():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-@pytest.mark.xfail(strict=True, reason="the adapt <-> evaluate cycle of today's hypertok/adapt.py and "
-                   "evaluate.py goes with r9-adapt; remove this mark when merging it")
 def test_no_import_cycle_in_the_package():
     assert find_cycle(import_graph()) is None
 

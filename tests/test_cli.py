@@ -11,12 +11,6 @@ import pytest
 from hypertok.builder.config import BuildConfig
 from hypertok.cli import COMMANDS, main, make_parser
 
-# Commands whose modules land with the other issue-9 branches; the lead removes an entry
-# here when merging its branch (strict: a resolving entry still listed here fails).
-PENDING_MERGE = {"compare": "r9-lab", "vram": "r9-lab", "prepare": "r9-adapt", "adapt": "r9-adapt",
-                 "eval": "r9-adapt", "merge": "r9-adapt"}
-
-
 def test_encode_decode_round_trip_through_cli(tiny_tok, tmp_path, capsys):
     src = tmp_path / "in.txt"
     text = "Мне было тогда лет двадцать пять, – начал он.\n😀\n"
@@ -95,13 +89,10 @@ def test_build_defaults_are_the_dataclass_defaults():
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
-def test_every_table_entry_resolves(name, request):
+def test_every_table_entry_resolves(name):
     """Every command's module imports and has its configure/run pair, and configuring it
     imports nothing heavy at module level (checked in test_architecture for encode)."""
     cmd = COMMANDS[name]
-    if name in PENDING_MERGE:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason=f"{cmd.module} lands with {PENDING_MERGE[name]}; remove it from PENDING_MERGE at merge"))
     module = importlib.import_module(cmd.module)
     suffix = f"_{cmd.prefix}" if cmd.prefix else ""
     assert callable(getattr(module, "configure" + suffix))

@@ -109,7 +109,7 @@ def symbol_pool(size: int) -> str:
 
     The pool changes only the symbol view (its UTF-8 size), never the token ids.
     """
-    from hypertok.symbols import POOLS
+    from hypertok.builder.symbols import POOLS
 
     if "auto" in POOLS:  # the builder's own choice (PUA while it suffices, then all scripts)
         return "auto"

@@ -86,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from hypertok import HyperTok
-    from hypertok.baselines import trained
+    from hypertok.registry import trained
 
     args.cache.mkdir(parents=True, exist_ok=True)
     dev = args.dev.read_text(encoding="utf-8")

@@ -13,53 +13,10 @@ the ``run_*`` functions only.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import typing
 
-DTYPES = ("auto", "float32", "bfloat16")
-_CHOICES = {"strategy": ("extend", "replace"), "init": ("mean", "random", "hewitt"), "rows": ("tokens", "full"),
-            "dtype": DTYPES}
-# flags that keep their historical spelling instead of --<field>
-_FLAGS = {"grad_ckpt": "--no-grad-ckpt", "progress": "--no-progress"}
-
-
-def _add_fields(parser: argparse.ArgumentParser, cls, skip=()) -> None:
-    """One flag per dataclass field: type, default and help from the field."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        hint, help_ = hints[f.name], f.metadata.get("help", "")
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        default = None if required else (f.default if f.default is not dataclasses.MISSING else f.default_factory())
-        flag = "--" + f.name.replace("_", "-")
-        if hint is bool:
-            if default:
-                parser.add_argument(_FLAGS.get(f.name, "--no-" + f.name.replace("_", "-")), dest=f.name,
-                                    action="store_false", help=f"turn off: {help_}")
-            else:
-                parser.add_argument(flag, dest=f.name, action="store_true", help=help_)
-            continue
-        kw: dict = {"dest": f.name, "help": help_}
-        if hint == list[str]:
-            kw["nargs"] = "+"
-        else:
-            base = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
-            kw["type"] = base if base in (int, float) else str
-        if f.name in _CHOICES:
-            kw["choices"] = _CHOICES[f.name]
-        if required:
-            kw["required"] = True
-        else:
-            kw["default"] = default
-        parser.add_argument(flag, **kw)
-
-
-def _from_args(cls, args: argparse.Namespace, **extra):
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in vars(args).items() if k in names and k not in extra}, **extra)
-
+from ..options import add_dataclass_arguments, dataclass_from_args
+from .train import DTYPES, STRATEGIES
 
 # ----------------------------------------------------------------------------------------
 # hypertok adapt
@@ -69,7 +26,6 @@ ADAPT_HELP = "move a local Mistral-class model onto a HyperTok vocabulary (LoRA 
 
 
 def configure_adapt(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     from .train import AdaptConfig, TrainConfig
 
     p.description = (
@@ -81,14 +37,14 @@ def configure_adapt(p: argparse.ArgumentParser) -> None:
     p.epilog = ("example: hypertok adapt --base ~/models/Mistral-7B-v0.3 --tokenizer tok32k --train train.txt "
                 "--eval dev.txt --out adapters/ru32k --strategy extend --init mean --steps 2000 --batch-size 8 "
                 "--seq-len 2048 --dtype bfloat16")
-    _add_fields(p, AdaptConfig, skip=("loop",))
-    _add_fields(p.add_argument_group("training loop"), TrainConfig, skip=("desc",))
+    add_dataclass_arguments(p, AdaptConfig, skip=("loop",))
+    add_dataclass_arguments(p.add_argument_group("training loop"), TrainConfig, skip=("desc",))
 
 
 def run_adapt(args: argparse.Namespace) -> int:
     from .train import AdaptConfig, TrainConfig, adapt
 
-    cfg = _from_args(AdaptConfig, args, loop=_from_args(TrainConfig, args))
+    cfg = dataclass_from_args(AdaptConfig, args, loop=dataclass_from_args(TrainConfig, args))
     res = adapt(cfg)
     last = res["history"][-1] if res["history"] else {}
     print(json.dumps({"out": res["out"], "steps": last.get("step"), "loss": last.get("loss"),
@@ -114,7 +70,7 @@ def configure_prepare(p: argparse.ArgumentParser) -> None:
                 "--text train.txt --out data/ru32k-extend-train")
     p.add_argument("--base", required=True, help="local checkpoint folder (its tokenizer.model)")
     p.add_argument("--tokenizer", required=True, help="HyperTok directory (or a folder with tokenizer.json)")
-    p.add_argument("--strategy", choices=_CHOICES["strategy"], default="extend",
+    p.add_argument("--strategy", choices=STRATEGIES, default="extend",
                    help="extend: base + new entries; replace: the new vocabulary alone")
     p.add_argument("--text", nargs="+", required=True, help="UTF-8 text files (blank line = document break)")
     p.add_argument("--out", required=True, help="output prefix: writes OUT.bin and OUT.json")

@@ -44,7 +44,7 @@ _BLOCK_CHARS = 1 << 20
 def iter_documents(path: str | os.PathLike) -> Iterator[str]:
     """The non-blank documents of one UTF-8 file, streamed: exactly the pieces of
     ``text.split("\\n\\n")`` that hold more than whitespace, with the file read in blocks."""
-    from ..corpus import Corpus
+    from ..builder.corpus import Corpus
 
     buf: list[str] = []
     size = 0

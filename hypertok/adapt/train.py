@@ -46,8 +46,9 @@ ROWS = ("tokens", "full")
 DTYPES = ("auto", "float32", "bfloat16")
 
 
-def _help(text: str, **kw) -> dict:
-    return {"metadata": {"help": text}, **kw}
+def _help(text: str, choices=None, **kw) -> dict:
+    meta = {"help": text} if choices is None else {"help": text, "choices": choices}
+    return {"metadata": meta, **kw}
 
 
 # ----------------------------------------------------------------------------------------
@@ -94,10 +95,11 @@ class AdaptConfig:
                                      "or one .bin from `hypertok prepare`"))
     out: str = field(**_help("adapter folder to write"))
     eval: str | None = field(default=None, **_help("held-out text (or prepared .bin) for periodic bits-per-character"))
-    strategy: str = field(default="extend", **_help("extend: base + new entries; replace: the new vocabulary alone"))
-    init: str = field(default="mean", **_help("new rows: mean of base pieces, random, or hewitt"))
+    strategy: str = field(default="extend", **_help("extend: base + new entries; replace: the new vocabulary alone",
+                                                    choices=STRATEGIES))
+    init: str = field(default="mean", **_help("new rows: mean of base pieces, random, or hewitt", choices=INITS))
     rows: str = field(default="tokens", **_help("tokens: train only new rows (trainable_token_indices); "
-                                                "full: whole matrices (modules_to_save)"))
+                                                "full: whole matrices (modules_to_save)", choices=ROWS))
     lora_r: int = field(default=16, **_help("LoRA rank"))
     lora_alpha: int = field(default=32, **_help("LoRA alpha"))
     lora_dropout: float = field(default=0.0, **_help("LoRA dropout"))
@@ -105,7 +107,7 @@ class AdaptConfig:
     max_train_chars: int = field(default=0, **_help("characters of --train text used (0: all)"))
     grad_ckpt: bool = field(default=True, **_help("gradient checkpointing"))
     dtype: str = field(default="auto", **_help("weights dtype (auto: float32 under 1B parameters, else bfloat16); "
-                                               "compute is bf16 autocast on GPU"))
+                                               "compute is bf16 autocast on GPU", choices=DTYPES))
     device: str = field(default="auto", **_help("torch device (auto: cuda if available)"))
     resume: bool = field(default=False, **_help("continue from --out/checkpoint.pt"))
     loop: TrainConfig = field(default_factory=TrainConfig, **_help("the training loop's settings"))

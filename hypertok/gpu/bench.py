@@ -22,9 +22,8 @@ What it does not do: no optimizer step (the train figure is forward+backward), n
 > 1, no tokenization (see :mod:`hypertok.gpu.vram`). torch, transformers and peft are imported
 inside the functions, so importing this module is light.
 
-Issue 9 note: :func:`chunked_cross_entropy` is the same computation as the adaptation
-loss; it stays here until ``hypertok/loss.py`` (the one chunked cross-entropy) lands,
-then this module imports it from there.
+The chunked loss is :func:`hypertok.loss.chunked_cross_entropy`, the same one adaptation
+trains with.
 
 Follows issue 4 ("VRAM, attention and speed") and the timing method of
 karpathy/nanoGPT ``bench.py``. Moved from ``hypertok/bench.py`` by issue 9.
@@ -37,6 +36,7 @@ import statistics
 import time
 import weakref
 
+from ..loss import chunked_cross_entropy
 from .memory import ModelShape
 
 
@@ -230,30 +230,6 @@ def _peaks_with(key: str) -> dict:
 
 
 # --------------------------------------------------------------------------- train
-def _chunk_loss(h, y, weight):
-    import torch.nn.functional as F
-
-    logits = F.linear(h, weight).float()  # (C, V) float32
-    return F.cross_entropy(logits, y, reduction="sum")
-
-
-def chunked_cross_entropy(hidden, labels, weight, chunk: int = 4096):
-    """Mean next-token cross-entropy without holding more than ``chunk`` rows of logits.
-
-    ``hidden`` (T, H) are final hidden states, ``labels`` (T,) the targets of each
-    position, ``weight`` (V, H) the ``lm_head``. Each chunk is checkpointed: its logits are
-    recomputed in backward instead of being kept.
-    """
-    from torch.utils.checkpoint import checkpoint
-
-    n = hidden.shape[0]
-    total = None
-    for s in range(0, n, chunk):
-        part = checkpoint(_chunk_loss, hidden[s:s + chunk], labels[s:s + chunk], weight, use_reentrant=False)
-        total = part if total is None else total + part
-    return total / n
-
-
 def train_step(model, ids, loss: str = "full", chunk: int = 4096) -> float:
     """One forward+backward of a peft model; returns the loss value."""
     model.zero_grad(set_to_none=True)
@@ -264,7 +240,8 @@ def train_step(model, ids, loss: str = "full", chunk: int = 4096) -> float:
     else:
         base = model.get_base_model()  # MistralForCausalLM with LoRA layers inside
         hidden = base.model(input_ids=ids, use_cache=False).last_hidden_state  # (1, T, H)
-        value = chunked_cross_entropy(hidden[0, :-1], ids[0, 1:], base.lm_head.weight, chunk)
+        total, n = chunked_cross_entropy(hidden[0, :-1], ids[0, 1:], base.lm_head.weight, chunk)
+        value = total / n
         del hidden
     value.backward()
     return float(value.detach())

@@ -299,7 +299,7 @@ def train_estimate(shape: ModelShape, tokens: int, loss: str = "full", lora_rank
       the saved log-probabilities, their incoming gradient and the input gradient
       alive: three float32 copies, 12 bytes per logit. The float32 input of the final
       RMSNorm is kept for its backward. ``chunked``
-      (:func:`hypertok.gpu.bench.chunked_cross_entropy`): the same 12 bytes per logit for
+      (:func:`hypertok.loss.chunked_cross_entropy`): the same 12 bytes per logit for
       one chunk, plus the final hidden states and their accumulated gradient.
     - **layer**: the last layer's forward (and its recomputation in backward): six
       ``tokens x intermediate`` tensors (gate and up before and after their LoRA sum,

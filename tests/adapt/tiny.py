@@ -61,16 +61,7 @@ def logits(model, ids):
 
 
 def cli(argv: list[str]) -> int:
-    """Run one of hypertok.adapt.cli's commands as ``hypertok`` would (configure, parse, run)."""
-    import argparse
+    """Run a command as ``hypertok`` would."""
+    from hypertok.cli import main
 
-    from hypertok.adapt.cli import COMMANDS
-
-    parser = argparse.ArgumentParser(prog="hypertok")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (configure, run, help_) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_)
-        configure(p)
-        p.set_defaults(run=run)
-    args = parser.parse_args(argv)
-    return args.run(args)
+    return main(argv)

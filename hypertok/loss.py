@@ -11,6 +11,10 @@ restart at each document, so documents never attend to each other).
 Used by ``hypertok.adapt`` (training and bits per character) and by the CUDA benchmark
 of ``hypertok vram`` (train-step memory with the chunked loss).
 
+:func:`token_logprobs` gives the same quantity per position instead of summed, for the
+span sums of cross-tokenizer distillation (``hypertok.adapt.distill``); its sum is minus
+the summed cross-entropy, so one pass serves both.
+
 What it does not do: no label shifting (callers pass the targets of each position), no
 z-loss or label smoothing. torch is imported inside the functions only.
 """
@@ -73,3 +77,44 @@ def causal_lm_nll(model, input_ids, position_ids, labels, chunk: int = 8192, che
     # lets documents in one row attend to each other
     h = inner.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state  # (B, T, d)
     return chunked_cross_entropy(h, labels, inner.lm_head, chunk, checkpoint)
+
+
+def token_logprobs(hidden, targets, head, chunk: int = 8192, checkpoint: bool = True, ignore_index: int = IGNORE_INDEX):
+    """``log p(target)`` at every position (0 where there is no target), logits ``chunk`` rows at a time.
+
+    ``hidden`` (B, T, d), ``targets`` (B, T) -> (B, T) float32. The sum of the result is minus
+    the summed cross-entropy, so one pass serves the next-token loss and the span sums.
+
+    >>> import torch
+    >>> h, w = torch.randn(2, 3, 4), torch.randn(6, 4)
+    >>> y = torch.tensor([[1, -100, 2], [0, 5, 3]])
+    >>> lp = token_logprobs(h, y, w, chunk=2)
+    >>> total, n = chunked_cross_entropy(h, y, w)
+    >>> bool(torch.allclose(-lp.sum(), total)), float(lp[0, 1])
+    (True, 0.0)
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.checkpoint import checkpoint as ckpt
+
+    B, T = targets.shape
+    h = hidden.reshape(B * T, -1)                                             # (N, d)
+    y = targets.reshape(-1)                                                  # (N,)
+    keep = torch.nonzero(y != ignore_index).squeeze(1)
+    project = head if callable(head) else (lambda x: F.linear(x, head))
+
+    def lp(hc, yc):
+        logits = project(hc).float()                                         # (c, V) lives only here
+        return logits.gather(1, yc[:, None]).squeeze(1) - torch.logsumexp(logits, dim=1)
+
+    parts = []
+    for s in range(0, len(keep), chunk):
+        k = keep[s:s + chunk]
+        if checkpoint and torch.is_grad_enabled():
+            parts.append(ckpt(lp, h[k], y[k], use_reentrant=False))
+        else:
+            parts.append(lp(h[k], y[k]))
+    out = torch.zeros(B * T, dtype=torch.float32, device=hidden.device)
+    if parts:
+        out = out.index_put((keep,), torch.cat(parts))
+    return out.view(B, T)

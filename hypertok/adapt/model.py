@@ -21,6 +21,7 @@ functions only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -161,6 +162,24 @@ def check_adapter_for_base(adapter_dir: str | os.PathLike, base_path: str | os.P
     return recipe
 
 
+@contextlib.contextmanager
+def _in_model_dtype(model):
+    """Trained parameters (float32 master copies) cast to the base weights' dtype while saving:
+    a bf16 base gets bf16 rows and LoRA in its adapter, half the size."""
+    dtype = next((p.dtype for p in model.parameters() if not p.requires_grad), None)
+    kept = {}
+    for n, p in model.named_parameters():
+        if dtype is not None and p.requires_grad and p.dtype != dtype:
+            kept[n] = p.data
+            p.data = p.data.to(dtype)
+    try:
+        yield
+    finally:
+        for n, p in model.named_parameters():
+            if n in kept:
+                p.data = kept[n]
+
+
 # ----------------------------------------------------------------------------------------
 # The adapted model
 # ----------------------------------------------------------------------------------------
@@ -209,7 +228,8 @@ class AdaptedModel:
         out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.saving-", dir=out.parent))
         try:
-            self.model.save_pretrained(tmp, save_embedding_layers=False)
+            with _in_model_dtype(self.model):
+                self.model.save_pretrained(tmp, save_embedding_layers=False)
             if extra:
                 self.recipe.extra.update(extra)
             self.tokenizer.save(tmp)

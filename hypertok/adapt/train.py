@@ -22,6 +22,7 @@ torch/transformers/peft are imported inside functions only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -37,9 +38,10 @@ from ..registry import STRATEGIES
 from .data import n_rows, open_packed, prepare, rows_of
 from .evaluate import stream_nll
 from .model import AdaptedModel, autocast, is_row_param, load_base_model, wrap_peft
-from .recipe import INITS, plan, resize_and_init
+from .recipe import INITS, plan, resize_and_init, row_overlaps
 
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_DIR = "resume"  # optimizer state for --resume, apart from the adapter; delete it when done
+CHECKPOINT_FILE = f"{CHECKPOINT_DIR}/checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
 DATA_SUBDIR = "data"
 ROWS = ("tokens", "full")
@@ -110,6 +112,14 @@ class AdaptConfig:
                                                "compute is bf16 autocast on GPU", choices=DTYPES))
     device: str = field(default="auto", **_help("torch device (auto: cuda if available)"))
     resume: bool = field(default=False, **_help("continue from --out/checkpoint.pt"))
+    stage1_steps: int = field(default=0, **_help(
+        "stage 1 of the recipe: steps in which only the new embedding and head rows train (body and LoRA "
+        "frozen) at --stage1-lr, before the LoRA stage (0: no stage 1)"))
+    stage1_lr: float = field(default=5e-4, **_help("peak learning rate of stage 1 (rows only)"))
+    distill: float = field(default=0.0, **_help(
+        "weight of cross-tokenizer self-distillation: the frozen base, reading the same text with its own "
+        "tokenizer, teaches span log-likelihoods (ALM); 0: off"))
+    distill_temperature: float = field(default=100.0, **_help("temperature of the binarised distillation loss"))
     loop: TrainConfig = field(default_factory=TrainConfig, **_help("the training loop's settings"))
 
     def __post_init__(self) -> None:
@@ -121,6 +131,10 @@ class AdaptConfig:
             raise HyperTokError(f"--rows {self.rows!r}: choose tokens (new rows only) or full (whole matrices)")
         if self.lora_r < 1:
             raise HyperTokError(f"--lora-r must be at least 1, got {self.lora_r}")
+        if self.stage1_steps < 0 or self.distill < 0:
+            raise HyperTokError("--stage1-steps and --distill must not be negative")
+        if self.distill and self.distill_temperature <= 0:
+            raise HyperTokError(f"--distill-temperature must be positive, got {self.distill_temperature}")
         if _is_packed(self.train) and self.max_train_chars:
             warnings.warn("--max-train-chars is ignored: --train is prepared data (set it in `hypertok prepare`)")
         if self.eval and _is_packed([self.eval]) and self.eval_chars:
@@ -155,12 +169,30 @@ def _row_order(n: int, seed: int, epoch: int):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+@contextlib.contextmanager
+def rows_only(model):
+    """Stage 1 of the recipe: inside, only embedding/head rows train (LoRA and body frozen).
+
+    LoRA's B matrices start at zero and stay frozen here, so the body computes exactly the
+    base's function: the new rows learn to fit the unchanged model.
+    """
+    frozen = [p for n, p in model.named_parameters() if p.requires_grad and not is_row_param(n)]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+
+
 def _trainable(model) -> dict:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
 def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = None, eval_fn=None,
-               resume: bool = False, is_row_param=None, stop_at: int | None = None) -> list[dict]:
+               resume: bool = False, is_row_param=None, stop_at: int | None = None, *, stage: str = "",
+               row_offset: int = 0, distiller=None) -> list[dict]:
     """Train the parameters of ``model`` that require grad on a packed stream (array or memmap).
 
     Batch k of the run is a fixed function of (seed, k), so a resumed run sees the same
@@ -169,6 +201,12 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     (and to ``out/train_log.jsonl``); a checkpoint with optimizer, scheduler and history is
     written every ``save_every`` steps to ``out/checkpoint.pt``. ``stop_at`` ends this run
     early at that step (the schedule still spans ``cfg.steps``), as an interruption would.
+
+    ``stage`` names a stage of a longer recipe: its checkpoint and log get the suffix
+    ``-STAGE``; ``row_offset`` is the number of rows earlier stages consumed, so stages
+    draw different rows of the same shuffled order and ``tokens`` counts the whole recipe.
+    ``distiller`` (:class:`hypertok.adapt.distill.Distiller`) replaces the plain next-token
+    loss by next-token + distillation.
     """
     import numpy as np
     import torch
@@ -190,7 +228,8 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     history: list[dict] = []
     start = 0
-    ck = out / CHECKPOINT_FILE if out else None
+    suffix = f"-{stage}" if stage else ""
+    ck = out / CHECKPOINT_FILE.replace(".pt", f"{suffix}.pt") if out else None
     if resume and ck and ck.is_file():
         state = torch.load(ck, map_location=device, weights_only=False)
         was = state.get("config", {})
@@ -212,8 +251,8 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
                             f"give more text or a smaller --seq-len")
     model.train()
     if out:
-        out.mkdir(parents=True, exist_ok=True)
-    log = open(out / LOG_FILE, "a" if start else "w") if out else None
+        ck.parent.mkdir(parents=True, exist_ok=True)
+    log = open(out / LOG_FILE.replace(".jsonl", f"{suffix}.jsonl"), "a" if start else "w") if out else None
     orders: dict[int, object] = {}
     batch = np.arange(cfg.batch_size)
     t0 = time.time()
@@ -221,23 +260,31 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     bar = tqdm(range(start, end), desc=cfg.desc, disable=not cfg.progress, initial=start, total=cfg.steps)
     for step in bar:
         idx = []
-        for gi in step * cfg.batch_size + batch:  # global row numbers of this batch
+        for gi in row_offset + step * cfg.batch_size + batch:  # global row numbers of this batch
             ep = int(gi) // total_rows
             if ep not in orders:
                 orders = {ep: _row_order(total_rows, cfg.seed, ep)}
             idx.append(int(orders[ep][int(gi) % total_rows]))
         X, P, Y = rows_of(stream, cfg.seq_len, bos, idx)  # (B, T) each
-        X, P, Y = (torch.from_numpy(a).to(device, non_blocking=True) for a in (X, P, Y))
+        Xt, Pt, Yt = (torch.from_numpy(a).to(device, non_blocking=True) for a in (X, P, Y))
+        parts = {}
         with autocast(device):
-            nll, n = causal_lm_nll(model, X, P, Y, cfg.loss_chunk)
-        loss = nll / max(1, n)
+            if distiller is None:
+                nll, n = causal_lm_nll(model, Xt, Pt, Yt, cfg.loss_chunk)
+                loss = nll / max(1, n)
+            else:
+                Z = np.stack([np.asarray(stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1]) for r in idx])
+                loss, n, parts = distiller.loss(model, Z, Xt, Pt, Yt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.clip)
         opt.step()
         sched.step()
         rec = {"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0],
-               "tokens": (step + 1) * cfg.batch_size * cfg.seq_len, "time": time.time() - t0}
+               "tokens": (row_offset + (step + 1) * cfg.batch_size) * cfg.seq_len, "time": time.time() - t0}
+        rec.update({k: float(v) for k, v in parts.items()})
+        if stage:
+            rec["stage"] = stage
         if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
             rec.update(eval_fn(model))
             model.train()
@@ -276,8 +323,9 @@ def adapt(cfg: AdaptConfig) -> dict:
     import torch
 
     out = Path(cfg.out)
-    if (out / CHECKPOINT_FILE).is_file() and not cfg.resume:
-        raise HyperTokError(f"{out} holds a checkpoint; pass --resume to continue it or choose another --out")
+    if (out / CHECKPOINT_DIR).is_dir() and any((out / CHECKPOINT_DIR).glob("*.pt")) and not cfg.resume:
+        raise HyperTokError(f"{out} holds a checkpoint ({CHECKPOINT_DIR}/); pass --resume to continue it, "
+                            f"or choose another --out")
     seed = cfg.loop.seed
     tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, seed)
     data = out / DATA_SUBDIR
@@ -290,7 +338,7 @@ def adapt(cfg: AdaptConfig) -> dict:
 
     torch.manual_seed(seed)
     model = load_base_model(cfg.base, cfg.dtype, cfg.device)
-    resize_and_init(model, tok.recipe)
+    resize_and_init(model, tok.recipe, overlaps=row_overlaps(tok) if cfg.init == "focus" else None)
     if cfg.grad_ckpt:
         with warnings.catch_warnings():  # renamed activation_checkpointing_enable in newer transformers
             warnings.simplefilter("ignore", FutureWarning)
@@ -298,15 +346,31 @@ def adapt(cfg: AdaptConfig) -> dict:
     model.config.use_cache = False
     model = wrap_peft(model, tok.recipe, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.rows)
     out.mkdir(parents=True, exist_ok=True)
+    distiller = None
+    if cfg.distill:
+        from .distill import Distiller
+
+        teacher = load_base_model(cfg.base, cfg.dtype, cfg.device)  # untouched base, its own vocabulary
+        distiller = Distiller(teacher, tok, tok.base, cfg.distill, cfg.distill_temperature, cfg.loop.loss_chunk)
 
     def eval_fn(m):
         nll, n = stream_nll(m, eval_stream, cfg.loop.seq_len, tok.bos, cfg.loop.batch_size, cfg.loop.loss_chunk)
         return {"eval_bpc": nll / math.log(2) / eval_meta.chars, "eval_loss": nll / max(1, n)}
 
-    loop = dataclasses.replace(cfg.loop, eval_every=cfg.loop.eval_every if eval_stream is not None else 0,
+    evaluate_fn = eval_fn if eval_stream is not None else None
+    history = []
+    if cfg.stage1_steps:
+        stage1 = dataclasses.replace(cfg.loop, steps=cfg.stage1_steps, lr=cfg.stage1_lr, rows_lr=cfg.stage1_lr,
+                                     warmup=min(cfg.loop.warmup, max(1, cfg.stage1_steps // 10)),
+                                     eval_every=0, desc=f"adapt {out.name} stage 1")
+        with rows_only(model):
+            history += train_loop(model, stream, tok.bos, stage1, out, None, resume=cfg.resume,
+                                  is_row_param=is_row_param, stage="stage1", distiller=distiller)
+    loop = dataclasses.replace(cfg.loop, eval_every=cfg.loop.eval_every if evaluate_fn else 0,
                                desc=f"adapt {out.name}")
-    history = train_loop(model, stream, tok.bos, loop, out, eval_fn if eval_stream is not None else None,
-                         resume=cfg.resume, is_row_param=is_row_param)
+    history += train_loop(model, stream, tok.bos, loop, out, evaluate_fn, resume=cfg.resume,
+                          is_row_param=is_row_param, row_offset=cfg.stage1_steps * cfg.loop.batch_size,
+                          distiller=distiller)
     model.config.use_cache = True
     adapted = AdaptedModel(model, tok)
     record = asdict(cfg)

@@ -1,0 +1,261 @@
+"""Cross-tokenizer self-distillation: the base model, reading the same text with its own
+tokenizer, teaches the adapted model (ALM, Minixhofer et al. 2025; issue 10).
+
+What it does:
+
+- :func:`byte_ends` turns a row of token ids into the UTF-8 byte offset where each token
+  ends in the row's text (bytes, not characters, so a byte-fallback token that ends inside
+  a character still has a place).
+- :func:`align_spans` finds the offsets where *both* tokenizations have a boundary and
+  gives every token the index of the span it belongs to: a span runs from one common
+  boundary to the next, so a multi-word HyperTok entry and the four base pieces that spell
+  it fall into the same span. Tokens that spell no bytes (``<s>``, ``</s>``) and tokens
+  after the last common boundary get ``-1`` and are left out.
+- :func:`span_logprobs` sums per-token log-probabilities into per-span log-likelihoods
+  (``log p(span | text before it)``), for student and teacher alike.
+- :func:`alm_loss` compares the two per span with the binarised cross-entropy of ALM: each
+  span is a Bernoulli event "the model writes exactly this span next" with probability
+  ``exp(logp / temperature)``, and the student's Bernoulli is pulled toward the teacher's.
+
+- :func:`teacher_rows` turns a batch of packed student rows into the teacher's rows for
+  the same text (each run of text tokens decoded and re-encoded by the base tokenizer,
+  ``<s>``/``</s>`` kept in place) plus the span ids of both.
+- :class:`Distiller` runs the frozen teacher on those rows and gives the training loop
+  ``next-token loss + weight x ALM loss`` from one student forward pass.
+
+The temperature follows tokenkit's binarised loss: with a large temperature ``exp(l / tau)``
+is close to ``1 + l / tau``, and the loss pulls the student's span log-likelihood toward the
+teacher's by their relative difference, for likely and unlikely spans alike (at ``tau = 1``
+almost every span has a probability near 0 and the gradient vanishes). The loss is
+multiplied by ``tau`` so that its weight means the same at every temperature.
+
+What it does not do: no span kinds other than ALM's "unconstrained" one, no
+hidden-state distillation, no teacher other than a frozen causal LM.
+
+>>> pb = [b"", " в том".encode(), b" ", "в".encode(), " том".encode()]   # ids 0..4
+>>> s_ends, t_ends = byte_ends(pb, [[0, 1]])[0], byte_ends(pb, [[0, 2, 3, 4]])[0]
+>>> align_spans(s_ends, t_ends, [0, 10], [0, 1, 2, 7])
+(array([-1,  0]), array([-1,  0,  0,  0]), 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def byte_ends(piece_bytes: Sequence[bytes | None], rows: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    """For each row of ids, the cumulative UTF-8 byte offset at the end of each token.
+
+    ``piece_bytes[id]`` is the bytes an id spells (``b""`` for specials). An id whose bytes
+    are unknown (``None``) is an error: the alignment would silently drift.
+    """
+    lengths = np.array([-1 if b is None else len(b) for b in piece_bytes], dtype=np.int64)
+    out = []
+    for row in rows:
+        ln = lengths[np.asarray(row, dtype=np.int64)]
+        if (ln < 0).any():
+            bad = int(np.asarray(row)[ln < 0][0])
+            raise ValueError(f"token id {bad} spells unknown bytes; cannot align it with another tokenizer")
+        out.append(np.cumsum(ln))
+    return out
+
+
+def align_spans(student_ends: np.ndarray, teacher_ends: np.ndarray, student_len: Sequence[int] | np.ndarray,
+                teacher_len: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Span index of every student and teacher token, and the number of spans.
+
+    ``*_ends`` are cumulative byte offsets (:func:`byte_ends`); ``*_len`` the bytes each
+    token spells (a token of length 0 gets ``-1``). Both rows must spell the same bytes.
+    """
+    student_ends, teacher_ends = np.asarray(student_ends), np.asarray(teacher_ends)
+    s_len, t_len = np.asarray(student_len), np.asarray(teacher_len)
+    if student_ends.size and teacher_ends.size and student_ends[-1] != teacher_ends[-1]:
+        raise ValueError(f"the rows spell different texts ({student_ends[-1]} vs {teacher_ends[-1]} bytes)")
+    common = np.intersect1d(student_ends[s_len > 0], teacher_ends[t_len > 0])  # sorted, unique
+
+    def assign(ends: np.ndarray, lens: np.ndarray) -> np.ndarray:
+        span = np.searchsorted(common, ends, side="left")  # first common boundary at or after the token's end
+        span[(lens == 0) | (span >= len(common))] = -1
+        return span
+
+    return assign(student_ends, s_len), assign(teacher_ends, t_len), int(len(common))
+
+
+def span_logprobs(token_logprobs, span_ids, n_spans: int):
+    """``(B, T)`` token log-probs and ``(B, T)`` span ids (-1: none) -> ``(B, n_spans)`` sums."""
+    import torch
+
+    B = token_logprobs.shape[0]
+    idx = span_ids.clamp(min=-1).long()
+    idx = torch.where(idx < 0, torch.full_like(idx, n_spans), idx)          # (B, T); n_spans = a bin for the rest
+    out = torch.zeros(B, n_spans + 1, dtype=torch.float32, device=token_logprobs.device)
+    out.scatter_add_(1, idx, token_logprobs.float())
+    return out[:, :n_spans]                                                # (B, C)
+
+
+def _log1mexp(x):
+    """log(1 - exp(x)) for x < 0, stable at both ends."""
+    import torch
+
+    return torch.where(x < -0.6931471805599453, torch.log1p(-torch.exp(x)), torch.log(-torch.expm1(x)))
+
+
+def alm_loss(student_span_lp, teacher_span_lp, mask, temperature: float = 1.0, eps: float = 1e-6):
+    """Binarised cross-entropy between teacher and student span probabilities (ALM).
+
+    ``mask`` (B, C) marks real spans. Returns ``temperature`` x the mean over spans. As a
+    function of the student it is smallest where the two agree.
+
+    >>> import torch
+    >>> t = torch.tensor([[-3.0, -0.5]]); m = torch.ones(1, 2)
+    >>> bool(alm_loss(t, t, m, 10.0) < alm_loss(t - 1.0, t, m, 10.0))
+    True
+    """
+    import torch
+
+    ls = student_span_lp.float() / temperature - eps                       # (B, C), < 0
+    lt = teacher_span_lp.float().detach() / temperature - eps
+    ls, lt = ls.clamp(max=-eps), lt.clamp(max=-eps)
+    bce = -(torch.exp(lt) * ls + (-torch.expm1(lt)) * _log1mexp(ls))        # (B, C)
+    m = mask.float()
+    return temperature * (bce * m).sum() / m.sum().clamp(min=1.0)
+
+
+def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
+    """The teacher's view of a batch of student rows, and the span alignment of the two.
+
+    ``Z`` (B, T+1) are student rows *with* their last target (``X = Z[:, :-1]``, labels
+    ``Z[:, 1:]``), as the packed stream holds them. Each row is cut into ``<s>``, ``</s>`` and
+    runs of text tokens; each run is decoded (lossless) and re-encoded by ``teacher``, and
+    ``<s>``/``</s>`` map to the teacher's own. The first token of the row is context, not a
+    target, for both models: spans start after its text.
+
+    ``student``/``teacher`` need ``encode_batch(texts)``, ``piece_bytes``, ``bos_id`` and
+    ``eos_id``. A row whose runs are not whole UTF-8 text (it starts or ends inside a
+    character) or that the teacher cannot spell byte for byte gets no spans.
+
+    Returns numpy arrays: teacher ``input_ids``/``position_ids`` (B, U) padded with the
+    teacher's ``<s>``, teacher ``targets`` (B, U) (-100: none), ``student_span`` (B, T) and
+    ``teacher_span`` (B, U) span ids (-1: left out), ``spans_per_row`` (B,), and ``n_spans``.
+    """
+    B, T1 = Z.shape
+    s_pb, t_pb = student.piece_bytes, teacher.piece_bytes
+    s_len_tab = np.array([0 if b is None else len(b) for b in s_pb], dtype=np.int64)
+    t_len_tab = np.array([0 if b is None else len(b) for b in t_pb], dtype=np.int64)
+    rows, runs, valid = [], [], np.ones(B, dtype=bool)
+    for r in range(B):
+        z = Z[r]
+        special = (z == bos) | (z == eos)
+        cut = np.flatnonzero(np.diff(special.astype(np.int8)) != 0) + 1
+        cut = np.union1d(cut, [1]) if T1 > 1 else cut   # the context token is a run of its own
+        parts = []
+        for seg in np.split(np.arange(T1), cut):
+            if special[seg[0]]:
+                parts.append(("special", [teacher.bos_id if z[i] == bos else teacher.eos_id for i in seg]))
+                continue
+            raw = b"".join(s_pb[i] or b"" for i in z[seg])
+            try:
+                text = raw.decode("utf-8")   # a row that starts or ends inside a character: no spans
+            except UnicodeDecodeError:
+                valid[r], text = False, ""
+            parts.append(("text", (len(runs), len(raw))))
+            runs.append(text)
+        rows.append(parts)
+    encoded = teacher.encode_batch(runs) if runs else []
+    t_rows = []
+    for r, parts in enumerate(rows):
+        ids = []
+        for kind, v in parts:
+            if kind == "text":
+                run = encoded[v[0]]
+                if int(t_len_tab[run].sum()) != v[1]:    # the teacher does not spell these bytes exactly
+                    valid[r] = False
+                v = run
+            ids.extend(v)
+        t_rows.append(ids if valid[r] else [teacher.bos_id, teacher.bos_id])
+    U1 = max(len(t) for t in t_rows)
+    U = U1 - 1
+    tin = np.full((B, U), teacher.bos_id, dtype=np.int64)
+    tgt = np.full((B, U), -100, dtype=np.int64)
+    pos = np.zeros((B, U), dtype=np.int64)
+    s_span = np.full((B, T1 - 1), -1, dtype=np.int64)
+    t_span = np.full((B, U), -1, dtype=np.int64)
+    n_spans = 0
+    spans_per_row = []
+    for r, t in enumerate(t_rows):
+        t = np.asarray(t, dtype=np.int64)
+        n = len(t) - 1
+        tin[r, :n], tgt[r, :n] = t[:-1], t[1:]
+        if not valid[r]:
+            tgt[r, :n] = -100
+            spans_per_row.append(0)
+            continue
+        starts = t[:-1] == teacher.bos_id
+        starts[0] = True
+        ar = np.arange(n)
+        pos[r, :n] = ar - np.maximum.accumulate(np.where(starts, ar, 0))
+        # byte ends of every target, counted from the end of the first (context) token
+        z = Z[r]
+        s_first = s_len_tab[z[0]]
+        s_ln = s_len_tab[z[1:]]
+        s_end = np.cumsum(s_ln)
+        t_ln = t_len_tab[t[1:]]
+        t_end = np.cumsum(t_ln) + t_len_tab[t[0]] - s_first       # teacher may spell the context in several tokens
+        t_ln = np.where(t_end <= 0, 0, t_ln)                       # targets inside the context are not spans
+        ss, ts, c = align_spans(s_end, t_end, s_ln, t_ln)
+        s_span[r], t_span[r, :n] = ss, ts
+        spans_per_row.append(c)
+        n_spans = max(n_spans, c)
+    return {"input_ids": tin, "position_ids": pos, "targets": tgt, "student_span": s_span,
+            "teacher_span": t_span, "n_spans": n_spans, "spans_per_row": np.asarray(spans_per_row)}
+
+
+class Distiller:
+    """The frozen base model as teacher: ``loss(...)`` is the student's next-token loss plus
+    ``weight`` x the ALM loss on the spans both tokenizations share.
+
+    ``teacher``: a causal LM with the base vocabulary (frozen here), ``teacher_tok`` its
+    lossless tokenizer, ``student_tok`` the adapted tokenizer (ids = model rows). The
+    teacher runs without gradient, in the student's autocast; its cost per step is one
+    forward pass over about ``student chars/token / teacher chars/token`` times as many
+    tokens as the student's (measured in ``experiments/adapt``).
+    """
+
+    def __init__(self, teacher, student_tok, teacher_tok, weight: float = 1.0, temperature: float = 100.0,
+                 chunk: int = 8192):
+        if weight <= 0:
+            raise ValueError(f"distillation weight must be positive, got {weight}")
+        teacher.eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        self.teacher, self.student_tok, self.teacher_tok = teacher, student_tok, teacher_tok
+        self.weight, self.temperature, self.chunk = weight, temperature, chunk
+
+    def loss(self, model, Z, X, P, Y):
+        """``(loss, n_targets, logs)`` for student rows ``X``/``P``/``Y`` (tensors, (B, T)) whose
+        stream rows with their last target are ``Z`` (numpy, (B, T+1))."""
+        import torch
+
+        from ..loss import token_logprobs
+
+        device = X.device
+        tb = teacher_rows(Z, self.student_tok, self.teacher_tok, self.student_tok.bos_id, self.student_tok.eos_id)
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        h = inner.model(input_ids=X, position_ids=P, use_cache=False).last_hidden_state        # (B, T, d)
+        lp = token_logprobs(h, Y, inner.lm_head, self.chunk)                                   # (B, T)
+        n = int((Y != -100).sum())
+        nll = -lp.sum() / max(1, n)
+        C = max(1, tb["n_spans"])
+        with torch.no_grad():
+            tX, tP, tY = (torch.from_numpy(tb[k]).to(device, non_blocking=True)
+                          for k in ("input_ids", "position_ids", "targets"))
+            th = self.teacher.model(input_ids=tX, position_ids=tP, use_cache=False).last_hidden_state  # (B, U, d)
+            tlp = token_logprobs(th, tY, self.teacher.lm_head, self.chunk, checkpoint=False)          # (B, U)
+            t_span = span_logprobs(tlp, torch.from_numpy(tb["teacher_span"]).to(device), C)           # (B, C)
+        s_span = span_logprobs(lp, torch.from_numpy(tb["student_span"]).to(device), C)                # (B, C)
+        mask = torch.arange(C, device=device)[None, :] < torch.from_numpy(tb["spans_per_row"]).to(device)[:, None]
+        alm = alm_loss(s_span, t_span, mask, self.temperature)
+        logs = {"nll": nll.detach(), "alm": alm.detach(), "teacher_tokens": int((tY != -100).sum())}
+        return nll + self.weight * alm, n, logs

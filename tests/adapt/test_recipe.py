@@ -1,0 +1,180 @@
+"""The adaptation recipe of issue 10 on a tiny model: norm-matched and FOCUS-style inits,
+stage 1 (rows only), cross-tokenizer distillation, and resuming a two-stage run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from hypertok.adapt.data import pack, read_documents  # noqa: E402
+from hypertok.adapt.distill import Distiller, align_spans, byte_ends, teacher_rows  # noqa: E402
+from hypertok.adapt.model import is_row_param, load_base_model, wrap_peft  # noqa: E402
+from hypertok.adapt.recipe import plan, resize_and_init, row_overlaps  # noqa: E402
+from hypertok.adapt.train import TrainConfig, adapt, rows_only, train_loop  # noqa: E402
+
+from .tiny import adapt_config  # noqa: E402
+
+
+def _model(env, tok, init="mean", seed=0):
+    torch.manual_seed(seed)
+    m = load_base_model(env["base"], "float32", "cpu")
+    old = m.get_input_embeddings().weight.detach().clone()
+    resize_and_init(m, tok.recipe, init=init, overlaps=row_overlaps(tok) if init == "focus" else None)
+    return m, old
+
+
+# ------------------------------------------------------------------ inits
+
+@pytest.mark.parametrize("init", ["mean-norm", "focus"])
+def test_norm_matched_rows_have_the_mean_norm_of_base_rows(env, init):
+    tok = plan(env["base"], env["tok"], "extend", init=init)
+    m, old = _model(env, tok, init)
+    new = m.get_input_embeddings().weight[tok.recipe.new_rows].detach()
+    target = old.norm(dim=1).mean()
+    torch.testing.assert_close(new.norm(dim=1), target.expand(len(new)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(m.get_input_embeddings().weight[: old.shape[0]], old)  # base rows untouched
+
+
+def test_mean_rows_are_shorter_than_base_rows_which_norm_matching_fixes(env):
+    """Why norm matching exists: a mean of several random-ish rows is shorter than a row."""
+    tok = plan(env["base"], env["tok"], "extend")
+    m, old = _model(env, tok, "mean")
+    mean_norm = m.get_input_embeddings().weight[tok.recipe.new_rows].detach().norm(dim=1).mean()
+    assert mean_norm < 0.9 * old.norm(dim=1).mean()
+
+
+def test_focus_row_is_a_convex_combination_of_overlapping_base_rows(env):
+    tok = plan(env["base"], env["tok"], "extend", init="focus")
+    overlaps = row_overlaps(tok)
+    assert sum(1 for o in overlaps if len(o) > 1) > 10  # real overlaps were found
+    m, old = _model(env, tok, "focus")
+    k = next(i for i, o in enumerate(overlaps) if len(o) > 2)
+    cands = sorted(set(overlaps[k]) | set(tok.recipe.sources[k]))
+    row = m.get_input_embeddings().weight[tok.recipe.new_rows[k]].detach()
+    # row = c * sum_j w_j old[j] with w >= 0, sum w = 1: solve for c*w by least squares, check w's sign and sum
+    sol = torch.linalg.lstsq(old[cands].T, row.unsqueeze(1)).solution.squeeze(1)
+    assert (sol > -1e-4).all()
+    torch.testing.assert_close(old[cands].T @ sol, row, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ stage 1
+
+def test_stage1_trains_rows_and_leaves_the_body_bit_identical(env, tmp_path):
+    tok = plan(env["base"], env["tok"], "extend")
+    m, _ = _model(env, tok)
+    m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    cfg = TrainConfig(steps=6, batch_size=4, seq_len=64, lr=3e-2, rows_lr=3e-2, warmup=1, eval_every=0,
+                      save_every=0, progress=False)
+    with rows_only(m):
+        assert all(is_row_param(n) for n, p in m.named_parameters() if p.requires_grad)
+        hist = train_loop(m, stream, tok.bos, cfg, stage="stage1")
+    changed = [n for n, p in m.named_parameters() if not torch.equal(p, before[n])]
+    assert changed and all(is_row_param(n) for n in changed)       # only rows moved
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert any(p.requires_grad for n, p in m.named_parameters() if "lora_" in n)  # LoRA trainable again
+
+
+# ------------------------------------------------------------------ distillation
+
+def test_span_alignment_is_exact_on_byte_fallback_and_multiword_entries():
+    """Every span spells the same bytes on both sides, with multi-word entries, byte-fallback
+    emoji, a document break, and a row that starts in the middle of a document."""
+
+    class Greedy:
+        def __init__(self, pieces):
+            self.bos_id, self.eos_id = 0, 1
+            self.piece_bytes = [b"", b""] + [bytes([b]) for b in range(256)] + [p.encode() for p in pieces]
+            self.index = {p: i + 258 for i, p in enumerate(pieces)}
+
+        def encode(self, text):
+            out, i = [], 0
+            while i < len(text):
+                j = next((j for j in range(len(text), i, -1) if text[i:j] in self.index), None)
+                if j is None:
+                    out.extend(2 + b for b in text[i].encode())
+                    i += 1
+                else:
+                    out.append(self.index[text[i:j]])
+                    i = j
+            return out
+
+        def encode_batch(self, texts):
+            return [self.encode(t) for t in texts]
+
+    student = Greedy([" в том числе", " в", " том", "числе", " дом", "е"])
+    teacher = Greedy([" в", " то", "м", " чис", "ле", " до", "ме"])
+    rows = [[0, *student.encode(" в том числе в доме 🙂 в том"), 1, 0, *student.encode(" в доме")],
+            student.encode(" в том числе в доме 🙂 в том")[1:] + [1]]
+    width = max(map(len, rows))
+    Z = np.array([r + [1] * (width - len(r)) for r in rows])
+    tb = teacher_rows(Z, student, teacher, 0, 1)
+    assert tb["spans_per_row"][0] > 5
+    for r in range(len(rows)):
+        for k in range(tb["spans_per_row"][r]):
+            s = b"".join(student.piece_bytes[i] for i in Z[r, 1:][tb["student_span"][r] == k])
+            t = b"".join(teacher.piece_bytes[i] for i in tb["targets"][r][tb["teacher_span"][r] == k])
+            assert s == t and s
+    # the multi-word entry " в том числе" is one student token and one span of five teacher tokens
+    first = tb["teacher_span"][0] == tb["student_span"][0][0]
+    assert first.sum() == 5
+
+
+def test_align_spans_of_one_tokenization_with_itself_is_one_span_per_token():
+    pb = [b"", b"ab", b"c", b"\xd0", b"\x96"]  # a character split into two byte tokens
+    ends = byte_ends(pb, [[0, 1, 2, 3, 4]])[0]
+    s, t, c = align_spans(ends, ends, [0, 2, 1, 1, 1], [0, 2, 1, 1, 1])
+    assert c == 4 and list(s) == [-1, 0, 1, 2, 3] and list(t) == list(s)
+
+
+def test_distillation_term_lowers_its_loss(env):
+    tok = plan(env["base"], env["tok"], "replace", init="mean-norm")
+    m, _ = _model(env, tok, "mean-norm")
+    m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+    teacher = load_base_model(env["base"], "float32", "cpu")
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+    distiller = Distiller(teacher, tok, tok.base, weight=1.0, temperature=100.0, chunk=50)
+    cfg = TrainConfig(steps=12, batch_size=4, seq_len=64, lr=1e-2, rows_lr=3e-2, warmup=1, eval_every=0,
+                      save_every=0, progress=False)
+    hist = train_loop(m, stream, tok.bos, cfg, distiller=distiller)
+    assert all(np.isfinite(h["alm"]) and h["teacher_tokens"] > 0 for h in hist)
+    first, last = np.mean([h["alm"] for h in hist[:3]]), np.mean([h["alm"] for h in hist[-3:]])
+    assert last < first
+    # (the tiny teacher is a random model, so pulling toward it need not lower the next-token loss)
+
+
+def test_two_stage_distilled_adapt_resumes_at_the_same_step_and_loss(env, tmp_path):
+    kw = dict(steps=4, save_every=2, eval_every=0, stage1_steps=3, distill=0.5, init="focus", strategy="extend")
+    straight = adapt(adapt_config(env, tmp_path / "a", **kw))["history"]
+    assert [h.get("stage", "") for h in straight] == ["stage1"] * 3 + [""] * 4
+    assert straight[-1]["tokens"] == 7 * 4 * 64   # both stages count toward the budget
+    b = tmp_path / "b"
+    import hypertok.adapt.train as T
+
+    real = T.train_loop
+    calls = []
+
+    def interrupted(*a, **k):  # stop the second stage after its first checkpoint, as a kill would
+        calls.append(k.get("stage", ""))
+        if k.get("stage", "") == "":
+            k["stop_at"] = 2
+        return real(*a, **k)
+
+    T.train_loop = interrupted
+    try:
+        adapt(adapt_config(env, b, **kw))
+    finally:
+        T.train_loop = real
+    resumed = adapt(adapt_config(env, b, resume=True, **kw))["history"]
+    assert [h["step"] for h in resumed] == [1, 2, 3, 1, 2, 3, 4]
+    for x, y in zip(straight, resumed):
+        assert abs(x["loss"] - y["loss"]) < 1e-5, (x, y)
+    recipe = json.loads((b / "hypertok_adapt.json").read_text())
+    assert recipe["extra"]["train"]["stage1_steps"] == 3 and recipe["extra"]["train"]["distill"] == 0.5
+    assert (b / "resume" / "checkpoint.pt").is_file() and not (b / "checkpoint.pt").exists()

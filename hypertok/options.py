@@ -65,7 +65,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
         if not help_text:
             raise TypeError(f"{cls.__name__}.{f.name} has no metadata help; every option is documented once")
         tp = _scalar_type(hints[f.name])
-        is_list = hints[f.name] == list[str]
+        is_list = hints[f.name] == list[str] or list[str] in typing.get_args(hints[f.name])
         if tp is None and not is_list:
             raise TypeError(f"{cls.__name__}.{f.name}: type {hints[f.name]} cannot be a command-line option; skip it")
         if f.default is not dataclasses.MISSING:

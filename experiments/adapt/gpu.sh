@@ -1,14 +1,74 @@
 #!/usr/bin/env bash
-# One GPU call for the issue-5 experiment (device tool, carry .data/adapt). Extra args go to run.py.
-#   bash experiments/adapt/gpu.sh --preset small
-set -o pipefail
+# The issue-10 experiment on one GPU machine (device tool, carrying .data/adapt and .whl; see README.md).
+#
+#   bash experiments/adapt/gpu.sh probe        # 7B-shape stages (bench7b.py) + a short proxy run, in the foreground
+#   bash experiments/adapt/gpu.sh start        # the whole experiment in the background (setsid), returns at once
+#   bash experiments/adapt/gpu.sh wait SECONDS # waits (at most SECONDS) for it, prints progress, copies results to $OUT
+#
+# A call of the device tool lasts 10 minutes at most, and a machine is held 30: `start` then
+# `wait 560` back to back keeps one machine busy with one experiment.
+set -u
 D=.data/adapt
-python3 -c "import peft" 2>/dev/null || { python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $D/whl/*.whl && export PYTHONPATH=/tmp/site; }
-mkdir -p /tmp/data
-for f in train dev; do xz -dc $D/$f.txt.xz > /tmp/data/$f.txt || { echo "cannot decompress $D/$f.txt.xz"; exit 1; }; done
-ls -la /tmp/data
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch,transformers,peft;print(torch.__version__,transformers.__version__,peft.__version__)"
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
-python3 experiments/adapt/run.py --sp $D/mistral_v3.model --train /tmp/data/train.txt --dev /tmp/data/dev.txt \
-  --hypertok $D/tok32k --bpe $D/bpe32k --work /tmp/work --results "${OUT:-/tmp/out}" --no-progress "$@"
+W=/tmp/adapt10
+OUT=${OUT:-/tmp/out}
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
+
+setup() {
+  [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
+  mkdir -p $W/text
+  for f in $D/text/*.xz; do
+    t=$W/text/$(basename "$f" .xz)
+    [ -f "$t" ] || xz -dc -T0 "$f" > "$t" || { echo "cannot decompress $f"; exit 1; }
+  done
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c "import torch,transformers,peft;print(torch.__version__,transformers.__version__,peft.__version__)"
+}
+
+args() {  # the run.py arguments of every lane
+  echo --sp $D/mistral_v3.model --train $W/text/ruslit-train.txt $W/text/modern-train-000{1,2,3,4,5}.txt \
+    --dev ruslit=$W/text/ruslit-dev.txt modern=$W/text/modern-dev.txt --hypertok $D/tok32k --bpe $D/bpe32k \
+    --work $W/work-$1 --results $W/results-$1 --preset $1
+}
+
+case "${1:-}" in
+  probe)
+    setup
+    python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k \
+      --text $W/text/modern-dev.txt --strategy extend --out $OUT/results7b.json 2>&1 | grep -v Loading
+    A="--sp $D/mistral_v3.model --train $W/text/modern-train-0001.txt --dev ruslit=$W/text/ruslit-dev.txt \
+       modern=$W/text/modern-dev.txt --hypertok $D/tok32k --bpe $D/bpe32k --work $W/work-probe \
+       --results $OUT/probe --preset probe"
+    python3 experiments/adapt/run.py $A --lane prep &
+    python3 experiments/adapt/run.py $A --lane pretrain && wait &&
+      python3 experiments/adapt/run.py $A --lane a --only ht-replace-mean,ht-replace-mean-distill,ht-extend-all,control &&
+      python3 experiments/adapt/run.py $A --lane speed 2>&1 | grep -v "Loading\|Writing"
+    ;;
+  start)
+    setup
+    mkdir -p $W/logs
+    L=$W/logs
+    setsid nohup python3 experiments/adapt/run.py $(args proxy) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
+    setsid nohup python3 experiments/adapt/run.py $(args proxy) --lane prep > $L/prep.log 2>&1 < /dev/null &
+    setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy) --lane a > $L/a.log 2>&1; touch $L/a.done" \
+      < /dev/null > /dev/null 2>&1 &
+    setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy) --lane b > $L/b.log 2>&1; touch $L/b.done" \
+      < /dev/null > /dev/null 2>&1 &
+    setsid nohup bash -c "while [ ! -f $L/a.done ] || [ ! -f $L/b.done ]; do sleep 5; done;
+      python3 experiments/adapt/run.py $(args proxy) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
+      < /dev/null > /dev/null 2>&1 &
+    sleep 20; tail -3 $L/*.log
+    ;;
+  wait)
+    L=$W/logs
+    end=$((SECONDS + ${2:-540}))
+    while [ $SECONDS -lt $end ] && [ ! -f $L/all.done ]; do sleep 10; done
+    for f in $L/*.log; do echo "== $f"; grep -v "Loading\|Writing" "$f" | tail -8; done
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+    mkdir -p $OUT/proxy
+    cp $W/work-proxy/lane-*.json $W/work-proxy/pretrain.json $OUT/proxy/ 2>/dev/null
+    cp $W/results-proxy/* $OUT/proxy/ 2>/dev/null
+    cat $L/*.log > $OUT/proxy/run.log 2>/dev/null
+    [ -f $L/all.done ] && echo ALL DONE
+    ;;
+  *) echo "usage: gpu.sh probe | start | wait SECONDS"; exit 2 ;;
+esac

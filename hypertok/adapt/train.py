@@ -96,7 +96,8 @@ class AdaptConfig:
     train: list[str] = field(**_help("UTF-8 training text files (blank line = document break), "
                                      "or one .bin from `hypertok prepare`"))
     out: str = field(**_help("adapter folder to write"))
-    eval: str | None = field(default=None, **_help("held-out text (or prepared .bin) for periodic bits-per-character"))
+    eval: list[str] | None = field(default=None, **_help(
+        "held-out texts (or prepared .bin files) for periodic bits per character, each reported by name"))
     strategy: str = field(default="extend", **_help("extend: base + new entries; replace: the new vocabulary alone",
                                                     choices=STRATEGIES))
     init: str = field(default="mean", **_help("new rows: mean of base pieces, random, or hewitt", choices=INITS))
@@ -137,7 +138,9 @@ class AdaptConfig:
             raise HyperTokError(f"--distill-temperature must be positive, got {self.distill_temperature}")
         if _is_packed(self.train) and self.max_train_chars:
             warnings.warn("--max-train-chars is ignored: --train is prepared data (set it in `hypertok prepare`)")
-        if self.eval and _is_packed([self.eval]) and self.eval_chars:
+        if isinstance(self.eval, str):
+            self.eval = [self.eval]
+        if self.eval and any(str(e).endswith(".bin") for e in self.eval) and self.eval_chars:
             warnings.warn("--eval-chars is ignored: --eval is prepared data (set it in `hypertok prepare`)")
 
 
@@ -330,9 +333,10 @@ def adapt(cfg: AdaptConfig) -> dict:
     tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, seed)
     data = out / DATA_SUBDIR
     stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train")
-    eval_stream = eval_meta = None
-    if cfg.eval:
-        eval_stream, eval_meta = _packed(tok, [cfg.eval], data / "eval", cfg.eval_chars, "--eval")
+    evals = {}  # name -> (stream, meta); the first one's figures are also "eval_bpc"/"eval_loss"
+    for i, path in enumerate(cfg.eval or []):
+        name = Path(path).name.split(".")[0]
+        evals[name] = _packed(tok, [path], data / ("eval" if i == 0 else f"eval-{name}"), cfg.eval_chars, "--eval")
     if n_rows(stream, cfg.loop.seq_len) < 1:
         raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
 
@@ -354,10 +358,15 @@ def adapt(cfg: AdaptConfig) -> dict:
         distiller = Distiller(teacher, tok, tok.base, cfg.distill, cfg.distill_temperature, cfg.loop.loss_chunk)
 
     def eval_fn(m):
-        nll, n = stream_nll(m, eval_stream, cfg.loop.seq_len, tok.bos, cfg.loop.batch_size, cfg.loop.loss_chunk)
-        return {"eval_bpc": nll / math.log(2) / eval_meta.chars, "eval_loss": nll / max(1, n)}
+        rec, by_text = {}, {}
+        for name, (stream_, meta) in evals.items():
+            nll, n = stream_nll(m, stream_, cfg.loop.seq_len, tok.bos, cfg.loop.batch_size, cfg.loop.loss_chunk)
+            by_text[name] = nll / math.log(2) / meta.chars
+            if not rec:
+                rec = {"eval_bpc": by_text[name], "eval_loss": nll / max(1, n)}
+        return {**rec, "eval_bpc_by_text": by_text} if len(evals) > 1 else rec
 
-    evaluate_fn = eval_fn if eval_stream is not None else None
+    evaluate_fn = eval_fn if evals else None
     history = []
     if cfg.stage1_steps:
         stage1 = dataclasses.replace(cfg.loop, steps=cfg.stage1_steps, lr=cfg.stage1_lr, rows_lr=cfg.stage1_lr,

@@ -1,0 +1,144 @@
+"""Issue 10 at the 7B shape: each stage of the adaptation recipe on a Mistral-7B-v0.3-shaped model.
+
+The model has random bf16 weights built on the GPU (``MistralConfig`` of Mistral-7B-v0.3: 32
+layers, d=4096, GQA 32/8, FFN 14336, vocabulary 32768); nothing is downloaded, and the same
+code runs on a real local checkpoint with ``--base DIR``. It is moved onto a HyperTok
+vocabulary with the recipe of ``experiments/adapt/run.py`` (FOCUS-style init, stage 1 on the
+new rows only, stage 2 LoRA + rows, stage 2 with distillation from a frozen copy of the base)
+on real text, and for each stage it reports:
+
+- tokens/s (median step time after warm-up steps, synchronised);
+- 6·N·tokens/s as a share of the GPU's dense bf16 peak (N = all parameters; stage 1 does no
+  weight gradients of the body, so 6·N overstates its work and the share is an upper bound);
+- peak GPU memory;
+- the adapter's size on disk (rows in bf16, no optimizer state), and of the optimizer state.
+
+    python experiments/adapt/bench7b.py --sp mistral_v3.model --tokenizer tok32k --text modern-dev.txt \\
+        --strategy extend --out results7b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12}  # dense bf16 tensor-core peak (SXM), FLOP/s
+
+
+def folder_bytes(d: Path) -> int:
+    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sp", required=True, help="the base SentencePiece model (Mistral v3)")
+    ap.add_argument("--tokenizer", required=True, help="HyperTok directory")
+    ap.add_argument("--text", required=True, help="text to train on (a few MB is enough)")
+    ap.add_argument("--base", help="a real local checkpoint instead of random weights")
+    ap.add_argument("--strategy", default="extend", choices=["extend", "replace"])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=2048)
+    ap.add_argument("--steps", type=int, default=8, help="steps per stage (the first --warmup are not timed)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--lora-r", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=32, help="fewer layers for a quick check of the script")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from hypertok.adapt.data import pack, read_documents
+    from hypertok.adapt.distill import Distiller
+    from hypertok.adapt.model import AdaptedModel, is_row_param, wrap_peft
+    from hypertok.adapt.recipe import resize_and_init, row_overlaps
+    from hypertok.adapt.train import TrainConfig, rows_only, train_loop
+    from hypertok.registry import load_tokenizer
+
+    dev = torch.device("cuda")
+    name = torch.cuda.get_device_name(0)
+    peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
+    tok = load_tokenizer(f"{args.tokenizer}:{args.strategy}", base=args.sp, base_rows=32768)
+
+    def base_model():
+        if args.base:
+            from hypertok.adapt.model import load_base_model
+            return load_base_model(args.base, "bfloat16", "cuda")
+        cfg = MistralConfig(vocab_size=32768, hidden_size=4096, intermediate_size=14336, num_hidden_layers=args.layers,
+                            num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=32768,
+                            rope_theta=1e6, sliding_window=None, tie_word_embeddings=False,
+                            bos_token_id=1, eos_token_id=2, torch_dtype="bfloat16")
+        torch.manual_seed(0)
+        with torch.device(dev):
+            m = MistralForCausalLM(cfg).to(torch.bfloat16)
+        m.config._attn_implementation = "sdpa"
+        return m
+
+    t0 = time.time()
+    model = base_model()
+    n_base = sum(p.numel() for p in model.parameters())
+    resize_and_init(model, tok.recipe, init="focus", overlaps=row_overlaps(tok))
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    model = wrap_peft(model, tok.recipe, args.lora_r, args.lora_r)
+    n_all = sum(p.numel() for p in model.parameters())
+    print(f"model ready in {time.time() - t0:.0f}s: {n_base / 1e9:.2f}B base, {n_all / 1e9:.2f}B with rows and LoRA",
+          flush=True)
+    docs = read_documents([args.text])
+    stream = pack(tok.encode_batch(docs), tok.bos, tok.eos)
+    result = {"device": name, "torch": torch.__version__, "strategy": args.strategy, "batch": args.batch,
+              "seq_len": args.seq, "lora_r": args.lora_r, "layers": args.layers, "params": n_all,
+              "model_vocab_size": len(tok), "new_rows": len(tok.recipe.new_rows), "peak_flops": peak,
+              "random_weights": not args.base, "stages": {}}
+
+    def run(stage: str, distiller=None, lr=1e-4, rows_lr=1e-3):
+        cfg = TrainConfig(steps=args.steps, batch_size=args.batch, seq_len=args.seq, lr=lr, rows_lr=rows_lr,
+                          warmup=1, eval_every=0, save_every=0, progress=False, desc=stage)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        hist = train_loop(model, stream, tok.bos, cfg, is_row_param=is_row_param, distiller=distiller)
+        torch.cuda.synchronize()
+        times = [b["time"] - a["time"] for a, b in zip(hist, hist[1:])][args.warmup - 1:]
+        step_s = statistics.median(times)
+        tps = args.batch * args.seq / step_s
+        r = {"tokens_per_s": tps, "step_seconds": step_s, "peak_memory_bytes": torch.cuda.max_memory_allocated(),
+             "mfu_6N": 6 * n_all * tps / peak if peak else None, "losses": [h["loss"] for h in hist]}
+        if distiller is not None:
+            r["teacher_tokens_per_student_token"] = statistics.mean(h["teacher_tokens"] for h in hist) / (
+                args.batch * args.seq)
+        result["stages"][stage] = r
+        print(f"{stage}: {tps:.0f} tokens/s, {r['peak_memory_bytes'] / 2**30:.1f} GiB peak, "
+              f"6N share {r['mfu_6N'] or 0:.1%}", flush=True)
+
+    with rows_only(model):
+        run("stage1 (rows only)", lr=5e-4, rows_lr=5e-4)
+    run("stage2 (LoRA + rows)")
+    teacher = base_model()
+    run("stage2 + distillation", Distiller(teacher, tok, tok.base, 1.0, 100.0))
+    s2, s2d = result["stages"]["stage2 (LoRA + rows)"], result["stages"]["stage2 + distillation"]
+    result["distillation_step_overhead"] = s2["step_seconds"] and s2d["step_seconds"] / s2["step_seconds"] - 1
+    del teacher
+    with tempfile.TemporaryDirectory() as d:
+        AdaptedModel(model, tok).save_pretrained(d)
+        result["adapter_bytes"] = folder_bytes(Path(d))
+        result["adapter_files"] = {f.name: f.stat().st_size for f in Path(d).rglob("*") if f.is_file()}
+    opt_state = sum(p.numel() for p in model.parameters() if p.requires_grad) * 4 * 3  # fp32 master + Adam m, v
+    result["optimizer_state_bytes_estimate"] = opt_state
+    print(f"adapter {result['adapter_bytes'] / 2**30:.2f} GiB (rows in bf16, no optimizer state); "
+          f"optimizer state for --resume about {opt_state / 2**30:.1f} GiB", flush=True)
+    tmp = Path(args.out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

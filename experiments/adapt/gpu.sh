@@ -53,7 +53,9 @@ case "${1:-}" in
       < /dev/null > /dev/null 2>&1 &
     setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy) --lane b > $L/b.log 2>&1; touch $L/b.done" \
       < /dev/null > /dev/null 2>&1 &
-    setsid nohup bash -c "while [ ! -f $L/a.done ] || [ ! -f $L/b.done ]; do sleep 5; done;
+    setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy) --lane c > $L/c.log 2>&1; touch $L/c.done" \
+      < /dev/null > /dev/null 2>&1 &
+    setsid nohup bash -c "while [ ! -f $L/a.done ] || [ ! -f $L/b.done ] || [ ! -f $L/c.done ]; do sleep 5; done;
       python3 experiments/adapt/run.py $(args proxy) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
       < /dev/null > /dev/null 2>&1 &
     sleep 20; tail -3 $L/*.log

@@ -208,7 +208,7 @@ def train_variant(name: str, args, P, work: Path, base_dir: Path) -> dict:
     model.save_pretrained(work / "merged" / name)
     tokens = (s1 + steps) * P["batch"] * P["seq"]
     r = {"tokenizer": family, "strategy": strategy, "init": init, "stage1_steps": s1, "stage2_steps": steps,
-         "distill": distill, "adapt_tokens": tokens, "adapt_seconds": seconds, "tokens_per_s": tokens / seconds,
+         "distill": distill, "adapt_tokens": tokens, "adapt_seconds": seconds,
          "peak_memory_bytes": peak, "model_vocab_size": len(res["tokenizer"]),
          "new_rows": len(res["tokenizer"].recipe.new_rows), "bpc_by_text": {k: v["bpc"] for k, v in final.items()},
          "dev": final, "curve": [{"tokens": h["tokens"], **{k: h[k] for k in ("eval_bpc", "eval_bpc_by_text")
@@ -265,7 +265,7 @@ def train_control(name: str, args, P, work: Path, base_dir: Path) -> dict:
     model.save_pretrained(work / "merged" / name)
     tokens = steps * P["batch"] * P["seq"]
     r = {"tokenizer": "base", "strategy": "base", "adapt_tokens": tokens, "adapt_seconds": seconds,
-         "tokens_per_s": tokens / seconds, "model_vocab_size": V, "bpc_by_text": {k: v["bpc"] for k, v in final.items()},
+         "model_vocab_size": V, "bpc_by_text": {k: v["bpc"] for k, v in final.items()},
          "dev": final, "curve": [{"tokens": h["tokens"], "eval_bpc": h["eval_bpc"],
                                   "eval_bpc_by_text": h["eval_bpc_by_text"]} for h in hist if "eval_bpc" in h],
          "train_loss": [(h["tokens"], h["loss"]) for h in hist[:: max(1, len(hist) // 300)]]}
@@ -340,9 +340,18 @@ def speed_and_merge(args, P, work: Path, res_dir: Path) -> dict:
 
 
 def summarise(out: dict) -> None:
-    """Each variant against the base and against the better of base and control at its budget."""
+    """Each variant against the base and against the better of base and control at its budget.
+
+    Derived figures only (recomputed by ``--replot`` from the raw ones): curve keys are the
+    dev-text names (the prepared files are called ``FAMILY-STRATEGY-NAME``), the training rate
+    is ``adapt_tokens / adapt_seconds`` (``tokens_per_s`` is generation's).
+    """
     b = out["base"]["bpc_by_text"]
     for name, r in out["variants"].items():
+        for point in r["curve"]:
+            if "eval_bpc_by_text" in point:
+                point["eval_bpc_by_text"] = {k.rsplit("-", 1)[-1]: v for k, v in point["eval_bpc_by_text"].items()}
+        r["train_tokens_per_s"] = r["adapt_tokens"] / r["adapt_seconds"]
         r["bpc_vs_base"] = {k: r["bpc_by_text"][k] / b[k] - 1 for k in b}
         ctrl = out["variants"].get("control-long" if name.endswith("-long") else "control")
         if ctrl and r["tokenizer"] != "base":
@@ -356,7 +365,7 @@ def first_within(curve, base_bpc: dict, ctrl_curve, thr: float):
     """Adaptation tokens at which bits/char came within ``thr`` of the base on every dev text (None: never)."""
     for point in curve:
         by = point.get("eval_bpc_by_text") or {}
-        if by and all(by[k] <= base_bpc[k] * (1 + thr) for k in base_bpc if k in by):
+        if set(base_bpc) <= set(by) and all(by[k] <= base_bpc[k] * (1 + thr) for k in base_bpc):
             return point["tokens"]
     return None
 
@@ -439,6 +448,8 @@ def main() -> int:
     res_dir, work = Path(args.results), Path(args.work)
     if args.replot:
         out = json.loads((res_dir / "results.json").read_text())
+        summarise(out)
+        write_json(res_dir / "results.json", out)
         plot(out, res_dir / "curves.png")
         print(table(out))
         return 0

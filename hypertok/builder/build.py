@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from ..core.format import Entry
+from ..core.format import Entry, check_out_dir
 from ..core.tokenizer import HyperTok
 from ..errors import HyperTokError
 from ..files import library_versions, sha256_file
@@ -51,9 +51,7 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     >>> tok = build(["train.txt"], "tok32k", BuildConfig(vocab_size=32000, mode="word"))  # doctest: +SKIP
     """
     cfg = cfg or BuildConfig()
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise HyperTokError(f"{out} already exists; pass --force (overwrite=True) or choose another --out")
+    out = check_out_dir(out, overwrite)  # before any work: an --out that cannot be written is found now
     paths = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
     word_ngrams = GENERATORS[cfg.mode].word_ngrams
     counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()

@@ -16,13 +16,12 @@ What it does not do: it does not encode text; ``hypertok.core.tokenizer`` does.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from dataclasses import asdict
-from pathlib import Path
 
 from ..core.format import Entry, check_out_dir
 from ..core.tokenizer import HyperTok
-from ..errors import HyperTokError
 from ..files import library_versions, sha256_file
 from .candidates import GENERATORS
 from .config import BuildConfig
@@ -77,4 +76,7 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     }
     tok = HyperTok(entries, config)
     tok.save(out, overwrite=overwrite)
+    if len(entries) < cfg.vocab_size:  # issue 13: say so, never silently
+        warnings.warn(f"{out}: {len(entries)} tokens, not {cfg.vocab_size}: the corpus supports no more with "
+                      f"these settings (give more text, or a smaller --vocab-size)", stacklevel=2)
     return tok

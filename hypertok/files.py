@@ -148,6 +148,25 @@ def check_out(path: str | os.PathLike | None, flag: str = "--out", kind: str = "
     return p
 
 
+@contextmanager
+def made_dirs(path: str | os.PathLike) -> Iterator[Path]:
+    """Create folder ``path`` and its missing parents; on an exception, remove the ones made
+    here (and what was written into them), so a failed command leaves nothing behind."""
+    p = Path(os.path.abspath(path))
+    missing = []
+    q = p
+    while not os.path.lexists(q):
+        missing.append(q)
+        q = q.parent
+    p.mkdir(parents=True, exist_ok=True)
+    try:
+        yield p
+    except BaseException:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
+        raise
+
+
 def is_empty_dir(path: str | os.PathLike) -> bool:
     """True for a folder with nothing in it."""
     p = Path(path)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_file, atomic_write, check_out, iter_text
+from ..files import atomic_file, atomic_write, check_out, iter_text, made_dirs
 
 PACKED_FORMAT = "hypertok-packed"
 PACKED_VERSION = 1
@@ -260,10 +260,14 @@ def prepare(tok, paths: list[str], out: str | os.PathLike, max_chars: int = 0, w
     ``extend`` base may spell a run across the cut differently, still losslessly).
     Both files are written to temporary names and renamed in, the ``.json`` last.
     """
+    bin_path, meta_path = check_prepare_out(out)
+    with made_dirs(bin_path.parent):
+        return _prepare(tok, paths, bin_path, meta_path, max_chars, what, batch)
+
+
+def _prepare(tok, paths, bin_path: Path, meta_path: Path, max_chars: int, what: str, batch: int) -> PackedMeta:
     import numpy as np
 
-    bin_path, meta_path = check_prepare_out(out)
-    bin_path.parent.mkdir(parents=True, exist_ok=True)
     meta = PackedMeta(tokenizer_hash(tok), sources=[str(p) for p in paths], max_chars=max_chars)
 
     def flush(f, parts: list[tuple[str, bool, bool]]) -> None:

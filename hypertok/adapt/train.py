@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_file, atomic_write, check_out, is_empty_dir
+from ..files import atomic_file, atomic_write, check_out, is_empty_dir, made_dirs
 from ..loss import causal_lm_nll
 from ..registry import STRATEGIES
 from .data import n_rows, open_packed, prepare, rows_of
@@ -335,12 +335,13 @@ def adapt(cfg: AdaptConfig) -> dict:
     seed = cfg.loop.seed
     tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, seed)
     data = out / DATA_SUBDIR
-    stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train")
-    eval_stream = eval_meta = None
-    if cfg.eval:
-        eval_stream, eval_meta = _packed(tok, [cfg.eval], data / "eval", cfg.eval_chars, "--eval")
-    if n_rows(stream, cfg.loop.seq_len) < 1:
-        raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
+    with made_dirs(out):  # bad data found here leaves no folder behind
+        stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train")
+        eval_stream = eval_meta = None
+        if cfg.eval:
+            eval_stream, eval_meta = _packed(tok, [cfg.eval], data / "eval", cfg.eval_chars, "--eval")
+        if n_rows(stream, cfg.loop.seq_len) < 1:
+            raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
 
     torch.manual_seed(seed)
     model = load_base_model(cfg.base, cfg.dtype, cfg.device)

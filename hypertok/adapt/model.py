@@ -332,6 +332,7 @@ class AdaptedModel:
     def save_merged(self, out: str | os.PathLike) -> Path:
         """Write the merged full model that plain transformers loads, plus its tokenizer files
         (for ``replace``, ``tokenizer.json`` at the top, giving the model's ids)."""
+        check_merge_out(out, force=True)  # replaces only a folder `hypertok merge` wrote
         merged = self.merge_and_unload()
         with atomic_dir(out) as tmp:
             merged.save_pretrained(tmp)

@@ -54,12 +54,14 @@ def make_input(path: Path, mb: float) -> Path:
     return path
 
 
-def peak_rss(cmd: list[str], env: dict) -> tuple[float, float, int]:
+def peak_rss(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, int]:
     """(peak RSS in MB, seconds, exit code) of ``cmd`` run in a fresh child."""
     probe = ("import resource, subprocess, sys, time; t = time.time(); "
              "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.time() - t, rc)")
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env, check=True)
+    # cwd: `python -c` puts the working folder first on sys.path, so run where no hypertok is
+    out = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env, check=True,
+                         cwd=cwd)
     kb, secs, rc = out.stdout.split()
     return int(kb) / 1024, float(secs), int(rc)
 
@@ -85,7 +87,7 @@ def main() -> None:
     tok = work / f"tok{args.vocab_size}"
     if not tok.is_dir():
         subprocess.run([*hypertok, "build", "--corpus", str(dev), "--vocab-size", str(args.vocab_size),
-                        "--mode", "word", "--out", str(tok)], env=env, check=True, stdout=subprocess.DEVNULL)
+                        "--mode", "word", "--out", str(tok)], env=env, check=True, stdout=subprocess.DEVNULL, cwd=work)
     base = work / "base"
     if not (base / "tokenizer.model").is_file():
         code = (
@@ -107,7 +109,7 @@ def main() -> None:
         text = make_input(work / f"in{mb:g}mb.txt", mb)
         size = text.stat().st_size
         if mb in args.sizes_mb:
-            rss, secs, rc = peak_rss([*hypertok, "encode", str(tok), str(text)], env)
+            rss, secs, rc = peak_rss([*hypertok, "encode", str(tok), str(text)], env, work)
             points.append({"command": "encode", "input_mb": size / 1e6, "peak_rss_mb": rss, "seconds": secs, "rc": rc})
             print(points[-1], flush=True)
         if mb in args.prepare_sizes_mb:
@@ -115,14 +117,14 @@ def main() -> None:
             for f in (out.with_suffix(".bin"), out.with_suffix(".json")):
                 f.unlink(missing_ok=True)
             rss, secs, rc = peak_rss([*hypertok, "prepare", "--base", str(base), "--tokenizer", str(tok),
-                                      "--strategy", "extend", "--text", str(text), "--out", str(out)], env)
+                                      "--strategy", "extend", "--text", str(text), "--out", str(out)], env, work)
             points.append({"command": "prepare", "input_mb": size / 1e6, "peak_rss_mb": rss, "seconds": secs,
                            "rc": rc})
             print(points[-1], flush=True)
     result = {
         "what": "peak RSS of `hypertok encode FILE` and `hypertok prepare` (extend) against input size",
         "command": "python experiments/memory/run_rss.py " + " ".join(sys.argv[1:]),
-        "src": args.src, "vocab_size": args.vocab_size, "corpus": "modern (ru-modern-train-*.txt.xz, repeated)",
+        "src": "this checkout" if Path(args.src).resolve() == REPO else args.src, "vocab_size": args.vocab_size, "corpus": "modern (ru-modern-train-*.txt.xz, repeated)",
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         "date": time.strftime("%Y-%m-%d"),
         "points": points,

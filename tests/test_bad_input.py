@@ -225,8 +225,12 @@ MODEL_CASES = {
 
 
 def _run_bad(root: Path, argv: list[str], capsys, monkeypatch) -> str:
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("TQDM_DISABLE", "1")
+    from functools import partialmethod
+
+    import tqdm
+
+    monkeypatch.chdir(root)  # progress bars are not error lines: switch them off (tqdm reads its env once)
+    monkeypatch.setattr(tqdm.tqdm, "__init__", partialmethod(tqdm.tqdm.__init__, disable=True))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ok\n\xff\n"), encoding="utf-8"))
     before = _snapshot(root)

@@ -7,6 +7,11 @@ so ``hypertok --help`` lists every command without importing any of them, and
 ``hypertok encode`` imports only the runtime core: nothing of lab/, gpu/ or adapt/, no
 numpy, no torch (issue 9).
 
+Bad input ends the same way for every command (issue 13): one line ``hypertok CMD: error:
+...`` on stderr and exit code 2, whether argparse rejects an option or the command raises
+``HyperTokError``; an ``OSError`` the command did not foresee (a full disk, a permission
+denied) is reported the same way, naming the file.
+
 What it does not do: no command logic; no heavy imports (torch, transformers, peft are
 imported inside the ``run`` functions that need them).
 """
@@ -63,9 +68,16 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``hypertok CMD: error: ...`` and exit code 2 (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def make_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command listed; only ``command``'s options are configured."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hypertok",
         description="HyperTok: Russian vocabulary engineering for LLMs. One token, shown as one "
         "Unicode symbol, per frequent word form, morpheme or multi-word concept.",
@@ -97,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as e:  # the environment, not the input: a full disk, a permission denied
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"hypertok {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

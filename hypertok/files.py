@@ -6,6 +6,14 @@ file and an interrupted run leaves the old version intact. Every artifact record
 library versions that made it. These helpers are written once, here (issue 9); the rest
 of the package imports them.
 
+Outputs are checked before any work (:func:`check_out`): a missing, file-shaped or
+unwritable ``--out`` is one clear line, not a traceback after an hour. Nothing here
+removes what HyperTok did not write: :func:`atomic_dir` refuses to replace a file, and the
+leftovers of a killed run (``.NAME.tmp-PID``, ``.NAME.old-PID``, ``.NAME.saving-PID``, all
+named here) are cleaned up by the next write of ``NAME`` once process PID is gone, an
+``.old`` folder being put back where the kill left ``NAME`` missing (issue 13). Folders are
+created with the umask's permissions, like files.
+
 What it does not do: no locking (two writers of one path race, the last rename wins),
 no fsync, and no text normalisation (a file is read exactly as written).
 
@@ -24,8 +32,9 @@ import codecs
 import hashlib
 import os
 import platform
+import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,15 +44,146 @@ from .errors import HyperTokError
 _BLOCK = 1 << 20
 
 
+_LEFTOVER = re.compile(r"(tmp|old|saving)-(\d+)(-[0-9a-f]+)?")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def leftover_name(path: str | os.PathLike, what: str, unique: bool = False) -> Path:
+    """The hidden sibling name a write of ``path`` uses: ``.NAME.WHAT-PID`` (``-RANDOM`` with
+    ``unique``). Only names of this form are ever cleaned up by :func:`clean_leftovers`.
+
+    >>> leftover_name("out/tok", "tmp").name.startswith(".tok.tmp-")
+    True
+    """
+    path = Path(path)
+    tail = f"-{secrets.token_hex(4)}" if unique else ""
+    return path.with_name(f".{path.name}.{what}-{os.getpid()}{tail}")
+
+
+def clean_leftovers(path: str | os.PathLike) -> list[Path]:
+    """Remove what a killed write of ``path`` left beside it; return what was removed.
+
+    Only hidden siblings named by :func:`leftover_name` whose process is gone are touched.
+    A ``.NAME.old-PID`` folder is the previous version moved aside by :func:`atomic_dir`:
+    when the kill came before the new version was renamed in (``NAME`` is missing), it is
+    put back instead of deleted.
+    """
+    path = Path(path)
+    parent = path.parent
+    prefix = f".{path.name}."
+    done: list[Path] = []
+    try:
+        names = [e.name for e in os.scandir(parent) if e.name.startswith(prefix)]
+    except OSError:
+        return done
+    for name in names:
+        m = _LEFTOVER.fullmatch(name[len(prefix):])
+        if not m:
+            continue
+        pid = int(m.group(2))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        p = parent / name
+        if m.group(1) == "old" and not os.path.lexists(path):
+            os.rename(p, path)
+        else:
+            _remove(p)
+        done.append(p)
+    return done
+
+
+def _nearest_existing(p: Path) -> Path:
+    p = Path(os.path.abspath(p))
+    while not os.path.lexists(p):
+        p = p.parent
+    return p
+
+
+def check_out(path: str | os.PathLike | None, flag: str = "--out", kind: str = "folder") -> Path:
+    """Check, before any work, that ``path`` can be written; return it as a ``Path``.
+
+    ``kind``: ``"folder"`` (the command writes a folder, or files into one) or ``"file"``
+    (the command writes this file). Refused with one line: an empty name, a file where a
+    folder is wanted (and the reverse), a parent that is a file, and a place where nothing
+    can be created (checked by making and removing one hidden folder, which also works
+    for root on read-only mounts). Missing parent folders are fine: they are created.
+
+    >>> check_out("")
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: --out is empty; give a folder name
+    """
+    if path is None or not str(path).strip():
+        raise HyperTokError(f"{flag} is empty; give a {kind} name")
+    p = Path(path)
+    if kind == "folder" and p.exists() and not p.is_dir():
+        raise HyperTokError(f"{flag} {p}: is a file, not a folder; choose another {flag}")
+    if kind == "file" and p.is_dir():
+        raise HyperTokError(f"{flag} {p}: is a folder, not a file; choose another {flag}")
+    anc = p if (kind == "folder" and p.is_dir()) else _nearest_existing(p.parent)
+    if not anc.is_dir():
+        raise HyperTokError(f"{flag} {p}: {anc} is a file, so {p} cannot be created; choose another {flag}")
+    probe = anc / f".hypertok-probe-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        os.mkdir(probe)
+        os.rmdir(probe)
+    except OSError as e:
+        raise HyperTokError(f"{flag} {p}: cannot write in {anc} ({e.strerror}); choose another {flag}") from None
+    return p
+
+
+@contextmanager
+def made_dirs(path: str | os.PathLike) -> Iterator[Path]:
+    """Create folder ``path`` and its missing parents; on an exception, remove the ones made
+    here (and what was written into them), so a failed command leaves nothing behind."""
+    p = Path(os.path.abspath(path))
+    missing = []
+    q = p
+    while not os.path.lexists(q):
+        missing.append(q)
+        q = q.parent
+    p.mkdir(parents=True, exist_ok=True)
+    try:
+        yield p
+    except BaseException:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
+        raise
+
+
+def is_empty_dir(path: str | os.PathLike) -> bool:
+    """True for a folder with nothing in it."""
+    p = Path(path)
+    return p.is_dir() and not p.is_symlink() and next(p.iterdir(), None) is None
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write; on success it replaces ``path``.
 
     For writers that want a file name (``torch.save``, ``Tokenizer.save``). On an
-    exception the temporary file is removed and ``path`` is left as it was.
+    exception the temporary file is removed and ``path`` is left as it was. Leftovers of
+    an earlier killed write of ``path`` are removed first.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    clean_leftovers(path)
+    tmp = leftover_name(path, "tmp")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -66,9 +206,10 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; on success it becomes ``path``.
 
-    An existing ``path`` is replaced only once the new folder is complete (it is moved
-    aside, the new one renamed in, then the old one deleted). The caller decides whether
-    replacing is allowed. On an exception the temporary folder is deleted.
+    An existing folder ``path`` is replaced only once the new folder is complete (it is
+    moved aside, the new one renamed in, then the old one deleted). The caller decides
+    whether replacing is allowed; a *file* at ``path`` is never replaced. On an exception
+    the temporary folder is deleted. The folder gets the umask's permissions.
 
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "tok"
@@ -78,12 +219,16 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     ['x.txt']
     """
     out = Path(path)
+    if os.path.lexists(out) and (out.is_symlink() or not out.is_dir()):
+        raise HyperTokError(f"{out}: is a file, not a folder; HyperTok replaces only folders it wrote")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    clean_leftovers(out)
+    tmp = leftover_name(out, "tmp", unique=True)
+    tmp.mkdir()
     try:
         yield tmp
         if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = leftover_name(out, "old")
             out.rename(old)
             tmp.rename(out)
             shutil.rmtree(old)
@@ -95,11 +240,38 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def check_encoding(encoding: str) -> None:
-    """Raise ``HyperTokError`` for an encoding name Python does not know."""
+    """Raise ``HyperTokError`` for an encoding that cannot read a text file line by line:
+    unknown names, codecs that are not text encodings (``rot13``, ``base64``), and
+    encodings whose newline is not the byte ``\\n`` (``utf-16``, ``utf-32``).
+
+    >>> check_encoding("cp1251")
+    >>> check_encoding("utf-16")
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: --encoding 'utf-16' is not supported: a newline is not the byte \\n in it; convert the file to UTF-8 (iconv -f utf-16 -t utf-8)
+    """
     try:
-        codecs.lookup(encoding)
-    except LookupError:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
         raise HyperTokError(f"unknown --encoding {encoding!r}; try utf-8 or cp1251") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise HyperTokError(f"--encoding {encoding!r} is not a text encoding; try utf-8 or cp1251")
+    try:
+        enc = codecs.getincrementalencoder(encoding)()
+        enc.encode("a")  # past any byte-order mark (utf-8-sig is fine)
+        newline_ok = enc.encode("\n") == b"\n"
+    except (UnicodeError, LookupError, TypeError):
+        newline_ok = False
+    if not newline_ok:
+        raise HyperTokError(f"--encoding {encoding!r} is not supported: a newline is not the byte \\n in it; "
+                            f"convert the file to UTF-8 (iconv -f {encoding} -t utf-8)")
+
+
+def _decode_message(path, line: int, offset: int, byte: bytes, encoding: str) -> HyperTokError:
+    return HyperTokError(
+        f"{path}: not valid {encoding} at line {line}, byte offset {offset} "
+        f"(byte {byte!r}); pass --encoding (e.g. cp1251) or convert the file to UTF-8"
+    )
 
 
 def decode_error(path: str | os.PathLike, head: bytes, offset: int, encoding: str) -> HyperTokError:
@@ -107,11 +279,68 @@ def decode_error(path: str | os.PathLike, head: bytes, offset: int, encoding: st
 
     ``head`` holds the file's bytes up to at least ``offset``.
     """
-    line = head.count(b"\n", 0, offset) + 1
-    return HyperTokError(
-        f"{path}: not valid {encoding} at line {line}, byte offset {offset} "
-        f"(byte {head[offset:offset + 1]!r}); pass --encoding (e.g. cp1251) or convert the file to UTF-8"
-    )
+    return _decode_message(path, head.count(b"\n", 0, offset) + 1, offset, head[offset:offset + 1], encoding)
+
+
+def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", block: int = _BLOCK) -> Iterator[str]:
+    """A text file (standard input for ``None`` or ``"-"``) in pieces that end right after a
+    newline (the last piece may not), decoded strictly, in memory bounded by ``block`` plus
+    the longest line.
+
+    Standard input is held to the same rule as a file: bytes that are not valid UTF-8 are an
+    error naming the line and byte offset, never smuggled through as surrogate escapes.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.txt"; _ = f.write_bytes("да\\nнет\\nок".encode())
+    >>> list(iter_text(f, block=4))
+    ['да\\n', 'нет\\n', 'ок']
+    >>> _ = f.write_bytes(b"ok\\n\\xff")
+    >>> list(iter_text(f))
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: ...: not valid utf-8 at line 2, byte offset 3 (byte b'\\xff'); pass --encoding (e.g. cp1251) or convert the file to UTF-8
+    """
+    import sys
+
+    check_encoding(encoding)
+    if path is None or str(path) == "-":
+        name, f, close = "standard input", sys.stdin.buffer, False
+    else:
+        p = Path(path)
+        if p.is_dir():
+            raise HyperTokError(f"{p}: is a folder; give a text file")
+        if not p.is_file():
+            raise HyperTokError(f"{p}: no such file or folder")
+        name, f, close = p, open(p, "rb"), True
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset = newlines = 0
+    carry = ""
+    try:
+        while True:
+            data = f.read(block)
+            final = not data
+            pending = decoder.getstate()[0]
+            try:
+                text = decoder.decode(data, final=final)
+            except UnicodeDecodeError as e:
+                both = pending + data
+                line = newlines + both.count(b"\n", 0, e.start) + 1
+                raise _decode_message(name, line, offset - len(pending) + e.start, both[e.start:e.start + 1],
+                                      encoding) from None
+            offset += len(data)
+            newlines += data.count(b"\n")
+            text = carry + text
+            if final:
+                if text:
+                    yield text
+                return
+            cut = text.rfind("\n") + 1
+            carry = text[cut:]
+            if cut:
+                yield text[:cut]
+    finally:
+        if close:
+            f.close()
 
 
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:

@@ -6,6 +6,7 @@ skips a test when the ruslit corpus is absent.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,19 @@ TINY_TEXT = """Мне было тогда лет двадцать пять, – 
 – Что вы говорите? – спросил он. – Я не знаю, что вы говорите.
 Она сказала, что придёт завтра. Он ответил, что будет ждать её у стола.
 """
+
+
+def long_run_wanted(config) -> bool:
+    """Whether the long property runs (20,000 examples) should run: ``-m slow`` or
+    ``HYPERTOK_LONG=1``. Plain ``pytest`` (CI) runs the 2,000-example versions only."""
+    expr = config.getoption("markexpr") or ""
+    return os.environ.get("HYPERTOK_LONG") == "1" or ("slow" in expr and "not slow" not in expr)
+
+
+@pytest.fixture
+def long_run(request):
+    if not long_run_wanted(request.config):
+        pytest.skip("long property run: select it with -m slow or HYPERTOK_LONG=1")
 
 
 def needs_ruslit():

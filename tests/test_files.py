@@ -54,3 +54,60 @@ def test_sha256_and_versions(tmp_path):
     assert sha256_file(p) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
     v = library_versions(["tokenizers"])
     assert v["python"] and v["tokenizers"]
+
+
+# ------------------------------------------------------------------ issue 13: leftovers, files, checks
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(p.stdout)
+
+
+def test_leftovers_of_a_killed_write_are_cleaned_up_on_the_next(tmp_path):
+    from hypertok.files import atomic_dir, atomic_write
+
+    pid = _dead_pid()
+    (tmp_path / f".a.txt.tmp-{pid}").write_text("half")
+    (tmp_path / f".tok.tmp-{pid}-0a1b2c3d").mkdir()
+    (tmp_path / f".tok.saving-{pid}-0a1b2c3d").mkdir()
+    (tmp_path / f".tok.old-{pid}").mkdir()
+    (tmp_path / ".tok.notes").write_text("not ours")  # not a name HyperTok writes: kept
+    atomic_write(tmp_path / "a.txt", "x")
+    (tmp_path / "tok").mkdir()
+    with atomic_dir(tmp_path / "tok") as tmp:
+        (tmp / "f").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tok.notes", "a.txt", "tok"]
+
+
+def test_an_old_folder_is_put_back_when_the_kill_came_before_the_rename(tmp_path):
+    from hypertok.files import clean_leftovers
+
+    old = tmp_path / f".tok.old-{_dead_pid()}"
+    old.mkdir()
+    (old / "vocab.jsonl").write_text("v")
+    clean_leftovers(tmp_path / "tok")
+    assert (tmp_path / "tok" / "vocab.jsonl").read_text() == "v" and not old.exists()
+
+
+def test_atomic_dir_never_replaces_a_file(tmp_path):
+    f = tmp_path / "out"
+    f.write_text("user data")
+    with pytest.raises(HyperTokError, match="is a file"):
+        with atomic_dir(f):
+            pass
+    assert f.read_text() == "user data" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_check_out_finds_bad_outputs_first(tmp_path):
+    from hypertok.files import check_out
+
+    (tmp_path / "f").write_text("x")
+    for bad, match in (("", "empty"), (tmp_path / "f", "is a file"), (tmp_path / "f" / "sub", "is a file"),
+                       ("/proc/hypertok-out", "cannot write")):
+        with pytest.raises(HyperTokError, match=match):
+            check_out(bad)
+    assert check_out(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import HyperTokError
 from ..options import add_dataclass_arguments, dataclass_from_args
 from .train import DTYPES, STRATEGIES
 
@@ -79,9 +80,15 @@ def configure_prepare(p: argparse.ArgumentParser) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from .data import prepare
+    from ..files import check_out
+    from .data import check_prepare_out, prepare
     from .recipe import plan
 
+    check_out(args.out, kind="file")
+    check_prepare_out(args.out)
+    for name, v in (("--max-chars", args.max_chars), ("--batch", args.batch - 1)):
+        if v < 0:
+            raise HyperTokError(f"{name} must be at least {0 if name == '--max-chars' else 1}")
     tok = plan(args.base, args.tokenizer, args.strategy)
     meta = prepare(tok, args.text, args.out, args.max_chars, what="--text", batch=args.batch)
     print(meta.to_json())
@@ -138,14 +145,16 @@ def configure_merge(p: argparse.ArgumentParser) -> None:
     p.epilog = "example: hypertok merge --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --out merged-ru32k"
     p.add_argument("--base", required=True, help="local checkpoint folder")
     p.add_argument("--adapter", required=True, help="adapter folder from `hypertok adapt`")
-    p.add_argument("--out", required=True, help="folder to write (replaced atomically)")
+    p.add_argument("--out", required=True, help="new or empty folder to write (written atomically)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out if it is a folder `hypertok merge` wrote (nothing else is ever replaced)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="weights dtype")
 
 
 def run_merge(args: argparse.Namespace) -> int:
     from .model import merge
 
-    out = merge(args.base, args.adapter, args.out, args.dtype)
+    out = merge(args.base, args.adapter, args.out, args.dtype, force=args.force)
     print(f"wrote {out}")
     return 0
 

@@ -28,45 +28,86 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_file, atomic_write
+from ..files import atomic_file, atomic_write, check_out, iter_text, made_dirs
 
 PACKED_FORMAT = "hypertok-packed"
 PACKED_VERSION = 1
 IGNORE = -100
 _DOC_SEP = "\n\n"
 _BLOCK_CHARS = 1 << 20
+_BATCH_CHARS = 1 << 22  # prepare encodes at most ~4M characters at a time
 
 
 # ----------------------------------------------------------------------------------------
 # Documents
 # ----------------------------------------------------------------------------------------
 
+def iter_document_parts(path: str | os.PathLike, part_chars: int | None = None) -> Iterator[tuple[str, bool]]:
+    """``(piece, last)`` for the non-blank documents of one UTF-8 file, streamed.
+
+    Documents are exactly the pieces of ``text.split("\\n\\n")`` that hold more than
+    whitespace. A document longer than ``part_chars`` (default ``_BLOCK_CHARS``) comes in
+    pieces cut right after a newline, ``last`` marking its end, so memory is bounded by
+    ``part_chars`` plus the longest line, never by the document or the file (issue 13).
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.txt"; _ = f.write_text("a\\nb\\nc\\n\\n\\nd")
+    >>> list(iter_document_parts(f, part_chars=2))
+    [('a\\n', False), ('b\\n', False), ('c', True), ('\\nd', True)]
+    """
+    part = _BLOCK_CHARS if part_chars is None else part_chars
+    started = False  # a piece of the current document has been yielded
+    carry = ""  # the current document's text not yielded yet; never holds "\n\n"
+    for block in iter_text(path, block=max(1, part)):
+        *done, carry = (carry + block).split(_DOC_SEP)
+        for d in done:
+            if started or d.strip():
+                yield d, True
+            started = False
+        if len(carry) > part and (started or carry.strip()):
+            # cut after a newline that is not the last character: the separator of the next
+            # document cannot straddle the cut, since carry holds no "\n\n"
+            k = carry.rfind("\n", 0, len(carry) - 1) + 1
+            if k > 0:
+                yield carry[:k], False
+                started, carry = True, carry[k:]
+    if started or carry.strip():
+        yield carry, True
+
+
 def iter_documents(path: str | os.PathLike) -> Iterator[str]:
     """The non-blank documents of one UTF-8 file, streamed: exactly the pieces of
-    ``text.split("\\n\\n")`` that hold more than whitespace, with the file read in blocks."""
-    from ..builder.corpus import Corpus
-
+    ``text.split("\\n\\n")`` that hold more than whitespace (each one whole)."""
     buf: list[str] = []
-    size = 0
-    carry = ""
-    for line in Corpus([path]):
-        buf.append(line)
-        size += len(line)
-        if size >= _BLOCK_CHARS:
-            *done, carry = (carry + "".join(buf)).split(_DOC_SEP)
-            yield from (d for d in done if d.strip())
-            buf, size = [], 0
-    for d in (carry + "".join(buf)).split(_DOC_SEP):
-        if d.strip():
-            yield d
+    for piece, last in iter_document_parts(path):
+        buf.append(piece)
+        if last:
+            yield "".join(buf)
+            buf = []
 
 
-def _documents(paths: list[str], max_chars: int = 0, what: str = "--train") -> Iterator[str]:
+def _check_paths(paths: list[str], what: str) -> None:
     if not paths:
         raise HyperTokError(f"{what}: no files given")
     for path in paths:
         if not Path(path).is_file():
             raise HyperTokError(f"{what} {path}: no such file")
+
+
+def _document_parts(paths: list[str], max_chars: int = 0, what: str = "--train") -> Iterator[tuple[str, bool]]:
+    """``(piece, last)`` of the documents of every file, up to the document that reaches ``max_chars``."""
+    _check_paths(paths, what)
+    total = 0
+    for path in paths:
+        for piece, last in iter_document_parts(path):
+            yield piece, last
+            total += len(piece)
+            if last and max_chars and total >= max_chars:
+                return
+
+
+def _documents(paths: list[str], max_chars: int = 0, what: str = "--train") -> Iterator[str]:
+    _check_paths(paths, what)
     total = 0
     for path in paths:
         for d in iter_documents(path):
@@ -211,39 +252,61 @@ def prepare(tok, paths: list[str], out: str | os.PathLike, max_chars: int = 0, w
             batch: int = 2048) -> PackedMeta:
     """Encode the documents of ``paths`` and write the packed stream to ``out.bin`` / ``out.json``.
 
-    Streamed: documents are read and encoded ``batch`` at a time and appended as np.uint32;
-    the result equals ``pack(encode_docs(tok, read_documents(paths, max_chars)), tok.bos, tok.eos)``.
+    Streamed: documents are read and encoded ``batch`` at a time (at most about 4M
+    characters) and appended as np.uint32, so memory does not grow with the input (issue
+    13); the result equals ``pack(encode_docs(tok, read_documents(paths, max_chars)), tok.bos,
+    tok.eos)``, except that a document longer than 1M characters is encoded in pieces cut
+    after a newline (the same ids for HyperTok, whose encoding is line-independent; an
+    ``extend`` base may spell a run across the cut differently, still losslessly).
     Both files are written to temporary names and renamed in, the ``.json`` last.
     """
+    bin_path, meta_path = check_prepare_out(out)
+    with made_dirs(bin_path.parent):
+        return _prepare(tok, paths, bin_path, meta_path, max_chars, what, batch)
+
+
+def _prepare(tok, paths, bin_path: Path, meta_path: Path, max_chars: int, what: str, batch: int) -> PackedMeta:
     import numpy as np
 
-    bin_path, meta_path = _bin_and_meta(out)
-    bin_path.parent.mkdir(parents=True, exist_ok=True)
     meta = PackedMeta(tokenizer_hash(tok), sources=[str(p) for p in paths], max_chars=max_chars)
 
-    def flush(f, docs: list[str]) -> None:
-        ids = tok.encode_batch(docs)
-        parts = [np.asarray([tok.bos, *x, tok.eos], dtype=np.uint32) for x in ids]
-        f.write(np.concatenate(parts).tobytes())
-        meta.documents += len(docs)
-        meta.content_tokens += sum(map(len, ids))
-        meta.tokens += sum(map(len, parts))
-        meta.chars += sum(map(len, docs))
-        meta.bytes += sum(len(d.encode("utf-8")) for d in docs)
+    def flush(f, parts: list[tuple[str, bool, bool]]) -> None:
+        ids = tok.encode_batch([p for p, _, _ in parts])
+        stream = []
+        for x, (piece, first, last) in zip(ids, parts):
+            stream.extend([tok.bos] * first + x + [tok.eos] * last)
+            meta.documents += last
+            meta.content_tokens += len(x)
+            meta.chars += len(piece)
+            meta.bytes += len(piece.encode("utf-8", "surrogatepass"))
+        f.write(np.asarray(stream, dtype=np.uint32).tobytes())
+        meta.tokens += len(stream)
 
     with atomic_file(bin_path) as tmp, open(tmp, "wb") as f:
-        docs: list[str] = []
-        for d in _documents(paths, max_chars, what):
-            docs.append(d)
-            if len(docs) == batch:
-                flush(f, docs)
-                docs = []
-        if docs:
-            flush(f, docs)
+        parts: list[tuple[str, bool, bool]] = []
+        chars = 0
+        first = True
+        for piece, last in _document_parts(paths, max_chars, what):
+            parts.append((piece, first, last))
+            chars += len(piece)
+            first = last
+            if len(parts) == batch or chars >= _BATCH_CHARS:
+                flush(f, parts)
+                parts, chars = [], 0
+        if parts:
+            flush(f, parts)
         if not meta.documents:
             raise _empty(paths, what)
     atomic_write(meta_path, meta.to_json())
     return meta
+
+
+def check_prepare_out(out: str | os.PathLike) -> tuple[Path, Path]:
+    """``(OUT.bin, OUT.json)`` of a prepare prefix, checked before any work."""
+    bin_path, meta_path = _bin_and_meta(out)
+    for p in (bin_path, meta_path):
+        check_out(p, "--out", kind="file")
+    return bin_path, meta_path
 
 
 def open_packed(path: str | os.PathLike, tok=None):

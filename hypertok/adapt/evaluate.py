@@ -30,7 +30,9 @@ import time
 from ..loss import causal_lm_nll
 from ..registry import BaseTokenizer, LosslessSentencePiece
 from .data import encode_docs, n_rows, pack, read_documents, rows_of
-from .model import AdaptedModel, autocast, check_base_path, load_base_model
+from ..errors import HyperTokError
+from .model import (AdaptedModel, autocast, check_adapter_files, check_adapter_for_base, check_base_path, device_of,
+                    load_base_model)
 
 
 def stream_nll(model, stream, seq_len: int, bos: int, batch_size: int = 8, chunk: int = 8192,
@@ -115,7 +117,20 @@ def generation_speed(model, tok, prompts: list[str], new_tokens: int = 256, repe
 def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_len: int = 1024,
              gen_tokens: int = 256, prompts: int = 4, repeats: int = 3, dtype: str = "auto",
              device: str = "auto", model=None, tok=None) -> dict:
-    """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does)."""
+    """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does).
+
+    Every option and input is checked before a model loads (issue 13).
+    """
+    for name, v, least in (("--seq-len", seq_len, 1), ("--gen-tokens", gen_tokens, 1), ("--prompts", prompts, 1),
+                           ("--repeats", repeats, 1), ("--max-chars", max_chars, 0)):
+        if not isinstance(v, int) or v < least:
+            raise HyperTokError(f"{name} must be an integer of at least {least}, got {v}")
+    if model is None:
+        device_of(device)
+        check_base_path(base)
+        if adapter:
+            check_adapter_files(adapter)
+            check_adapter_for_base(adapter, base)
     docs = read_documents([text], max_chars, what="--text")
     if model is None:
         if adapter:

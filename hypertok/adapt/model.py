@@ -14,6 +14,15 @@ What it does (issue 5; gathered here by issue 9, after peft's ``PeftModel``):
   ``merge_and_unload()`` gives a plain transformers model and ``save_merged(dir)`` writes it
   with its tokenizer files (``hypertok merge``).
 
+Everything read from a folder is checked before it is used (issue 13): a corrupt
+``config.json`` or a truncated ``*.safetensors`` (header against file size) in the base or
+the adapter is one clear line, every loader passes ``local_files_only=True`` (an adapter
+folder without its weights is a local error, never a Hub lookup of the folder's name), the
+adapter's files must be those its recipe was saved with (sha256), and ``--device`` is
+checked before any work. ``save_pretrained`` makes a new folder appear whole, or writes into
+an existing one with the recipe removed first and renamed in last, so a killed save never
+leaves a folder that loads. ``merge`` refuses a non-empty ``--out`` it did not write.
+
 What it does not do: no downloads, no training (``hypertok.adapt.train``), no row
 initialisation (``hypertok.adapt.recipe``). torch/transformers/peft are imported inside
 functions only.
@@ -26,12 +35,15 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
+import struct
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_dir
-from ..registry import TOKENIZER_SUBDIR, AdaptedTokenizer, Recipe
+from ..files import atomic_dir, check_out, clean_leftovers, is_empty_dir, leftover_name
+from ..registry import RECIPE_FILE, TOKENIZER_SUBDIR, AdaptedTokenizer, Recipe
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 
 _VOLATILE = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures", "use_cache"}
 
@@ -54,7 +66,47 @@ def check_base_path(path: str | os.PathLike) -> Path:
                             f"checkpoint folder (config.json, *.safetensors, tokenizer.model)")
     if not (p / "config.json").is_file():
         raise HyperTokError(f"{p}: no config.json; not a transformers checkpoint folder")
+    read_json(p / "config.json")
+    for f in sorted(p.glob("*.safetensors")):
+        check_safetensors(f)
     return p
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object from a file, or one clear line saying why not."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HyperTokError(f"{p}: unreadable ({e}); the folder is damaged, copy it again") from None
+    if not isinstance(d, dict):
+        raise HyperTokError(f"{p}: not a JSON object; the folder is damaged, copy it again")
+    return d
+
+
+def check_safetensors(path: str | os.PathLike) -> None:
+    """Refuse a truncated or corrupt ``.safetensors`` file by its header alone (no tensors read).
+
+    The format is an 8-byte little-endian header length, a JSON header giving each tensor's
+    byte range, then the data: every range must lie inside the file.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    why = None
+    try:
+        with open(p, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8).ljust(8, b"\xff"))
+            if n > min(size - 8, 1 << 28):
+                why = f"header of {n} bytes in a file of {size}"
+            else:
+                header = json.loads(f.read(n))
+                end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+                if 8 + n + end > size:
+                    why = f"tensors end at byte {8 + n + end} but the file has {size}"
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error) as e:
+        why = f"unreadable header ({e})"
+    if why:
+        raise HyperTokError(f"{p}: truncated or corrupt safetensors file ({why}); copy or write it again")
 
 
 def base_fingerprint(path: str | os.PathLike) -> str:
@@ -62,7 +114,7 @@ def base_fingerprint(path: str | os.PathLike) -> str:
     weight file, the size and three 64 KiB samples of the bytes. No weights are loaded."""
     p = check_base_path(path)
     h = hashlib.sha256()
-    cfg = json.loads((p / "config.json").read_text())
+    cfg = read_json(p / "config.json")
     h.update(json.dumps({k: v for k, v in cfg.items() if k not in _VOLATILE}, sort_keys=True).encode())
     files = sorted(list(p.glob("*.safetensors")) + list(p.glob("*.bin")))
     for f in files:
@@ -77,17 +129,35 @@ def base_fingerprint(path: str | os.PathLike) -> str:
 
 def base_rows(path: str | os.PathLike) -> int:
     """Rows of the base embedding matrix (``config.vocab_size``, also of a multimodal text config)."""
-    cfg = json.loads((check_base_path(path) / "config.json").read_text())
-    return int(cfg.get("vocab_size") or cfg.get("text_config", {}).get("vocab_size"))
+    p = check_base_path(path)
+    cfg = read_json(p / "config.json")
+    n = cfg.get("vocab_size") or (cfg.get("text_config") or {}).get("vocab_size")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise HyperTokError(f"{p / 'config.json'}: vocab_size {n!r} is not a positive integer; the folder is damaged")
+    return n
 
 
 def device_of(name: str):
-    """``torch.device(name)``; ``auto``: CUDA when there is one, else CPU."""
+    """``torch.device(name)``; ``auto``: CUDA when there is one, else CPU. A name torch does not
+    know, or CUDA where this torch has none, is one clear error (check it before any work)."""
     import torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise HyperTokError(f"--device {name!r}: not a torch device; use auto, cpu or cuda (cuda:0, ...)") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise HyperTokError(f"--device {name}: this torch has no CUDA device here "
+                                f"(torch {torch.__version__}); use --device cpu or auto")
+        if dev.index is not None and dev.index >= n:
+            raise HyperTokError(f"--device {name}: there are only {n} CUDA devices")
+    elif dev.type not in ("cpu", "mps", "xpu"):
+        raise HyperTokError(f"--device {name!r}: not supported here; use auto, cpu or cuda")
+    return dev
 
 
 def autocast(device):
@@ -110,13 +180,18 @@ def load_base_model(path: str | os.PathLike, dtype: str = "auto", device: str = 
     from transformers import AutoConfig, AutoModelForCausalLM
 
     p = check_base_path(path)
-    config = AutoConfig.from_pretrained(p, local_files_only=True)
-    if dtype == "auto":
-        n = (config.num_hidden_layers * 12 * config.hidden_size ** 2)
-        dtype = "float32" if n < 1e9 else "bfloat16"
-    td = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
-    model = AutoModelForCausalLM.from_pretrained(p, local_files_only=True, dtype=td, attn_implementation="sdpa")
-    return model.to(device_of(device))
+    dev = device_of(device)
+    try:
+        config = AutoConfig.from_pretrained(p, local_files_only=True)
+        if dtype == "auto":
+            n = (config.num_hidden_layers * 12 * config.hidden_size ** 2)
+            dtype = "float32" if n < 1e9 else "bfloat16"
+        td = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+        model = AutoModelForCausalLM.from_pretrained(p, local_files_only=True, dtype=td, attn_implementation="sdpa")
+    except (OSError, ValueError, KeyError, AttributeError, RuntimeError) as e:
+        first = str(e).strip().split("\n")[0][:300]
+        raise HyperTokError(f"{p}: transformers cannot load this checkpoint ({type(e).__name__}: {first})") from None
+    return model.to(dev)
 
 
 # ----------------------------------------------------------------------------------------
@@ -153,6 +228,10 @@ def is_row_param(name: str) -> bool:
 def check_adapter_for_base(adapter_dir: str | os.PathLike, base_path: str | os.PathLike):
     """The adapter's recipe, or HyperTokError when it was saved for another base (no weights loaded)."""
     recipe = Recipe.load(adapter_dir)
+    rows = base_rows(base_path)
+    if recipe.base_vocab_size != rows:
+        raise HyperTokError(f"{adapter_dir} was made for a base with {recipe.base_vocab_size} embedding rows; "
+                            f"{base_path} has {rows}. Load it onto the exact base checkpoint it was made from")
     fp = base_fingerprint(base_path)
     if recipe.base_fingerprint and recipe.base_fingerprint != fp:
         raise HyperTokError(
@@ -210,34 +289,58 @@ class AdaptedModel:
         """
         from peft import PeftModel
 
+        check_adapter_files(adapter_dir)
         check_adapter_for_base(adapter_dir, base)
         tok = AdaptedTokenizer.load(adapter_dir)
+        device_of(device)
         model = load_base_model(base, dtype, device)
         model.resize_token_embeddings(tok.recipe.model_vocab_size, mean_resizing=False)
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        try:  # local_files_only: never look the folder's name up on the Hub
+            model = PeftModel.from_pretrained(model, str(adapter_dir), local_files_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            first = str(e).strip().split("\n")[0][:300]
+            raise HyperTokError(f"{adapter_dir}: peft cannot load this adapter ({type(e).__name__}: {first})") from None
         model.eval()
         return cls(model, tok)
+
+    def _write(self, tmp: Path, extra: dict | None) -> None:
+        with _in_model_dtype(self.model):
+            self.model.save_pretrained(tmp, save_embedding_layers=False)
+        if extra:
+            self.recipe.extra.update(extra)
+        self.tokenizer.save(tmp, also_hash=sorted(f.name for f in tmp.iterdir() if f.is_file()))
 
     def save_pretrained(self, out: str | os.PathLike, extra: dict | None = None) -> Path:
         """Adapter + tokenizer + recipe (``extra`` recorded in it) into ``out``.
 
-        Written into a temporary sibling folder first, then each file is moved in; other
-        files of ``out`` (the training checkpoint and log, prepared data) stay.
+        A new ``out`` appears whole (:func:`~hypertok.files.atomic_dir`). Into an existing
+        folder (``hypertok adapt`` keeps its checkpoint, log and data there) the files are
+        written to a hidden sibling, the old recipe is removed, the files are moved in, and
+        the recipe, which holds the sha256 of every other file, is renamed in last: a save
+        killed midway leaves a folder that no loader accepts, never a mixed one. Other files
+        of ``out`` stay.
         """
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.saving-", dir=out.parent))
+        if not out.exists():
+            with atomic_dir(out) as tmp:
+                self._write(tmp, extra)
+            return out
+        clean_leftovers(out)
+        tmp = leftover_name(out, "saving", unique=True)
+        tmp.mkdir()
         try:
-            with _in_model_dtype(self.model):
-                self.model.save_pretrained(tmp, save_embedding_layers=False)
-            if extra:
-                self.recipe.extra.update(extra)
-            self.tokenizer.save(tmp)
-            for f in tmp.iterdir():
+            self._write(tmp, extra)
+            (out / RECIPE_FILE).unlink(missing_ok=True)  # from here on, until the end, nothing loads
+            for f in sorted(tmp.iterdir()):
+                if f.name == RECIPE_FILE:
+                    continue
                 dest = out / f.name
-                if dest.is_dir():
+                if f.name == TOKENIZER_SUBDIR and dest.is_dir() and not dest.is_symlink():
                     shutil.rmtree(dest)
+                elif dest.is_symlink() or dest.is_dir():
+                    raise HyperTokError(f"{dest}: in the way of the adapter's {f.name}; move it away and save again")
                 os.replace(f, dest)
+            os.replace(tmp / RECIPE_FILE, out / RECIPE_FILE)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return out
@@ -249,6 +352,7 @@ class AdaptedModel:
     def save_merged(self, out: str | os.PathLike) -> Path:
         """Write the merged full model that plain transformers loads, plus its tokenizer files
         (for ``replace``, ``tokenizer.json`` at the top, giving the model's ids)."""
+        check_merge_out(out, force=True)  # replaces only a folder `hypertok merge` wrote
         merged = self.merge_and_unload()
         with atomic_dir(out) as tmp:
             merged.save_pretrained(tmp)
@@ -258,7 +362,49 @@ class AdaptedModel:
         return Path(out)
 
 
+def check_adapter_files(adapter_dir: str | os.PathLike) -> Path:
+    """The adapter folder, checked without loading anything: recipe, peft config and weights
+    present and readable, and every file the one its recipe was saved with."""
+    d = Path(adapter_dir)
+    if not d.is_dir():
+        raise HyperTokError(f"{d}: no such adapter folder (write one with `hypertok adapt --out {d}`)")
+    recipe = Recipe.load(d)
+    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        if not (d / name).is_file():
+            raise HyperTokError(f"{d / name}: missing; the adapter folder is incomplete (HyperTok never looks "
+                                f"adapters up online), re-run `hypertok adapt`")
+    read_json(d / ADAPTER_CONFIG)
+    check_safetensors(d / ADAPTER_WEIGHTS)
+    recipe.check_files(d)
+    return d
+
+
+def is_merged_dir(path: str | os.PathLike) -> bool:
+    """True for a folder ``hypertok merge`` wrote (a model config plus the resize recipe)."""
+    p = Path(path)
+    return (p / "config.json").is_file() and (p / RECIPE_FILE).is_file()
+
+
+def check_merge_out(out: str | os.PathLike, force: bool = False) -> Path:
+    """``merge --out``, checked before any work: a non-empty folder is replaced only with
+    ``force`` and only when ``hypertok merge`` wrote it; nothing else is ever removed."""
+    p = check_out(out)
+    if p.exists() and not is_empty_dir(p):
+        if not force:
+            raise HyperTokError(f"{p} already exists and is not empty; choose another --out (or pass --force to "
+                                f"replace a folder `hypertok merge` wrote)")
+        if not is_merged_dir(p):
+            raise HyperTokError(f"{p} was not written by `hypertok merge`; --force replaces only a merged model "
+                                f"folder, choose another --out")
+    return p
+
+
 def merge(base: str | os.PathLike, adapter_dir: str | os.PathLike, out: str | os.PathLike,
-          dtype: str = "auto") -> Path:
-    """``hypertok merge``: base + adapter written as one plain transformers model (on CPU)."""
+          dtype: str = "auto", force: bool = False) -> Path:
+    """``hypertok merge``: base + adapter written as one plain transformers model (on CPU).
+
+    ``out`` is checked first: an existing non-empty folder is replaced only with ``force``
+    and only when it is a merged model folder.
+    """
+    check_merge_out(out, force)
     return AdaptedModel.from_pretrained(base, adapter_dir, dtype, device="cpu").save_merged(out)

@@ -32,18 +32,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_file
+from ..files import atomic_file, atomic_write, check_out, is_empty_dir, made_dirs
 from ..loss import causal_lm_nll
 from ..registry import STRATEGIES
 from .data import n_rows, open_packed, prepare, rows_of
 from .evaluate import stream_nll
-from .model import AdaptedModel, autocast, is_row_param, load_base_model, wrap_peft
+from .model import AdaptedModel, autocast, device_of, is_row_param, load_base_model, wrap_peft
 from .recipe import INITS, plan, resize_and_init, row_overlaps
 
 CHECKPOINT_DIR = "resume"  # optimizer state for --resume, apart from the adapter; delete it when done
 CHECKPOINT_FILE = f"{CHECKPOINT_DIR}/checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
 DATA_SUBDIR = "data"
+_OWN = (CHECKPOINT_DIR, LOG_FILE, DATA_SUBDIR, "hypertok_adapt.json")  # what makes a folder adapt's own
 ROWS = ("tokens", "full")
 DTYPES = ("auto", "float32", "bfloat16")
 
@@ -81,6 +82,14 @@ class TrainConfig:
         for name in ("steps", "batch_size", "seq_len", "loss_chunk"):
             if getattr(self, name) < 1:
                 raise HyperTokError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "rows_lr", "clip", "min_lr_ratio", "weight_decay"):  # issue 13: --lr nan trained NaNs
+            v = getattr(self, name)
+            if v is not None and (not math.isfinite(v) or v < 0 or (v == 0 and name in ("lr", "clip"))):
+                raise HyperTokError(f"--{name.replace('_', '-')} must be a finite number"
+                                    f"{' above 0' if name in ('lr', 'clip') else ' at least 0'}, got {v}")
+        for name in ("warmup", "eval_every", "save_every"):
+            if getattr(self, name) < 0:
+                raise HyperTokError(f"--{name.replace('_', '-')} must be at least 0, got {getattr(self, name)}")
 
 
 @dataclass
@@ -233,8 +242,13 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     start = 0
     suffix = f"-{stage}" if stage else ""
     ck = out / CHECKPOINT_FILE.replace(".pt", f"{suffix}.pt") if out else None
+    log_file = out / LOG_FILE.replace(".jsonl", f"{suffix}.jsonl") if out else None
+    data_id = _stream_id(stream)
     if resume and ck and ck.is_file():
-        state = torch.load(ck, map_location=device, weights_only=False)
+        state = _load_checkpoint(ck, device)
+        if state.get("data", data_id) != data_id:
+            raise HyperTokError(f"{ck} was trained on other data ({state['data']}, now {data_id}); resume with the "
+                                f"same --train (and tokenizer), or choose another --out")
         was = state.get("config", {})
         diff = {k: (was.get(k), getattr(cfg, k)) for k in ("steps", "batch_size", "seq_len", "seed", "lr")
                 if was.get(k) != getattr(cfg, k)}
@@ -255,7 +269,9 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     model.train()
     if out:
         ck.parent.mkdir(parents=True, exist_ok=True)
-    log = open(out / LOG_FILE.replace(".jsonl", f"{suffix}.jsonl"), "a" if start else "w") if out else None
+    if out and start:  # the log may hold steps after the checkpoint: keep only the resumed history
+        atomic_write(log_file, "".join(json.dumps(rec) + "\n" for rec in history))
+    log = open(log_file, "a" if start else "w") if out else None
     orders: dict[int, object] = {}
     batch = np.arange(cfg.batch_size)
     t0 = time.time()
@@ -278,6 +294,11 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             else:
                 Z = np.stack([np.asarray(stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1]) for r in idx])
                 loss, n, parts = distiller.loss(model, Z, Xt, Pt, Yt)
+        if not torch.isfinite(loss):
+            if log:
+                log.close()
+            raise HyperTokError(f"the loss is {loss.item()} at step {step + 1}; training stopped, nothing saved "
+                                f"from this step on. Lower --lr/--rows-lr or check the data")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.clip)
@@ -300,10 +321,40 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             with atomic_file(ck) as tmp:
                 torch.save({"step": step + 1, "trainable": {k: v.detach() for k, v in params.items()},
                             "optim": opt.state_dict(), "sched": sched.state_dict(), "history": history,
-                            "config": asdict(cfg)}, tmp)
+                            "config": asdict(cfg), "data": data_id}, tmp)
     if log:
         log.close()
     return history
+
+
+def _stream_id(stream) -> str:
+    """Identity of a packed stream (its length and sha256), checked when a run resumes."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for s in range(0, len(stream), 1 << 24):
+        h.update(np.ascontiguousarray(stream[s:s + (1 << 24)], dtype=np.uint32).tobytes())
+    return f"{len(stream)} tokens, sha256 {h.hexdigest()[:16]}"
+
+
+def _load_checkpoint(ck: Path, device) -> dict:
+    """``checkpoint.pt`` with ``weights_only=True``: tensors and plain data only, so a crafted
+    pickle cannot run code (issue 13); anything else is refused with one line."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(ck, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError) as e:
+        first = str(e).strip().split("\n")[0][:200]
+        raise HyperTokError(f"{ck}: not a checkpoint HyperTok can load safely ({first}); it was refused unread. "
+                            f"Remove it to start over, or choose another --out") from None
+    if not isinstance(state, dict) or not {"step", "trainable", "optim", "sched", "history"} <= set(state):
+        raise HyperTokError(f"{ck}: not a checkpoint written by `hypertok adapt`; remove it or choose another --out")
+    return state
 
 
 # ----------------------------------------------------------------------------------------
@@ -325,20 +376,26 @@ def adapt(cfg: AdaptConfig) -> dict:
     """
     import torch
 
-    out = Path(cfg.out)
+    out = check_out(cfg.out)
     if (out / CHECKPOINT_DIR).is_dir() and any((out / CHECKPOINT_DIR).glob("*.pt")) and not cfg.resume:
         raise HyperTokError(f"{out} holds a checkpoint ({CHECKPOINT_DIR}/); pass --resume to continue it, "
                             f"or choose another --out")
+    if out.is_dir() and not is_empty_dir(out) and not any((out / n).exists() for n in _OWN):
+        raise HyperTokError(f"{out} is a folder with other files; `hypertok adapt` writes only into a new or empty "
+                            f"folder, or one it wrote. Choose another --out")
+    device_of(cfg.device)
     seed = cfg.loop.seed
     tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, seed)
     data = out / DATA_SUBDIR
-    stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train")
-    evals = {}  # name -> (stream, meta); the first one's figures are also "eval_bpc"/"eval_loss"
-    for i, path in enumerate(cfg.eval or []):
-        name = Path(path).name.split(".")[0]
-        evals[name] = _packed(tok, [path], data / ("eval" if i == 0 else f"eval-{name}"), cfg.eval_chars, "--eval")
-    if n_rows(stream, cfg.loop.seq_len) < 1:
-        raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
+    with made_dirs(out):  # bad data found here leaves no folder behind
+        stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train")
+        evals = {}  # name -> (stream, meta); the first one's figures are also "eval_bpc"/"eval_loss"
+        for i, path in enumerate(cfg.eval or []):
+            name = Path(path).name.split(".")[0]
+            evals[name] = _packed(tok, [path], data / ("eval" if i == 0 else f"eval-{name}"), cfg.eval_chars,
+                                  "--eval")
+        if n_rows(stream, cfg.loop.seq_len) < 1:
+            raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
 
     torch.manual_seed(seed)
     model = load_base_model(cfg.base, cfg.dtype, cfg.device)

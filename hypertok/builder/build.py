@@ -16,13 +16,12 @@ What it does not do: it does not encode text; ``hypertok.core.tokenizer`` does.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from dataclasses import asdict
-from pathlib import Path
 
-from ..core.format import Entry
+from ..core.format import Entry, check_out_dir
 from ..core.tokenizer import HyperTok
-from ..errors import HyperTokError
 from ..files import library_versions, sha256_file
 from .candidates import GENERATORS
 from .config import BuildConfig
@@ -51,9 +50,7 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     >>> tok = build(["train.txt"], "tok32k", BuildConfig(vocab_size=32000, mode="word"))  # doctest: +SKIP
     """
     cfg = cfg or BuildConfig()
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise HyperTokError(f"{out} already exists; pass --force (overwrite=True) or choose another --out")
+    out = check_out_dir(out, overwrite)  # before any work: an --out that cannot be written is found now
     paths = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
     word_ngrams = GENERATORS[cfg.mode].word_ngrams
     counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()
@@ -79,4 +76,7 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     }
     tok = HyperTok(entries, config)
     tok.save(out, overwrite=overwrite)
+    if len(entries) < cfg.vocab_size:  # issue 13: say so, never silently
+        warnings.warn(f"{out}: {len(entries)} tokens, not {cfg.vocab_size}: the corpus supports no more with "
+                      f"these settings (give more text, or a smaller --vocab-size)", stacklevel=2)
     return tok

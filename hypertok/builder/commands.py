@@ -39,8 +39,15 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     cfg = dataclass_from_args(BuildConfig, args)
-    tok = build(args.corpus, args.out, cfg, overwrite=args.force, progress=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tok = build(args.corpus, args.out, cfg, overwrite=args.force, progress=True)
+    for w in caught:
+        print(f"hypertok build: warning: {w.message}", file=sys.stderr)
     print(f"wrote {args.out}: {len(tok)} tokens ({tok.kind_counts()})")
     return 0
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 from ..core.format import N_BYTES, SPECIALS
 from ..errors import HyperTokError
+from ..files import check_encoding
 from .candidates import MODES
 from .symbols import POOLS
 
 RUSSIAN = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
 BASE_CHARS = sorted(set(string.printable[:95]) | set(RUSSIAN) | set(RUSSIAN.upper()) | set("«»—–…„“”‘’№\n\t"))
 MIN_FALLBACK = 64
+MAX_VOCAB_SIZE = 1 << 18  # every token needs its own symbol; the largest pool ("all") holds about 290k
 
 
 def _opt(default, help: str, **meta):
@@ -66,6 +68,16 @@ class BuildConfig:
             raise HyperTokError(f"fallback_share must be between 0 and 1, got {self.fallback_share}")
         if self.max_ngram < 1:
             raise HyperTokError("max_ngram must be at least 1")
+        if not isinstance(self.vocab_size, int) or self.vocab_size > MAX_VOCAB_SIZE:
+            raise HyperTokError(f"vocab_size {self.vocab_size} is too large: at most {MAX_VOCAB_SIZE} tokens "
+                                f"(every token needs a symbol of its own)")
+        for name in ("min_char_count", "ngram_units", "min_ngram_count", "prune_rounds", "max_morph_words",
+                     "max_tail_units"):
+            if getattr(self, name) < 0:
+                raise HyperTokError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if not self.overgenerate >= 1.0 or not 0.0 < self.sample_mb < 1e6:
+            raise HyperTokError("overgenerate must be at least 1 and sample_mb a positive number of megabytes")
+        check_encoding(self.encoding)
         floor = len(SPECIALS) + N_BYTES + len(BASE_CHARS) + MIN_FALLBACK
         if self.vocab_size < floor:
             raise HyperTokError(

@@ -157,8 +157,9 @@ def count_corpus(paths, cfg: BuildConfig, progress: bool = False, word_ngrams: b
         units.update(findall(line))
         if i % stride == 0:
             sample.append(line)
-    if not units:
-        raise HyperTokError(f"empty corpus: {', '.join(map(str, corpus.files))} holds no text")
+    if not units or all(u.isspace() for u in units):  # issue 13: whitespace alone built a tokenizer
+        raise HyperTokError(f"empty corpus: {', '.join(map(str, corpus.files))} holds no text"
+                            f"{' (only whitespace)' if units else ''}; give UTF-8 text files")
     for u, c in units.items():
         for ch in u:
             counts.chars[ch] += c

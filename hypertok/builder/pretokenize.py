@@ -4,6 +4,11 @@ A unit is a run of letters, a run of digits, or a run of punctuation, each with 
 leading space glued on (``" стол"``, ``","``, ``" –"``), or one other whitespace character.
 Gluing the space into the next unit is what makes ``"стол стул"`` two tokens, not three.
 
+A run longer than ``MAX_UNIT_CHARS`` (``MAX_WORD_CHARS`` for letters) is cut into several
+units. Without the bound a separator line of 10,000 ``=`` (or a file of NUL bytes) became
+one 10,000-character candidate, and every encoding of the pruning sample then walked it
+from every position: build time grew with the square of the run (issue 13).
+
 This is used only to *count* candidates while building. Encoding does not split text into
 units: the tokenizer finds the cheapest path over the whole line, so entries may span unit
 boundaries (``", что"``, ``" потому что"``, ``".\\n"``).
@@ -16,7 +21,10 @@ from __future__ import annotations
 
 import re
 
-UNIT_RE = re.compile(r" ?[^\W\d_]+| ?\d+| ?[^\w\s]+| ?_+|\s")
+MAX_UNIT_CHARS = 24  # longest run of digits, punctuation or underscores in one unit
+MAX_WORD_CHARS = 48  # longest run of letters in one unit (Russian words stay whole)
+UNIT_RE = re.compile(rf" ?[^\W\d_]{{1,{MAX_WORD_CHARS}}}| ?\d{{1,{MAX_UNIT_CHARS}}}| ?[^\w\s]{{1,{MAX_UNIT_CHARS}}}"
+                     rf"| ?_{{1,{MAX_UNIT_CHARS}}}|\s")
 
 
 def units(line: str) -> list[str]:

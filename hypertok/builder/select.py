@@ -81,6 +81,16 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
         tail.append((u, c))
     if len(tail) > cfg.max_tail_units:  # the fallback needs a good sample of the tail, not all of it
         tail = sorted(sorted(tail, key=lambda uc: -uc[1])[: cfg.max_tail_units])
+    # The Unigram trainer needs a piece for every character it sees (and <unk>): fewer crashed
+    # inside it just above the floor (issue 13). Give it that room, or say what size works.
+    tail_chars = len({ch for u, _ in tail for ch in u}) + 1
+    if n_fallback < tail_chars:
+        n_fallback = tail_chars
+        if fixed + n_fallback > cfg.vocab_size:
+            raise HyperTokError(
+                f"vocab_size {cfg.vocab_size} is too small for this corpus: {fixed} specials, bytes and characters "
+                f"plus a fallback model holding the {tail_chars - 1} characters of the corpus tail need at least "
+                f"{fixed + n_fallback}")
     if progress:
         print(f"training the fallback model ({n_fallback} pieces on {len(tail)} tail units) ...", flush=True)
     pieces = [p for p in train_pieces(tail, n_fallback) if p not in chars and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]

@@ -3,15 +3,22 @@
 Each command is a pair ``configure_<name>(parser)`` / ``run_<name>(args) -> int``, named
 in the table of ``hypertok.cli``. They load a tokenizer directory and need nothing but
 ``tokenizers``: no numpy, no torch (a test checks this in a fresh interpreter).
+
+``encode`` and ``decode`` stream (issue 13): the input is read in blocks of about 1 MB cut
+after a newline, and each block's ids (or text) are written before the next is read, so
+memory does not grow with the input (only with its longest line). Encoding is
+line-independent, so the ids are those of the whole text. Standard input is decoded as
+strictly as a file.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import sys
 
 from ..errors import HyperTokError
-from ..files import read_text
+from ..files import iter_text
 from .tokenizer import HyperTok
 
 
@@ -22,11 +29,21 @@ def _configure_io(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--symbols", action="store_true", help="use the one-symbol-per-token view")
 
 
-def _load_io(args: argparse.Namespace) -> tuple[HyperTok, str]:
-    """The tokenizer of ``args.dir`` and the text of ``args.file`` (or standard input)."""
-    tok = HyperTok.load(args.dir)
-    data = sys.stdin.read() if args.file in (None, "-") else read_text(args.file)
-    return tok, data
+def _source(args: argparse.Namespace) -> str:
+    return "standard input" if args.file in (None, "-") else args.file
+
+
+def _write_text(text: str, source: str) -> None:
+    """Write decoded text to stdout; a lone surrogate (no UTF-8 form) is one clear error."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError as e:
+        if not 0xD800 <= ord(text[e.start]) <= 0xDFFF:
+            raise HyperTokError(f"{source}: the text has {text[e.start]!r} at character {e.start}, which the "
+                                f"terminal's encoding {e.encoding} cannot show; set PYTHONIOENCODING=utf-8") from None
+        raise HyperTokError(f"{source}: the ids spell a lone surrogate U+{ord(text[e.start]):04X} (character "
+                            f"{e.start} of the output), which UTF-8 output cannot hold; decode it with the "
+                            f"Python API (HyperTok.decode) instead") from None
 
 
 def configure_encode(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +51,18 @@ def configure_encode(parser: argparse.ArgumentParser) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    tok, text = _load_io(args)
-    out = tok.to_symbols(text) if args.symbols else " ".join(map(str, tok.encode(text))) + "\n"
-    sys.stdout.write(out)
+    tok = HyperTok.load(args.dir)
+    sep = ""
+    for block in iter_text(args.file):
+        if args.symbols:
+            sys.stdout.write(tok.to_symbols(block))
+            continue
+        ids = tok.encode(block)
+        if ids:
+            sys.stdout.write(sep + " ".join(map(str, ids)))
+            sep = " "
+    if not args.symbols:
+        sys.stdout.write("\n")
     return 0
 
 
@@ -45,18 +71,53 @@ def configure_decode(parser: argparse.ArgumentParser) -> None:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    tok, data = _load_io(args)
+    tok = HyperTok.load(args.dir)
+    source = _source(args)
     if args.symbols:
-        sys.stdout.write(tok.from_symbols(data))
+        for block in iter_text(args.file):
+            _write_text(tok.from_symbols(block), source)
         return 0
-    ids = []
-    for pos, word in enumerate(data.split()):
-        try:
-            ids.append(int(word))
-        except ValueError:
-            raise HyperTokError(f"{args.file or 'stdin'}: item {pos} is {word!r}, not an integer id") from None
-    sys.stdout.write(tok.decode(ids))
+    table = tok._bytes
+    n = len(table)
+    out = codecs.getincrementaldecoder("utf-8")(_ERRORS)
+    pos = 0
+    carry = ""
+    for block in _with_end(iter_text(args.file)):
+        words = (carry + (block or "")).split()
+        carry = ""
+        if block is not None and words and not block[-1:].isspace():
+            carry = words.pop()  # may continue in the next block
+        data = bytearray()
+        for word in words:
+            try:
+                i = int(word)
+            except ValueError:
+                raise HyperTokError(f"{source}: item {pos} is {word!r}, not an integer id") from None
+            if not 0 <= i < n:
+                raise HyperTokError(f"{source}: id {i} at position {pos} is out of range 0..{n - 1}")
+            if i >= 4:  # specials spell nothing
+                data += table[i]
+            pos += 1
+        _write_text(out.decode(bytes(data), final=block is None), source)
     return 0
+
+
+def _surrogatepass_else_replace(exc: UnicodeDecodeError):
+    """Lone surrogates (spelled by ``encode`` with their surrogatepass bytes) come back; any
+    other invalid byte (ids ``encode`` never gives) becomes U+FFFD."""
+    try:
+        return codecs.lookup_error("surrogatepass")(exc)
+    except UnicodeDecodeError:
+        return codecs.lookup_error("replace")(exc)
+
+
+_ERRORS = "hypertok-surrogatepass-else-replace"
+codecs.register_error(_ERRORS, _surrogatepass_else_replace)
+
+
+def _with_end(blocks):
+    yield from blocks
+    yield None
 
 
 def configure_inspect(parser: argparse.ArgumentParser) -> None:

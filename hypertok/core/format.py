@@ -12,6 +12,12 @@ A tokenizer directory holds three files, and ``vocab.jsonl`` is the one source o
 
 ``tokenizer_config.json`` is written too, for transformers, and never read back.
 
+``read_directory`` trusts nothing in the folder (issue 13): ``config.json``'s ``files`` may
+name only the two hashed files, a symlink or anything but a regular file is refused (no
+``../../etc/hostname``, no ``/dev/zero``), and ``tokenizer.json`` must give every piece of
+``vocab.jsonl`` its id, so an edited directory whose hashes were recomputed is still
+caught. ``check_out_dir`` lets a build replace a tokenizer directory, never another folder.
+
 Byte tokens are spelled ``<0xAB>``; ``byte_piece`` writes that spelling and
 ``parse_byte_piece`` is the one parser of it in the package (issue 9).
 
@@ -27,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_dir, sha256_file
+from ..files import atomic_dir, check_out, is_empty_dir, sha256_file
 
 FORMAT = "hypertok"
 FORMAT_VERSION = 1
@@ -38,6 +44,7 @@ BYTE0 = len(SPECIALS)
 ENTRY_KINDS = ("word", "stem", "ending", "concept", "punct")
 FALLBACK_KINDS = ("fallback", "char", "byte")
 FILES = ("vocab.jsonl", "tokenizer.json", "config.json")
+OPTIONAL_FILES = ("tokenizer_config.json",)
 HASHED_FILES = ("vocab.jsonl", "tokenizer.json")
 
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
@@ -119,6 +126,46 @@ def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: di
     return json.loads(_dumps_config(config))
 
 
+def is_tokenizer_dir(path: str | os.PathLike) -> bool:
+    """True for a folder whose ``config.json`` says it is a HyperTok directory."""
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file() or cfg.is_symlink() or cfg.stat().st_size > 1 << 24:
+        return False
+    try:
+        return json.loads(cfg.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_out_dir(out: str | os.PathLike, overwrite: bool, flag: str = "--out") -> Path:
+    """Check, before any work, that a tokenizer directory may be written at ``out``.
+
+    An existing ``out`` may be replaced only with ``overwrite`` (CLI: ``--force``) and only
+    when it is a HyperTok directory or an empty folder: nothing else is ever removed.
+    """
+    p = check_out(out, flag)
+    if p.exists():
+        if not overwrite:
+            raise HyperTokError(f"{p} already exists; pass --force (overwrite=True) or choose another {flag}")
+        if not (is_empty_dir(p) or is_tokenizer_dir(p)):
+            raise HyperTokError(f"{p} is not a HyperTok directory; --force replaces only a tokenizer directory "
+                                f"(it never removes other folders); choose another {flag}")
+    return p
+
+
+def _regular_file(d: Path, name: str) -> Path:
+    """``d / name`` if it is a regular file in ``d`` itself (no symlink, no device, no ``..``)."""
+    if name not in FILES + OPTIONAL_FILES:
+        raise HyperTokError(f"{d / 'config.json'}: names the file {name!r}, which is not part of a HyperTok "
+                            f"directory; the directory is corrupt or crafted, rebuild it")
+    p = d / name
+    if p.is_symlink():
+        raise HyperTokError(f"{p}: is a symbolic link; a tokenizer directory holds its own files, copy them in")
+    if not p.is_file():
+        raise HyperTokError(f"{p}: missing or not a regular file; the tokenizer directory is incomplete, rebuild it")
+    return p
+
+
 def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, object]:
     """``(entries, config, hf tokenizer)`` of a directory, checking format version and hashes.
 
@@ -128,12 +175,13 @@ def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, obj
     if not d.is_dir():
         raise HyperTokError(f"{d}: no such tokenizer directory (build one with `hypertok build`)")
     for name in FILES:
-        if not (d / name).is_file():
-            raise HyperTokError(f"{d / name}: missing; the tokenizer directory is incomplete, rebuild it")
+        _regular_file(d, name)
     try:
         config = json.loads((d / "config.json").read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise HyperTokError(f"{d / 'config.json'}: corrupt ({e}); rebuild the directory") from None
+    if not isinstance(config, dict):
+        raise HyperTokError(f"{d / 'config.json'}: corrupt (not a JSON object); rebuild the directory")
     if config.get("format") != FORMAT:
         raise HyperTokError(f"{d / 'config.json'}: not a HyperTok directory (format {config.get('format')!r})")
     if config.get("version") != FORMAT_VERSION:
@@ -141,18 +189,25 @@ def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, obj
             f"{d}: format version {config.get('version')!r}, but this hypertok reads version {FORMAT_VERSION}; "
             f"rebuild the directory with this version or install the hypertok that wrote it"
         )
-    for name, digest in config.get("files", {}).items():
-        if sha256_file(d / name) != digest:
+    hashes = config.get("files")
+    if not isinstance(hashes, dict) or sorted(hashes) != sorted(HASHED_FILES):
+        raise HyperTokError(f"{d / 'config.json'}: 'files' must give the sha256 of exactly "
+                            f"{', '.join(HASHED_FILES)}; the directory is corrupt or crafted, rebuild it")
+    for name, digest in hashes.items():
+        if sha256_file(_regular_file(d, name)) != digest:
             raise HyperTokError(f"{d / name}: corrupt (sha256 differs from config.json); rebuild the directory")
     entries = []
     with open(d / "vocab.jsonl", encoding="utf-8") as f:
-        header = json.loads(f.readline())
-        if header.get("version") != FORMAT_VERSION:
+        try:
+            header = json.loads(f.readline())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise HyperTokError(f"{d / 'vocab.jsonl'}: line 1 is corrupt ({e}); rebuild the directory") from None
+        if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
             raise HyperTokError(f"{d / 'vocab.jsonl'}: vocabulary version {header.get('version')!r} is not {FORMAT_VERSION}")
         for lineno, line in enumerate(f, start=2):
             try:
                 entries.append(Entry(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as e:
+            except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
                 raise HyperTokError(f"{d / 'vocab.jsonl'}: line {lineno} is corrupt ({e})") from None
     from tokenizers import Tokenizer
 
@@ -162,4 +217,10 @@ def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, obj
         raise HyperTokError(f"{d / 'tokenizer.json'}: does not load ({e}); rebuild the directory") from None
     if hf.get_vocab_size(with_added_tokens=True) != len(entries):
         raise HyperTokError(f"{d}: tokenizer.json has {hf.get_vocab_size()} tokens, vocab.jsonl {len(entries)}")
+    pieces = hf.get_vocab(with_added_tokens=True)
+    for lineno, e in enumerate(entries, start=2):
+        if pieces.get(e.surface) != e.id:
+            raise HyperTokError(
+                f"{d}: tokenizer.json gives the piece {e.surface!r} id {pieces.get(e.surface)}, but vocab.jsonl "
+                f"(line {lineno}) gives it id {e.id}; the two files disagree, rebuild the directory")
     return entries, config, hf

@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import HyperTokError
-from .format import BYTE0, SPECIAL_NAMES, Entry, entry_bytes, read_directory, write_directory
+from .format import BYTE0, SPECIAL_NAMES, Entry, check_out_dir, entry_bytes, parse_byte_piece, read_directory, write_directory
 from .pipeline import hf_tokenizer
 
 _CHUNK_CHARS = 1 << 16
@@ -57,6 +57,12 @@ class HyperTok:
         for i, e in enumerate(entries):
             if e.id != i:
                 raise HyperTokError(f"vocabulary entry {i} has id {e.id}; ids must be 0..N-1 in order")
+            if not isinstance(e.symbol, str) or len(e.symbol) != 1:
+                raise HyperTokError(f"vocabulary entry {i} has the symbol {e.symbol!r}; every token needs exactly one "
+                                    f"character as its symbol, the vocabulary is corrupt")
+            if not isinstance(e.surface, str) or (e.kind == "byte" and parse_byte_piece(e.surface) is None):
+                raise HyperTokError(f"vocabulary entry {i} has the surface {e.surface!r} ({e.kind}); "
+                                    f"the vocabulary is corrupt")
         self.entries = entries
         self.config = config
         self.path = Path(path) if path is not None else None
@@ -220,10 +226,12 @@ class HyperTok:
 
     # -- directory format (hypertok.core.format) ----------------------------------------------
     def save(self, directory: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the directory atomically (temporary sibling, then rename)."""
-        out = Path(directory)
-        if out.exists() and not overwrite:
-            raise HyperTokError(f"{out} already exists; pass overwrite=True (CLI: --force) or choose another --out")
+        """Write the directory atomically (temporary sibling, then rename).
+
+        An existing ``directory`` is replaced only with ``overwrite`` and only when it is a
+        HyperTok directory (or empty): no other folder or file is ever removed.
+        """
+        out = check_out_dir(directory, overwrite)
         self.config = write_directory(out, self.entries, self.hf, self.config)
         self.path = out
         return out

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_write
+from ..files import atomic_write, check_out
 from ..files import read_text as files_read_text  # vram.read_text adds the empty-text check
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
@@ -79,11 +79,15 @@ def tokenizer_info(tok: Tokenizer) -> dict:
 
 
 # --------------------------------------------------------------------------- text and lengths
-def parse_chars(s: str) -> list[int]:
-    """``"8000,32k,1.5M"`` -> ``[8000, 32000, 1500000]``.
+def parse_chars(s: str, flag: str = "--chars") -> list[int]:
+    """``"8000,32k,1.5M"`` -> ``[8000, 32000, 1500000]``; errors name ``flag``.
 
     >>> parse_chars("8000,32k,1.5M")
     [8000, 32000, 1500000]
+    >>> parse_chars("-5", "--at-tokens")
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: --at-tokens: values must be positive, got -5
     """
     out = []
     for part in s.split(","):
@@ -96,13 +100,13 @@ def parse_chars(s: str) -> list[int]:
             part = part[:-1]
         try:
             v = int(float(part) * mult)
-        except ValueError:
-            raise HyperTokError(f"--chars: {part!r} is not a number (e.g. 8000,32k,256k)") from None
+        except (ValueError, OverflowError):
+            raise HyperTokError(f"{flag}: {part!r} is not a number (e.g. 8000,32k,256k)") from None
         if v <= 0:
-            raise HyperTokError(f"--chars: lengths must be positive, got {v}")
+            raise HyperTokError(f"{flag}: values must be positive, got {v}")
         out.append(v)
     if not out:
-        raise HyperTokError("--chars: give at least one length, e.g. 8000,32000,128000")
+        raise HyperTokError(f"{flag}: give at least one value, e.g. 8000,32000,128000")
     return sorted(set(out))
 
 
@@ -322,12 +326,18 @@ def _measure_point(point: dict, model, tshape: ModelShape, t: Tokenizer, seq: li
 # --------------------------------------------------------------------------- CLI
 def run(args: argparse.Namespace) -> int:
     """Run ``hypertok vram``."""
+    check_out(args.out)  # before any work (issue 13)
     modes = ["inference", "train"] if args.mode == "both" else [args.mode]
+    for name in ("decode_tokens", "repeats", "lora_rank", "loss_chunk"):
+        if getattr(args, name) < 1:
+            raise HyperTokError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.time_budget is not None and not args.time_budget > 0:
+        raise HyperTokError(f"--time-budget must be a positive number of seconds, got {args.time_budget}")
     cfg = VramConfig(
         model=args.model, tokenizers=args.tokenizer, text=args.text, chars=parse_chars(args.chars), modes=modes,
         out=args.out, base_tokenizer=args.base_tokenizer,
-        at_tokens=[int(x) for x in parse_chars(args.at_tokens)] if args.at_tokens else [],
-        train_chars=parse_chars(args.train_chars) if args.train_chars else None,
+        at_tokens=[int(x) for x in parse_chars(args.at_tokens, "--at-tokens")] if args.at_tokens else [],
+        train_chars=parse_chars(args.train_chars, "--train-chars") if args.train_chars else None,
         decode_tokens=args.decode_tokens, repeats=args.repeats, lora_rank=args.lora_rank,
         loss_chunk=args.loss_chunk, time_budget=args.time_budget, measure=not args.no_measure,
     )

@@ -449,6 +449,12 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``hypertok compare``; 1 when a row is an error."""
+    files.check_out(args.out)  # before any work (issue 13)
+    if not args.speed_mb > 0 or args.repeats < 1 or any(v < 1 for v in args.vocab_size):
+        raise HyperTokError("--speed-mb must be positive, --repeats and --vocab-size at least 1")
+    for path in [*args.text, *args.train]:
+        if not Path(path).is_file():
+            raise HyperTokError(f"{path}: no such text file")
     result = compare(args.tokenizer, args.text, args.train, args.baselines, args.out, vocab_sizes=args.vocab_size,
                      cache_dir=args.cache, speed_mb=args.speed_mb, repeats=args.repeats, plots=not args.no_plots)
     print(f"wrote {args.out}/results.json, results.csv, results.md and plots", file=sys.stderr)

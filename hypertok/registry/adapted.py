@@ -16,7 +16,14 @@ none of it needs torch):
 - :class:`AdaptedTokenizer` is text <-> model ids for a recipe;
   :class:`BaseTokenizer` is the untouched base behind the same interface.
 
-The base vocabulary is :class:`~hypertok.registry.spm.LosslessSentencePiece`.
+The base vocabulary is :class:`~hypertok.registry.spm.LosslessSentencePiece`, which spells
+``▁`` and lone surrogates with byte pieces, so both strategies give
+``decode(encode(x)) == x`` for every Python string (issue 13).
+
+A recipe is user input when it is loaded: :meth:`Recipe.validate` checks every size, id and
+row against the others before anything is allocated, and ``files`` records the sha256 of
+every other file of the adapter (weights, tokenizer, base tokenizer), so a folder mixing
+two saves is refused (:meth:`Recipe.check_files`).
 
 What it does not do: no torch, no row initialisation and no training (those are the
 model side: ``hypertok.adapt``).
@@ -32,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_write
+from ..files import atomic_write, sha256_file
 from .base import Tokenizer
 from .hf import HFTokenizer
 from .hypertok_dir import HyperTokTokenizer
@@ -44,6 +51,7 @@ RECIPE_VERSION = 1
 TOKENIZER_SUBDIR = "tokenizer"
 BASE_TOKENIZER_FILE = "base_tokenizer.model"
 STRATEGIES = ("extend", "replace")
+MAX_MODEL_ROWS = 1 << 24  # 16.7M embedding rows: far above any real vocabulary, far below a crafted 1e11
 
 Vocabulary = HyperTokTokenizer | HFTokenizer  # a tokenizer with the piece view
 
@@ -87,6 +95,7 @@ class Recipe:
     base_fingerprint: str = ""
     base_config: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # sha256 of every other file of the adapter folder
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -111,7 +120,79 @@ class Recipe:
             raise HyperTokError(f"{path}: format {d.get('format')!r} version {d.get('version')!r}; "
                                 f"this hypertok reads {RECIPE_FORMAT!r} version {RECIPE_VERSION}")
         d.pop("format"), d.pop("version")
-        return cls(**d)
+        try:
+            recipe = cls(**d)
+        except TypeError as e:
+            raise HyperTokError(f"{path}: not a recipe this hypertok can read ({e}); re-run `hypertok adapt`") from None
+        recipe.validate(path)
+        return recipe
+
+    def validate(self, where: str | os.PathLike = RECIPE_FILE) -> None:
+        """Check every size, id and row against the others (a recipe read from disk is user
+        input: a crafted one must fail here, before anything is allocated)."""
+        def bad(what: str):
+            return HyperTokError(f"{where}: {what}; the recipe is corrupt or crafted, re-run `hypertok adapt`")
+
+        def is_int(x) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool)
+
+        def ids(name: str, xs, lo: int, hi: int) -> None:
+            if not isinstance(xs, list) or not all(is_int(x) and lo <= x < hi for x in xs):
+                raise bad(f"{name} must be a list of integers in {lo}..{hi - 1}")
+
+        if self.strategy not in STRATEGIES + ("base",):
+            raise bad(f"strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        V, M = self.base_vocab_size, self.model_vocab_size
+        if not is_int(V) or not is_int(M) or not 1 <= V <= MAX_MODEL_ROWS or not 1 <= M <= MAX_MODEL_ROWS:
+            raise bad(f"base_vocab_size {V!r} and model_vocab_size {M!r} must be integers in 1..{MAX_MODEL_ROWS}")
+        ids("new_to_model", self.new_to_model, -1, M)
+        ids("new_rows", self.new_rows, V if self.strategy == "extend" else 0, M)
+        if len(set(self.new_rows)) != len(self.new_rows):
+            raise bad("new_rows repeats a row")
+        if not isinstance(self.sources, list) or len(self.sources) != len(self.new_rows):
+            raise bad(f"sources has {len(self.sources) if isinstance(self.sources, list) else '?'} lists for "
+                      f"{len(self.new_rows)} new rows")
+        for src in self.sources:
+            if not src:
+                raise bad("a new row has no source pieces")
+            ids("sources", src, 0, V)
+        ids("bos/eos/pad", [self.bos, self.eos, self.pad], 0, M)
+        if self.strategy == "extend":
+            if M != V + len(self.new_rows) or self.new_rows != list(range(V, M)):
+                raise bad(f"extend: model_vocab_size {M} must be base_vocab_size {V} plus the {len(self.new_rows)} "
+                          f"new rows, in order")
+            if any(m >= V and m not in self.new_rows for m in self.new_to_model):
+                raise bad("new_to_model names a row beyond the base that is not a new row")
+        elif self.strategy == "replace" and (self.new_to_model != list(range(M)) or self.new_rows != list(range(M))):
+            raise bad(f"replace: new_to_model and new_rows must be 0..{M - 1}")
+        if not isinstance(self.files, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                       for k, v in self.files.items()):
+            raise bad("files must map file names to sha256 digests")
+        if not isinstance(self.base_config, dict) or not isinstance(self.extra, dict):
+            raise bad("base_config and extra must be objects")
+
+    def check_files(self, directory: str | os.PathLike, names: Sequence[str] | None = None) -> None:
+        """Check that the files of an adapter folder are the ones this recipe was saved with.
+
+        ``names``: only these (default: every file the recipe lists). A missing file, a
+        symlink, a path out of the folder or another sha256 is refused: weights, tokenizer
+        and recipe from two different saves (a save that was killed midway) never load.
+        """
+        d = Path(directory)
+        for name in self.files if names is None else names:
+            if name not in self.files:
+                continue
+            rel = Path(name)
+            if rel.is_absolute() or ".." in rel.parts:
+                raise HyperTokError(f"{d / RECIPE_FILE}: names the file {name!r} outside the adapter folder; "
+                                    f"the recipe is corrupt or crafted")
+            f = d / rel
+            if f.is_symlink() or not f.is_file():
+                raise HyperTokError(f"{f}: missing or not a regular file; the adapter folder is incomplete "
+                                    f"(an interrupted save?), re-run `hypertok adapt`")
+            if sha256_file(f) != self.files[name]:
+                raise HyperTokError(f"{f}: does not belong to the recipe {d / RECIPE_FILE} (sha256 differs); the "
+                                    f"folder mixes two saves (an interrupted save?), re-run `hypertok adapt`")
 
 
 def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, base_rows: int | None = None) -> Recipe:
@@ -198,6 +279,7 @@ class AdaptedTokenizer(Tokenizer):
         self.extend = recipe.strategy == "extend"
         if self.extend and base is None:
             raise HyperTokError("an `extend` adapter needs the base tokenizer (base_tokenizer.model)")
+        recipe.validate()
         self.model_to_new = {m: i for i, m in enumerate(recipe.new_to_model) if m >= recipe.base_vocab_size}
         self.bos = self.bos_id = recipe.bos
         self.eos = self.eos_id = recipe.eos
@@ -207,16 +289,32 @@ class AdaptedTokenizer(Tokenizer):
 
     @classmethod
     def load(cls, adapter_dir: str | os.PathLike) -> "AdaptedTokenizer":
+        """The tokenizer of an adapter folder; refuses a recipe that does not validate and
+        tokenizer files that are not the ones the recipe was saved with."""
         d = Path(adapter_dir)
         recipe = Recipe.load(d)
+        recipe.check_files(d, [n for n in recipe.files if n == BASE_TOKENIZER_FILE
+                               or n.startswith(TOKENIZER_SUBDIR + "/")])
         base = LosslessSentencePiece(d / BASE_TOKENIZER_FILE) if (d / BASE_TOKENIZER_FILE).is_file() else None
-        return cls(recipe, load_vocabulary(d / TOKENIZER_SUBDIR), base)
+        tok = cls(recipe, load_vocabulary(d / TOKENIZER_SUBDIR), base)
+        if tok.new is not None and len(tok.new) != len(recipe.new_to_model):
+            raise HyperTokError(f"{d}: the recipe maps {len(recipe.new_to_model)} tokens but {d / TOKENIZER_SUBDIR} "
+                                f"has {len(tok.new)}; the folder mixes two saves, re-run `hypertok adapt`")
+        if base is not None and len(base) > recipe.base_vocab_size:
+            raise HyperTokError(f"{d / BASE_TOKENIZER_FILE} has {len(base)} pieces, more than the recipe's "
+                                f"{recipe.base_vocab_size} base rows; the folder mixes two saves")
+        return tok
 
-    def save(self, adapter_dir: str | os.PathLike) -> None:
+    def save(self, adapter_dir: str | os.PathLike, also_hash: Sequence[str] = ()) -> None:
+        """Write tokenizer, base tokenizer and recipe into ``adapter_dir`` (the recipe last,
+        with the sha256 of the others and of the files named in ``also_hash``)."""
         d = Path(adapter_dir)
         self.new.copy_to(d / TOKENIZER_SUBDIR)
+        names = [f"{TOKENIZER_SUBDIR}/{f.name}" for f in sorted((d / TOKENIZER_SUBDIR).iterdir())]
         if self.base is not None:
-            shutil.copy2(self.base.path, d / BASE_TOKENIZER_FILE)
+            shutil.copyfile(self.base.path, d / BASE_TOKENIZER_FILE)
+            names.append(BASE_TOKENIZER_FILE)
+        self.recipe.files = {n: sha256_file(d / n) for n in [*names, *also_hash]}
         self.recipe.save(d)
 
     def _map(self, ids: list[int]) -> list[int]:

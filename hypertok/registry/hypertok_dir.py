@@ -85,8 +85,14 @@ class HyperTokTokenizer(Tokenizer):
         return self.kinds[i] not in NON_ENTRY_KINDS
 
     def copy_to(self, dest: Path) -> None:
-        """Copy the directory's files into ``dest``."""
+        """Copy the directory's own files (those of the format, never a symlink) into ``dest``."""
+        from ..core.format import FILES, OPTIONAL_FILES
+        from ..errors import HyperTokError
+
         dest.mkdir(parents=True, exist_ok=True)
-        for f in self.path.iterdir():
+        for name in FILES + OPTIONAL_FILES:
+            f = self.path / name
+            if f.is_symlink():
+                raise HyperTokError(f"{f}: is a symbolic link; a tokenizer directory holds its own files")
             if f.is_file():
-                shutil.copy2(f, dest / f.name)
+                shutil.copyfile(f, dest / name)

@@ -7,7 +7,10 @@ What it does:
 - :class:`LosslessSentencePiece` reads the same file patched in memory by
   :func:`lossless_sentencepiece_proto` (dummy prefix, whitespace collapsing and NFKC
   switched off), so encoding any span is lossless and spans concatenate:
-  ``decode(encode(a)) + decode(encode(b)) == a + b``. This is the base vocabulary of
+  ``decode(encode(a)) + decode(encode(b)) == a + b``, for every Python string: SentencePiece
+  itself turns ``▁`` (U+2581) into a space and cannot take a lone surrogate, so those two
+  are spelled with the base's byte pieces (a surrogate with the bytes of its
+  ``surrogatepass`` encoding, as HyperTok does) and decoded back (issue 13). This is the base vocabulary of
   vocabulary transfer (:mod:`hypertok.registry.adapted`); it also offers the piece view
   that transfer needs (``surfaces``, ``bytes_of``, ``pieces_for``).
 
@@ -19,6 +22,7 @@ issue 9.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -165,6 +169,18 @@ class SentencePieceTokenizer(Tokenizer):
         return out
 
 
+# Characters SentencePiece cannot give back: its own space mark, and lone surrogates.
+_UNSPELLABLE = re.compile("[\u2581\ud800-\udfff]")
+
+
+def _utf8_lossless(data: bytes) -> str:
+    """Bytes of pieces as text: lone surrogates via surrogatepass, other invalid bytes U+FFFD."""
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
+
+
 class LosslessSentencePiece(SentencePieceTokenizer):
     """A SentencePiece model patched to encode losslessly (the base of vocabulary transfer).
 
@@ -200,11 +216,42 @@ class LosslessSentencePiece(SentencePieceTokenizer):
                 f"{[c.name for c in cands] or 'none'}); copy the base model's tokenizer.model there")
         return cls(cands[0])
 
+    def _spell_bytes(self, ch: str) -> list[int]:
+        return [self.byte_ids.get(b, self.unk_id) for b in ch.encode("utf-8", "surrogatepass")]
+
     def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text) if text else []
+        if not text:
+            return []
+        if not _UNSPELLABLE.search(text):
+            return self.sp.encode(text)
+        ids: list[int] = []
+        start = 0
+        for m in _UNSPELLABLE.finditer(text):
+            if start < m.start():
+                ids.extend(self.sp.encode(text[start:m.start()]))
+            ids.extend(self._spell_bytes(m.group()))
+            start = m.end()
+        if start < len(text):
+            ids.extend(self.sp.encode(text[start:]))
+        return ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        texts = list(texts)
+        plain = [i for i, t in enumerate(texts) if t and not _UNSPELLABLE.search(t)]
+        out: list[list[int]] = [[] for _ in texts]
+        for i, ids in zip(plain, self.sp.encode([texts[i] for i in plain], num_threads=os.cpu_count() or 1)):
+            out[i] = ids
+        for i, t in enumerate(texts):
+            if t and _UNSPELLABLE.search(t):
+                out[i] = self.encode(t)
+        return out
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.decode_pieces(ids)
+
+    def decode_pieces(self, ids: Sequence[int]) -> str:
+        table = self.piece_bytes
+        return _utf8_lossless(b"".join(table[i] or b"" for i in ids))
 
     def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
         return [self.decode_pieces(ids) for ids in batch]

@@ -1,0 +1,199 @@
+"""Issue 13 on the model side: nothing executed (item 1), nothing looked up online (item 3),
+nothing lost or mixed (items 5, 6), and training that refuses silent garbage (item 11).
+
+Tiny CPU models as in ``test_adapt.py``; each test failed on the code before issue 13.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("sentencepiece")
+
+from hypertok import HyperTokError  # noqa: E402
+from hypertok.adapt.data import pack, read_documents  # noqa: E402
+from hypertok.adapt.model import AdaptedModel, load_base_model, merge, wrap_peft  # noqa: E402
+from hypertok.adapt.recipe import plan, resize_and_init  # noqa: E402
+from hypertok.adapt.train import CHECKPOINT_FILE, TrainConfig, adapt, train_loop  # noqa: E402
+
+from .tiny import adapt_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small(env):
+    """A trained extend adapter (3 steps) and the pieces to train more."""
+    out = env["root"] / "safety_ad"
+    adapt(adapt_config(env, out, steps=3, eval=None, save_every=0))
+    adapt(adapt_config(env, env["root"] / "safety_other", steps=2, eval=None, save_every=0, seed=5))
+    return out
+
+
+def _stream(env):
+    tok = plan(env["base"], env["tok"], "extend")
+    return tok, pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+
+
+def _fresh(env, tok):
+    torch.manual_seed(0)
+    m = load_base_model(env["base"], "float32", "cpu")
+    resize_and_init(m, tok.recipe)
+    return wrap_peft(m, tok.recipe, lora_r=2, lora_alpha=4)
+
+
+CFG = dict(steps=4, batch_size=2, seq_len=32, lr=1e-2, rows_lr=None, warmup=1, eval_every=0, save_every=2,
+           progress=False)
+
+
+# ------------------------------------------------------------------ item 1: no code runs from a checkpoint
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED_BY_CHECKPOINT",))
+
+
+def test_a_crafted_checkpoint_is_refused_unread(env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tok, stream = _stream(env)
+    out = tmp_path / "run"
+    (out / CHECKPOINT_FILE).parent.mkdir(parents=True)
+    torch.save({"step": 1, "trainable": {}, "optim": {}, "sched": {}, "history": [], "x": _RunsCode()},
+               out / CHECKPOINT_FILE)
+    with pytest.raises(HyperTokError, match="refused unread"):
+        train_loop(_fresh(env, tok), stream, tok.bos, TrainConfig(**CFG), out, resume=True)
+    assert not (tmp_path / "PWNED_BY_CHECKPOINT").exists()
+
+
+# ------------------------------------------------------------------ item 3: local files only
+
+def test_adapter_without_weights_is_a_local_error_not_a_hub_lookup(env, small, tmp_path, monkeypatch):
+    ad = tmp_path / "adapters" / "ru32k"  # a valid Hub repo id
+    shutil.copytree(small, ad)
+    (ad / "adapter_model.safetensors").unlink()
+
+    def no_network(*a, **k):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(HyperTokError, match="adapter_model.safetensors: missing"):
+        AdaptedModel.from_pretrained(env["base"], ad, "float32", "cpu")
+
+
+def test_peft_is_called_with_local_files_only(env, small, monkeypatch):
+    import peft
+
+    seen = {}
+    real = peft.PeftModel.from_pretrained
+
+    def spy(model, model_id, **kw):
+        seen.update(kw)
+        return real(model, model_id, **kw)
+
+    monkeypatch.setattr(peft.PeftModel, "from_pretrained", spy)
+    AdaptedModel.from_pretrained(env["base"], small, "float32", "cpu")
+    assert seen.get("local_files_only") is True
+
+
+# ------------------------------------------------------------------ item 6: an adapter appears whole
+
+def test_weights_of_another_run_beside_a_recipe_are_refused(env, small, tmp_path, no_model_load):
+    other = env["root"] / "safety_other"
+    mixed = tmp_path / "mixed"
+    shutil.copytree(small, mixed)
+    shutil.copy(other / "adapter_model.safetensors", mixed / "adapter_model.safetensors")
+    with pytest.raises(HyperTokError, match="does not belong"):
+        AdaptedModel.from_pretrained(env["base"], mixed, "float32", "cpu")
+
+
+def test_a_save_killed_midway_leaves_a_folder_that_does_not_load(env, small, tmp_path, monkeypatch, no_model_load):
+    import hypertok.adapt.model as M
+
+    folder = tmp_path / "ad"
+    shutil.copytree(small, folder)
+    real = os.replace
+    moved = []
+
+    def kill_after_two(src, dst):
+        if len(moved) == 2:
+            raise KeyboardInterrupt("killed")
+        moved.append(dst)
+        return real(src, dst)
+
+    adapted = AdaptedModel(None, plan(env["base"], env["tok"], "extend"))
+    monkeypatch.setattr(adapted, "_write", lambda tmp, extra: shutil.copytree(small, tmp, dirs_exist_ok=True))
+    monkeypatch.setattr(M.os, "replace", kill_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        adapted.save_pretrained(folder)
+    monkeypatch.setattr(M.os, "replace", real)
+    with pytest.raises(HyperTokError, match="hypertok_adapt.json"):
+        AdaptedModel.from_pretrained(env["base"], folder, "float32", "cpu")
+
+
+def test_a_new_adapter_folder_appears_whole_with_umask_permissions(small):
+    mode = small.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask
+    assert not [p for p in small.parent.iterdir() if p.name.startswith(f".{small.name}.")]
+
+
+# ------------------------------------------------------------------ item 5: merge never removes a user folder
+
+def test_merge_refuses_a_folder_it_did_not_write(env, small, tmp_path, no_model_load):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(HyperTokError, match="not empty"):
+        merge(env["base"], small, mine)
+    with pytest.raises(HyperTokError, match="not written by `hypertok merge`"):
+        merge(env["base"], small, mine, force=True)
+    assert (mine / "thesis.tex").read_text() == "years of work"
+
+
+# ------------------------------------------------------------------ item 11: silent garbage in training
+
+def test_nan_learning_rate_and_nan_loss_stop_training(env, tmp_path, monkeypatch):
+    import hypertok.adapt.train as T
+
+    with pytest.raises(HyperTokError, match="--lr must be a finite"):
+        TrainConfig(lr=float("nan"))
+    tok, stream = _stream(env)
+    model = _fresh(env, tok)
+    monkeypatch.setattr(T, "causal_lm_nll", lambda *a, **k: (torch.tensor(float("nan"), requires_grad=True), 10))
+    out = tmp_path / "nan"
+    with pytest.raises(HyperTokError, match="the loss is nan at step 1"):
+        train_loop(model, stream, tok.bos, TrainConfig(**CFG), out)
+    assert not (out / CHECKPOINT_FILE).exists()
+
+
+def test_resume_refuses_other_data_and_does_not_repeat_logged_steps(env, tmp_path):
+    tok, stream = _stream(env)
+    out = tmp_path / "run"
+    out.mkdir()
+    train_loop(_fresh(env, tok), stream, tok.bos, TrainConfig(**CFG), out, stop_at=3)  # checkpoint at 2, log to 3
+    assert [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    with pytest.raises(HyperTokError, match="other data"):
+        train_loop(_fresh(env, tok), stream[: len(stream) // 2], tok.bos, TrainConfig(**CFG), out, resume=True)
+    train_loop(_fresh(env, tok), stream, tok.bos, TrainConfig(**CFG), out, resume=True)
+    assert [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_device_and_eval_options_are_checked_before_any_load(env, small, no_model_load):
+    from hypertok.adapt.evaluate import evaluate
+
+    for device, match in (("bogus", "not a torch device"), ("cuda", "no CUDA device")):
+        if device == "cuda" and torch.cuda.is_available():
+            continue
+        with pytest.raises(HyperTokError, match=match):
+            adapt(adapt_config(env, env["root"] / "never", device=device))
+    for kw, match in (({"seq_len": 0}, "--seq-len"), ({"prompts": 0}, "--prompts")):
+        with pytest.raises(HyperTokError, match=match):
+            evaluate(str(env["base"]), str(small), str(env["dev"]), device="cpu", **kw)

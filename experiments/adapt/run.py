@@ -430,22 +430,21 @@ def plot(out: dict, path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sp", required=True, help="the base's SentencePiece model (Mistral v3)")
-    ap.add_argument("--train", nargs="+", required=True, help="training text files (blank line = document break)")
-    ap.add_argument("--dev", nargs="+", required=True, help="NAME=PATH held-out texts; the first is the primary")
-    ap.add_argument("--hypertok", required=True, help="HyperTok tokenizer directory")
-    ap.add_argument("--bpe", required=True, help="tokenizer.json folder of the BPE baseline (bpe_baseline.py)")
+    ap.add_argument("--sp", help="the base's SentencePiece model (Mistral v3)")
+    ap.add_argument("--train", nargs="+", help="training text files (blank line = document break)")
+    ap.add_argument("--dev", nargs="+", help="NAME=PATH held-out texts; the first is the primary")
+    ap.add_argument("--hypertok", help="HyperTok tokenizer directory")
+    ap.add_argument("--bpe", help="tokenizer.json folder of the BPE baseline (bpe_baseline.py)")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="proxy")
-    ap.add_argument("--lane", required=True,
+    ap.add_argument("--lane",
                     help="pretrain, prep, a lane of LANES (" + ", ".join(LANES) + "), or speed")
     ap.add_argument("--only", help="comma-separated variants instead of the lane's list")
-    ap.add_argument("--work", required=True, help="scratch folder shared by the lanes")
+    ap.add_argument("--work", help="scratch folder shared by the lanes")
     ap.add_argument("--results", required=True, help="where results.json and curves.png go (lane speed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--replot", action="store_true", help="redraw curves.png and the table from --results/results.json")
     args = ap.parse_args()
-    args.dev = [tuple(d.split("=", 1)) for d in args.dev]
-    res_dir, work = Path(args.results), Path(args.work)
+    res_dir = Path(args.results)
     if args.replot:
         out = json.loads((res_dir / "results.json").read_text())
         summarise(out)
@@ -453,6 +452,11 @@ def main() -> int:
         plot(out, res_dir / "curves.png")
         print(table(out))
         return 0
+    missing = [f"--{k}" for k in ("sp", "train", "dev", "hypertok", "bpe", "lane", "work") if not getattr(args, k)]
+    if missing:
+        ap.error("required: " + ", ".join(missing))
+    args.dev = [tuple(d.split("=", 1)) for d in args.dev]
+    work = Path(args.work)
 
     import torch
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import os
 import platform
 import re
@@ -363,6 +364,18 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
         return codecs.decode(data, encoding, "strict")
     except UnicodeDecodeError as e:
         raise decode_error(p, data, e.start, encoding) from None
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object from a file, or one clear line saying why not."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HyperTokError(f"{p}: unreadable as JSON ({e}); the file is damaged, copy it again") from None
+    if not isinstance(d, dict):
+        raise HyperTokError(f"{p}: not a JSON object; the file is damaged, copy it again")
+    return d
 
 
 def sha256_file(path: str | os.PathLike) -> str:

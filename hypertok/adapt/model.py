@@ -72,18 +72,6 @@ def check_base_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def read_json(path: str | os.PathLike) -> dict:
-    """A JSON object from a file, or one clear line saying why not."""
-    p = Path(path)
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise HyperTokError(f"{p}: unreadable ({e}); the folder is damaged, copy it again") from None
-    if not isinstance(d, dict):
-        raise HyperTokError(f"{p}: not a JSON object; the folder is damaged, copy it again")
-    return d
-
-
 def check_safetensors(path: str | os.PathLike) -> None:
     """Refuse a truncated or corrupt ``.safetensors`` file by its header alone (no tensors read).
 

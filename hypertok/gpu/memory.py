@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import HyperTokError
+from ..files import read_json
 
 GIB = 1024**3
 
@@ -176,13 +177,7 @@ def load_shape(spec: str) -> ModelShape:
     elif not p.is_file():
         raise HyperTokError(f"--model {spec!r}: not a built-in model ({', '.join(BUILTIN_MODELS)}), and no such "
                             "file or folder; give a config.json or a local checkpoint folder")
-    try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise HyperTokError(f"{p}: cannot read as a JSON config ({e})") from None
-    if not isinstance(cfg, dict):
-        raise HyperTokError(f"{p}: expected a JSON object")
-    return shape_from_config(cfg, name=str(spec))
+    return shape_from_config(read_json(p), name=str(spec))
 
 
 def vocab_for(base_vocab: int, tokenizer_vocab: int, new_entries: int, strategy: str) -> int:

@@ -278,7 +278,10 @@ def compare(
     sizes = sorted({s.vocab_size for s in hypertoks} | {int(v) for v in vocab_sizes})
     trained_names = [n for n in names if n in TRAINED_KINDS]
     if trained_names:
+        from ..builder.corpus import resolve_corpus
         from ..registry import corpus_sha256, load_tokenizer
+
+        train = resolve_corpus(train)
 
         sha = None
         if not train:
@@ -432,9 +435,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                 f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR", help="HyperTok tokenizer directories")
-    p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on")
+    p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)")
     p.add_argument("--train", nargs="*", default=[], metavar="FILE",
-                   help="corpus to train the BPE/Unigram baselines on (never the --text you measure on)")
+                   help="corpus to train the BPE/Unigram baselines on (never the --text you measure on); "
+                        ".xz/.gz/.zst read directly; 'default' = the default build corpus")
     p.add_argument("--baselines", default="all", metavar="LIST",
                    help="comma-separated names or groups (default: all)")
     p.add_argument("--vocab-size", nargs="*", type=int, default=[], metavar="N",

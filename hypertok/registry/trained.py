@@ -66,12 +66,13 @@ def _check_utf8(paths: Sequence[Path]) -> None:
 
 
 def _lines(paths: Sequence[Path]) -> Iterable[str]:
-    for p in paths:
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                line = line.rstrip("\n")
-                if line:
-                    yield line
+    """Non-empty lines without their newline; ``.xz``/``.gz``/``.zst`` files are streamed decompressed."""
+    from ..builder.corpus import Corpus
+
+    for line in Corpus(paths):
+        line = line.rstrip("\n")
+        if line:
+            yield line
 
 
 def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, progress: bool) -> None:
@@ -94,8 +95,13 @@ def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, progress: 
 def _train_spm(kind: str, paths: Sequence[Path], size: int, out: Path) -> None:
     import sentencepiece as spm
 
+    from ..files import compression_of
+
+    # SentencePiece reads plain files itself; compressed ones are streamed to it line by line.
+    source = ({"sentence_iterator": iter(_lines(paths))} if any(compression_of(p) for p in paths)
+              else {"input": ",".join(str(p) for p in paths)})
     spm.SentencePieceTrainer.train(
-        input=",".join(str(p) for p in paths), model_prefix=str(out / "spm"), model_type=kind.split("-")[1],
+        **source, model_prefix=str(out / "spm"), model_type=kind.split("-")[1],
         vocab_size=size, character_coverage=0.9999, byte_fallback=True, normalization_rule_name="identity",
         remove_extra_whitespaces=False, split_digits=True, max_sentence_length=1 << 16,
         hard_vocab_limit=False, unk_id=0, bos_id=1, eos_id=2, pad_id=3, num_threads=os.cpu_count() or 1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import read_text
@@ -34,6 +35,17 @@ def configure_encode(parser: argparse.ArgumentParser) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    if args.file not in (None, "-") and not args.symbols:  # a file: streamed, so it may exceed memory
+        tok = HyperTok.load(args.dir)
+        if not Path(args.file).is_file():
+            raise HyperTokError(f"{args.file}: no such file or folder")
+        sep = ""
+        for ids in tok.encode_stream(args.file):
+            if ids:
+                sys.stdout.write(sep + " ".join(map(str, ids)))
+                sep = " "
+        sys.stdout.write("\n")
+        return 0
     tok, text = _load_io(args)
     out = tok.to_symbols(text) if args.symbols else " ".join(map(str, tok.encode(text))) + "\n"
     sys.stdout.write(out)

@@ -262,6 +262,8 @@ def compare(
 
         try:
             sub = HyperTokTokenizer.from_dir(d)
+            if any(sub.name == h.name for h in hypertoks):  # two builds of one mode and size
+                sub.name = f"{sub.name}:{Path(d).name}"
             hypertoks.append(sub)
             subjects.append((sub.name, sub, "ok", ""))
             _log(f"loaded {sub.name} from {d}", quiet)

@@ -42,8 +42,8 @@ MIX = json.loads((HERE / "mix.json").read_text(encoding="utf-8"))
 TEXTS = [CORPORA / "modern" / "ru-modern-dev.txt.xz", CORPORA / "ruslit" / "dev.txt"]
 SIZES = [64000, 128000]
 VARIANTS = {  # name -> build flags
-    "bpe": ["--mode", "concept", "--backbone", "bpe"],
-    "tail": ["--mode", "concept", "--backbone", "tail", "--fallback-share", "0.18"],
+    "bpe": ["--mode", "concept"],  # the defaults since issue 12: backbone bpe, share 1.0, 20 MB sample
+    "tail": ["--mode", "concept", "--backbone", "tail", "--fallback-share", "0.18", "--sample-mb", "4"],  # as before
 }
 WORK = Path.home() / ".cache" / "hypertok" / "i12"
 OUT = HERE / "generalise"

@@ -46,7 +46,7 @@ class BuildConfig:
                          "whose pieces compete with the entries on measured use; tail = a Unigram on the units "
                          "entries do not cover, with a fixed share (the builder of issues 2-11)",
                          choices=("bpe", "tail"))
-    fallback_share: float = _opt(0.5, "backbone=bpe: the BPE is trained at this share of the budget, then pruned "
+    fallback_share: float = _opt(1.0, "backbone=bpe: the BPE is trained at this share of the budget, then pruned "
                                  "with the entries; backbone=tail: the fixed share of the tail model (0.18 before)")
     min_char_count: int = _opt(3, "a character seen at least this often gets a token of its own (rarer ones are "
                                "spelled with byte tokens)")
@@ -56,7 +56,8 @@ class BuildConfig:
     min_pmi: float = _opt(0.0, "concept mode: least PMI of a multi-word unit, log p(n-gram) - sum log p(unit)")
     overgenerate: float = _opt(2.5, "candidates kept for pruning, as a multiple of the room for entries")
     prune_rounds: int = _opt(4, "rounds of usage-based pruning on the corpus sample")
-    sample_mb: float = _opt(4.0, "megabytes of evenly spaced corpus lines kept to prune and score on")
+    sample_mb: float = _opt(20.0, "megabytes of evenly spaced corpus lines kept to prune and score on (4 before "
+                            "issue 12: too few to tell rare candidates apart)")
     max_morph_words: int = _opt(200_000, "morph/concept: most word forms (beyond those with entries) split into "
                                 "stem + ending")
     max_tail_units: int = _opt(300_000, "most tail units (the most frequent ones) the fallback model trains on")

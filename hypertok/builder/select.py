@@ -22,6 +22,7 @@ What it does not do: no corpus reading, no symbols, no files (``hypertok.builder
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..core.format import BYTE0, N_BYTES, SPECIALS, Entry, byte_piece
 from ..core.pipeline import hf_tokenizer
@@ -108,6 +109,9 @@ def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg
     n_extra = max(room, int(room * cfg.overgenerate) - len(backbone))
     extra = [c for c in ranked if c.surface not in in_backbone][:n_extra]
     pool = backbone + extra
+    # Endings are few and every stem needs them; measured one by one while whole forms still
+    # shadow them, they would go first. Keep them (a few hundred to two thousand tokens).
+    pool = [replace(c, forced=True) if c.kind == "ending" else c for c in pool]
     pool = _prune(pool, room, [], chars, counts, cfg, progress)
     return pool[:room], []
 

@@ -166,6 +166,7 @@ def measure(sub: Tokenizer, t: Text, repeats: int = 5) -> dict:
         "renyi_efficiency": M.renyi_efficiency(counts, sub.vocab_size, 2.5),
         "vocab_used": M.vocab_used(counts, sub.vocab_size),
         "fallback_share": M.fallback_share(counts, sub.fallback_ids),
+        "fallback_share_wide": M.fallback_share(counts, getattr(sub, "fallback_ids_wide", None)),
         "fallback_rule": sub.fallback_note or "n/a: no separate fallback model",
         "round_trip": bad_lines == 0,
         "round_trip_bad_lines": bad_lines,

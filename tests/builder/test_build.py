@@ -42,9 +42,16 @@ def test_morph_mode_covers_paradigms_with_stems(tmp_path):
     corpus.write_text(" ".join(f for f in forms for _ in range(3)) + "\n", encoding="utf-8")
     tok = build([corpus], tmp_path / "m", BuildConfig(vocab_size=600, mode="morph", max_ngram=1))
     assert "stem" in tok.kinds and tok.kinds.count("ending") >= 5
-    pieces = [tok.surfaces[i] for i in tok.encode(" столами")]
+    # Forms without an entry of their own are spelled stem + ending (since issue 12 the budget
+    # decides by measured use which forms get whole entries, so which forms split may vary).
+    split = [tok.encode(" " + f) for f in forms]
+    assert sum(1 for ids in split if len(ids) == 2 and tok.kinds[ids[1]] == "ending"
+               and tok.kinds[ids[0]] in ("stem", "word")) >= 10
+    tail = build([corpus], tmp_path / "t", BuildConfig(vocab_size=600, mode="morph", max_ngram=1, backbone="tail",
+                                                        fallback_share=0.18))
+    pieces = [tail.surfaces[i] for i in tail.encode(" столами")]
     assert pieces == [" стол", "ами"], pieces
-    stem = tok.entries[tok.encode(" стол")[0]]
+    stem = tail.entries[tail.encode(" стол")[0]]
     assert stem.kind in ("stem", "word") and stem.lemma == "стол"
 
 

@@ -5,10 +5,16 @@ The budget is one number, the total vocabulary size. It is spent in this order:
 1. 4 special tokens and 256 byte tokens (so nothing is ever unknown);
 2. single characters: printable ASCII, the Russian alphabet, and every character seen at
    least ``min_char_count`` times;
-3. the fallback subword model (``fallback_share`` of the budget), trained on the tail of the
-   corpus that entries will not cover (``hypertok.builder.fallback``);
-4. candidate entries of the build's mode (``hypertok.builder.candidates``), ranked by the
-   tokens they save, then pruned by measured usefulness on a corpus sample (``_prune``).
+3. everything else is one competition (``backbone="bpe"``, the default since issue 12): the
+   pieces of a BPE trained on the whole corpus at ``fallback_share`` of the budget
+   (``hypertok.builder.fallback``) and the candidate entries of the build's mode
+   (``hypertok.builder.candidates``, ranked by the tokens they save) form one pool that
+   ``_prune`` cuts to the room by measured usefulness on the corpus sample. An entry takes
+   a slot only where it saves more tokens than the backbone piece it displaces, so the
+   vocabulary starts from a full-size subword model and never spends its budget on
+   entries that do not pay (issue 12, "never worse than the backbone").
+   With ``backbone="tail"`` (issues 2-11) a Unigram trained on the tail of the corpus takes
+   a fixed ``fallback_share`` and only the entries are pruned.
 
 Score layout (higher is better; the encoder maximises the sum). While building, every token
 costs about 1 (entries a little less than fallback pieces, which cost a little less than

@@ -2,8 +2,8 @@
 
 What it does: loads HyperTok directories and the baselines of :mod:`hypertok.registry`
 (Mistral v1/v3/Tekken from the files inside ``mistral-common``; BPE and Unigram trained
-with HF ``tokenizers`` and with SentencePiece on ``--train`` at each HyperTok
-directory's vocabulary size, cached; UTF-8 bytes), encodes each ``--text`` with each,
+with HF ``tokenizers`` and with SentencePiece, and the superword baseline SuperBPE, on
+``--train`` at each HyperTok directory's vocabulary size, cached; UTF-8 bytes), encodes each ``--text`` with each,
 and reports the metrics of :mod:`hypertok.lab.metrics`. For the "HyperTok as an archiver"
 view it also compresses the raw text with gzip -9, xz -9, zstd -19 and brotli -q 11,
 and reports the UTF-8 size of HyperTok's symbol text, raw and compressed with zstd -19.

@@ -40,6 +40,7 @@ from .pretokenize import unit_kind
 
 _ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
 ALPHA = 0.002
+TAIL_SHARE = 0.18  # the tail fallback's share when backbone="bpe" cannot run (no corpus sample)
 
 
 def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> tuple[list[Entry], dict[str, str]]:
@@ -48,9 +49,13 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     chars = set(BASE_CHARS) | {ch for ch, c in counts.chars.items() if c >= cfg.min_char_count}
     chars -= {ch for ch in chars if 0xD800 <= ord(ch) <= 0xDFFF}
     fixed = len(SPECIALS) + N_BYTES + len(chars)
-    n_fallback = max(MIN_FALLBACK, int(cfg.vocab_size * cfg.fallback_share))
+    use_backbone = cfg.backbone == "bpe" and bool(counts.sample)
+    # The backbone competes on measured use, which needs a corpus sample; a word list (navec)
+    # has none, so it gets the tail fallback at its share of issues 2-11.
+    share = cfg.fallback_share if cfg.backbone == "tail" else TAIL_SHARE
+    n_fallback = max(MIN_FALLBACK, int(cfg.vocab_size * share))
     n_entries = cfg.vocab_size - fixed - n_fallback
-    if cfg.backbone == "bpe" and counts.sample:  # pieces and entries share the room; guess half each
+    if use_backbone:  # pieces and entries share the room; guess half each
         n_entries = (cfg.vocab_size - fixed - MIN_FALLBACK) // 2
     if n_entries < 0:
         raise HyperTokError(
@@ -70,7 +75,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
             seen.add(c.surface)
             ranked.append(c)
 
-    if cfg.backbone == "bpe" and counts.sample:
+    if use_backbone:
         pool, pieces = _with_backbone(ranked, chars, counts, cfg, fixed, progress)
         known = {}
     else:

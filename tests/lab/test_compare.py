@@ -183,3 +183,16 @@ def test_superbpe_merges_across_spaces(lab):
     assert any(" " in s.strip(" ") for s in surfaces)  # a superword: a space inside the token
     for line in lab["text"].read_text(encoding="utf-8").split("\n"):
         assert sub.decode(sub.encode(line)) == line
+
+
+def test_baselines_train_on_compressed_corpora(lab, tmp_path):
+    """--train takes .xz/.gz/.zst directly (issue 12): the same model as from the plain file."""
+    import gzip
+
+    packed = tmp_path / "train.txt.gz"
+    packed.write_bytes(gzip.compress(lab["train"].read_bytes()))
+    line = "Он сказал, потому что стол был дома."
+    for kind in ("hf-bpe", "spm-bpe"):
+        plain = R.load_tokenizer(kind, train=[lab["train"]], size=SIZE, cache_dir=lab["cache"])
+        gz = R.load_tokenizer(kind, train=[packed], size=SIZE, cache_dir=tmp_path / "cache")
+        assert gz.encode(line) == plain.encode(line), kind

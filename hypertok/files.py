@@ -14,6 +14,10 @@ named here) are cleaned up by the next write of ``NAME`` once process PID is gon
 ``.old`` folder being put back where the kill left ``NAME`` missing (issue 13). Folders are
 created with the umask's permissions, like files.
 
+Compressed inputs (issue 12): every reader of a corpus or text goes through
+:func:`open_bytes`, which streams ``.xz``, ``.gz`` and ``.zst`` files decompressed, so
+``hypertok build``, ``compare --text/--train`` and ``encode`` take them directly.
+
 What it does not do: no locking (two writers of one path race, the last rename wins),
 no fsync, and no text normalisation (a file is read exactly as written).
 
@@ -312,7 +316,7 @@ def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", bl
             raise HyperTokError(f"{p}: is a folder; give a text file")
         if not p.is_file():
             raise HyperTokError(f"{p}: no such file or folder")
-        name, f, close = p, open(p, "rb"), True
+        name, f, close = p, open_bytes(p), True
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     offset = newlines = 0
     carry = ""
@@ -359,7 +363,8 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
         raise HyperTokError(f"{p}: is a folder; give a text file")
     if not p.is_file():
         raise HyperTokError(f"{p}: no such file or folder")
-    data = p.read_bytes()
+    with open_bytes(p) as f:
+        data = f.read()
     try:
         return codecs.decode(data, encoding, "strict")
     except UnicodeDecodeError as e:
@@ -404,3 +409,117 @@ def library_versions(packages: Iterable[str], python: bool = True) -> dict[str, 
         except PackageNotFoundError:
             out[pkg] = None
     return out
+
+
+COMPRESSED_SUFFIXES = (".xz", ".gz", ".zst")
+
+
+def compression_of(path: str | os.PathLike) -> str | None:
+    """``"xz"``, ``"gz"`` or ``"zst"`` for a compressed file name, else ``None``.
+
+    >>> compression_of("ru-modern-dev.txt.xz"), compression_of("dev.txt")
+    ('xz', None)
+    """
+    suffix = Path(path).suffix.lower()
+    return suffix[1:] if suffix in COMPRESSED_SUFFIXES else None
+
+
+def plain_suffix(path: str | os.PathLike) -> str:
+    """The suffix of the file once decompressed: ``a.txt.xz`` -> ``.txt``.
+
+    >>> plain_suffix("a.txt.xz"), plain_suffix("a.md"), plain_suffix("SHA256SUMS")
+    ('.txt', '.md', '')
+    """
+    p = Path(path)
+    if compression_of(p):
+        p = p.with_suffix("")
+    return p.suffix.lower()
+
+
+def open_bytes(path: str | os.PathLike):
+    """A binary file object reading ``path`` decompressed (``.xz``, ``.gz``, ``.zst``), streamed.
+
+    A damaged compressed file raises ``HyperTokError`` naming it when read.
+
+    >>> import tempfile, pathlib, lzma
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt.xz"; _ = p.write_bytes(lzma.compress("да".encode()))
+    >>> with open_bytes(p) as f: f.read().decode()
+    'да'
+    """
+    kind = compression_of(path)
+    if kind is None:
+        return open(path, "rb")
+    if kind == "xz":
+        import lzma
+
+        return _Checked(lzma.open(path, "rb"), path, (lzma.LZMAError, EOFError))
+    if kind == "gz":
+        import gzip
+
+        return _Checked(gzip.open(path, "rb"), path, (OSError, EOFError))
+    try:
+        import zstandard
+    except ImportError:
+        raise HyperTokError(f"{path}: reading .zst needs the zstandard package (pip install zstandard)") from None
+    return _Checked(_ZstdReader(path, zstandard), path, (zstandard.ZstdError,))
+
+
+class _ZstdReader:
+    """A ``.zst`` file read frame after frame; a file that ends inside a frame is an error
+    (zstandard's own stream reader returns the truncated data silently)."""
+
+    def __init__(self, path, zstandard) -> None:
+        self._raw = open(path, "rb")
+        self._z = zstandard
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._buf = b""
+        self._done = False
+
+    def _fill(self, n: int) -> None:
+        while not self._done and (n < 0 or len(self._buf) < n):
+            block = self._raw.read(_BLOCK)
+            if not block:
+                self._done = True
+                if not self._d.eof:
+                    raise self._z.ZstdError("the file ends inside a frame")
+                break
+            while block:
+                if self._d.eof:  # the next frame of a multi-frame file
+                    self._d = self._z.ZstdDecompressor().decompressobj()
+                self._buf += self._d.decompress(block)
+                block = self._d.unused_data if self._d.eof else b""
+
+    def read(self, n: int = -1) -> bytes:
+        self._fill(n)
+        if n < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class _Checked:
+    """A decompressing reader whose library errors become ``HyperTokError`` naming the file."""
+
+    def __init__(self, f, path, errors: tuple) -> None:
+        self._f, self._path, self._errors = f, path, errors
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._f.read(n)
+        except self._errors as e:
+            raise HyperTokError(f"{self._path}: damaged or truncated compressed file ({e}); "
+                                "check it with xz -t / gzip -t / zstd -t") from None
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+

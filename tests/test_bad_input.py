@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,8 @@ def models(world):
         input=str(train), model_prefix=str(root / "sp"), vocab_size=400, model_type="bpe", byte_fallback=True,
         character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)
     base = make_base(root / "base", root / "sp.model", 0)
-    with pytest.warns(UserWarning):
+    with warnings.catch_warnings():  # a tiny corpus may support fewer tokens than asked: not what is tested here
+        warnings.simplefilter("ignore", UserWarning)
         build([str(train)], root / "tok", BuildConfig(vocab_size=640, mode="word"))
     env = {"base": base, "tok": root / "tok", "train": train, "dev": train}
     adapt(adapt_config(env, root / "adapter", steps=1, eval=None, save_every=0, seq_len=32, batch_size=2))

@@ -111,3 +111,21 @@ def test_check_out_finds_bad_outputs_first(tmp_path):
             check_out(bad)
     assert check_out(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+@pytest.mark.parametrize("suffix", [".xz", ".gz", ".zst"])
+def test_read_text_streams_compressed_files(tmp_path, suffix):
+    import gzip
+    import lzma
+
+    import zstandard
+
+    text = "строка\r\nещё 🙂\n" * 1000
+    pack = {".xz": lzma.compress, ".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}[suffix]
+    p = tmp_path / f"a.txt{suffix}"
+    p.write_bytes(pack(text.encode("utf-8")))
+    assert read_text(p) == text
+    bad = tmp_path / f"bad.txt{suffix}"
+    bad.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
+    with pytest.raises(HyperTokError, match=r"bad.txt\.(xz|gz|zst): damaged or truncated"):
+        read_text(bad)

@@ -382,7 +382,7 @@ def table(out: dict) -> str:
     lines = [f"| model | tokens | {head} | vs best of base/control | gen chars/s | speed-up | new-token share |",
              "|---" * (6 + len(texts)) + "|"]
     b = out["base"]
-    lines.append(f"| base (Mistral v3) | 0 | " + " | ".join(f"{b['bpc_by_text'][t]:.4f}" for t in texts)
+    lines.append("| base (Mistral v3) | 0 | " + " | ".join(f"{b['bpc_by_text'][t]:.4f}" for t in texts)
                  + f" | - | {b['chars_per_s']:.0f} | 1.00x | 0.00 |")
     for name, r in out["variants"].items():
         vs = r.get("bpc_vs_best_reference")
@@ -468,7 +468,6 @@ def main() -> int:
         pretrain(args, P, work)
         return 0
     if args.lane == "prep":  # every variant's packed data, on the CPU while the base pretrains
-        from hypertok.adapt.recipe import plan
         from hypertok.registry import BaseTokenizer, LosslessSentencePiece
 
         base_tok = BaseTokenizer(LosslessSentencePiece(args.sp))

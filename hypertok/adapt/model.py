@@ -39,7 +39,7 @@ import struct
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_dir, check_out, clean_leftovers, is_empty_dir, leftover_name
+from ..files import atomic_dir, check_out, clean_leftovers, is_empty_dir, leftover_name, read_json
 from ..registry import RECIPE_FILE, TOKENIZER_SUBDIR, AdaptedTokenizer, Recipe
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

@@ -25,7 +25,7 @@ from ..core.tokenizer import HyperTok
 from ..files import library_versions, sha256_file
 from .candidates import GENERATORS
 from .config import BuildConfig
-from .corpus import count_corpus, with_progress
+from .corpus import count_corpus, resolve_corpus, with_progress
 from .pretokenize import unit_kind
 from .select import select_entries
 from .symbols import allocate
@@ -45,13 +45,16 @@ def _add_lemmas(entries: list[Entry], progress: bool) -> None:
 
 
 def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, progress: bool = False) -> HyperTok:
-    """Build a tokenizer directory from corpus files/folders (or the navec list if empty).
+    """Build a tokenizer directory from corpus files/folders (``.xz``/``.gz``/``.zst`` too).
+
+    ``corpus`` may name ``"default"`` (the shared modern + ruslit corpus, ``DEFAULT_CORPUS``);
+    an empty list or ``"navec"`` builds from the navec word list that ships in natasha.
 
     >>> tok = build(["train.txt"], "tok32k", BuildConfig(vocab_size=32000, mode="word"))  # doctest: +SKIP
     """
     cfg = cfg or BuildConfig()
     out = check_out_dir(out, overwrite)  # before any work: an --out that cannot be written is found now
-    paths = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
+    paths = resolve_corpus([corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus))
     word_ngrams = GENERATORS[cfg.mode].word_ngrams
     counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()
     entries, preferred_by_surface = select_entries(counts, cfg, progress)

@@ -18,6 +18,7 @@ from ..options import add_dataclass_arguments, dataclass_from_args
 from .build import build
 from .candidates import MODES
 from .config import BuildConfig
+from .corpus import DEFAULT_CORPUS
 
 DEMO_SENTENCES = [
     "Мне было тогда лет двадцать пять, – начал Н.Н., – дела давно минувших дней.",
@@ -28,11 +29,14 @@ DEMO_CONCEPTS = {"цикл Кребса": "Ⓚ", "любовь": "❤", "в то
 
 
 def configure_build(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Build a HyperTok vocabulary and tokenizer directory. With no --corpus, "
-                          "the navec 250K-word Russian frequency list that ships in natasha is used.")
+    parser.description = ("Build a HyperTok vocabulary and tokenizer directory. With no --corpus, the default "
+                          f"corpus: {' + '.join(DEFAULT_CORPUS)} under ../shared/corpora (or $HYPERTOK_CORPORA); "
+                          "--corpus navec uses the navec 250K-word list that ships in natasha (offline).")
     parser.epilog = ("example: hypertok build --corpus ../shared/corpora/ruslit/train.txt "
-                     "--vocab-size 64000 --mode concept --out tok64k")
-    parser.add_argument("--corpus", nargs="*", default=[], help="UTF-8 text files or folders (streamed)")
+                     "'../shared/corpora/modern/ru-modern-train-*.txt.xz' --vocab-size 64000 --mode concept --out tok64k")
+    parser.add_argument("--corpus", nargs="*", default=["default"],
+                        help="UTF-8 text files or folders, .xz/.gz/.zst read directly (streamed); 'default' "
+                             "(the default) = the shared modern + ruslit corpus; 'navec' = the offline word list")
     parser.add_argument("--out", required=True, help="tokenizer directory to write (atomically)")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     add_dataclass_arguments(parser.add_argument_group("build parameters (BuildConfig)"), BuildConfig)

@@ -44,7 +44,12 @@ class BuildConfig:
                         "auto = pua, or all when the vocabulary is larger than the PUA (137 468)", choices=POOLS)
     concepts: str | None = _opt(None, 'JSON file {"phrase": "preferred symbol or null"} of concepts that always get '
                                 "an entry")
-    fallback_share: float = _opt(0.18, "share of the budget given to the fallback subword model")
+    backbone: str = _opt("bpe", "the subword model under the entries: bpe = a BPE trained on the whole corpus "
+                         "whose pieces compete with the entries on measured use; tail = a Unigram on the units "
+                         "entries do not cover, with a fixed share (the builder of issues 2-11)",
+                         choices=("bpe", "tail"))
+    fallback_share: float = _opt(1.0, "backbone=bpe: the BPE is trained at this share of the budget, then pruned "
+                                 "with the entries; backbone=tail: the fixed share of the tail model (0.18 before)")
     min_char_count: int = _opt(3, "a character seen at least this often gets a token of its own (rarer ones are "
                                "spelled with byte tokens)")
     max_ngram: int = _opt(4, "longest multi-unit entry, in counting units (1: no n-grams)")
@@ -53,7 +58,8 @@ class BuildConfig:
     min_pmi: float = _opt(0.0, "concept mode: least PMI of a multi-word unit, log p(n-gram) - sum log p(unit)")
     overgenerate: float = _opt(2.5, "candidates kept for pruning, as a multiple of the room for entries")
     prune_rounds: int = _opt(4, "rounds of usage-based pruning on the corpus sample")
-    sample_mb: float = _opt(4.0, "megabytes of evenly spaced corpus lines kept to prune and score on")
+    sample_mb: float = _opt(20.0, "megabytes of evenly spaced corpus lines kept to prune and score on (4 before "
+                            "issue 12: too few to tell rare candidates apart)")
     max_morph_words: int = _opt(200_000, "morph/concept: most word forms (beyond those with entries) split into "
                                 "stem + ending")
     max_tail_units: int = _opt(300_000, "most tail units (the most frequent ones) the fallback model trains on")
@@ -64,8 +70,10 @@ class BuildConfig:
             raise HyperTokError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.symbols not in POOLS:
             raise HyperTokError(f"unknown symbol pool {self.symbols!r}; choose one of {', '.join(POOLS)}")
-        if not 0.0 < self.fallback_share < 1.0:
-            raise HyperTokError(f"fallback_share must be between 0 and 1, got {self.fallback_share}")
+        if not 0.0 < self.fallback_share <= 1.0:
+            raise HyperTokError(f"fallback_share must be in (0, 1], got {self.fallback_share}")
+        if self.backbone not in ("bpe", "tail"):
+            raise HyperTokError(f"unknown backbone {self.backbone!r}; choose bpe or tail")
         if self.max_ngram < 1:
             raise HyperTokError("max_ngram must be at least 1")
         if not isinstance(self.vocab_size, int) or self.vocab_size > MAX_VOCAB_SIZE:

@@ -1,9 +1,10 @@
 """Corpus reading and counting: stream text from files and folders, count units and n-grams.
 
 What it does: expands paths (folders recursively, in sorted order, so a build is
-deterministic), decodes each file strictly, and yields lines with their newline kept.
-Memory does not grow with corpus size. It also hashes the exact bytes read, so every
-artifact can record which corpus made it.
+deterministic), decodes each file strictly (``.xz``, ``.gz`` and ``.zst`` files are
+decompressed on the fly, streamed), and yields lines with their newline kept. Memory does
+not grow with corpus size. It also hashes the exact (decompressed) bytes read, so every
+artifact can record which corpus made it, whichever way the corpus was stored.
 
 ``count_corpus`` streams the corpus twice (units, then n-grams of frequent units); memory
 grows with the number of distinct units, not with corpus size.
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import HyperTokError
-from ..files import check_encoding, decode_error
+from ..files import check_encoding, decode_error, open_bytes, plain_suffix
 from .pretokenize import UNIT_RE
 
 if TYPE_CHECKING:
@@ -33,6 +34,66 @@ if TYPE_CHECKING:
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 _CHUNK = 1 << 20
+
+
+# The default build corpus (issue 12): modern Russian (IT documentation, news, everyday
+# sentences) plus 19th-century prose, so a vocabulary fits neither register alone. Paths are
+# relative to the shared corpora folder (``corpora_root``); ``--corpus default`` names them.
+DEFAULT_CORPUS = ("modern/ru-modern-train-*.txt.xz", "ruslit/train.txt")
+NAVEC = "navec"  # ``--corpus navec``: the offline navec word list (``hypertok demo``)
+
+
+def corpora_root() -> Path | None:
+    """The shared corpora folder: ``$HYPERTOK_CORPORA``, else ``shared/corpora`` or
+    ``../shared/corpora`` from the current folder or from this source tree; ``None`` if absent."""
+    env = os.environ.get("HYPERTOK_CORPORA")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    here = Path(__file__).resolve().parents[2]  # the checkout holding hypertok/
+    for base in (Path.cwd(), Path.cwd().parent, here, here.parent):
+        cand = base / "shared" / "corpora"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def default_corpus() -> list[Path]:
+    """The files of :data:`DEFAULT_CORPUS`, or a ``HyperTokError`` saying where it looked."""
+    root = corpora_root()
+    found: list[Path] = []
+    missing = []
+    for pattern in DEFAULT_CORPUS:
+        hits = sorted(root.glob(pattern)) if root else []
+        found += hits
+        if not hits:
+            missing.append(pattern)
+    if missing:
+        where = str(root) if root else "$HYPERTOK_CORPORA, ./shared/corpora or ../shared/corpora"
+        raise HyperTokError(
+            f"the default corpus ({' + '.join(DEFAULT_CORPUS)}) is not in {where} (missing: {', '.join(missing)}); "
+            f"set HYPERTOK_CORPORA to the folder holding it, pass --corpus FILES, or --corpus {NAVEC} "
+            "for the offline word list"
+        )
+    return found
+
+
+def resolve_corpus(paths: Iterable[str | os.PathLike]) -> list[str | os.PathLike]:
+    """Expand the names ``default`` (:data:`DEFAULT_CORPUS`) and ``navec`` (no files: the word list).
+
+    >>> resolve_corpus(["navec"]), resolve_corpus(["a.txt"])
+    ([], ['a.txt'])
+    """
+    out: list[str | os.PathLike] = []
+    for p in paths:
+        if str(p) == NAVEC and not Path(p).exists():
+            continue
+        if str(p) == "default" and not Path(p).exists():
+            out += default_corpus()
+        else:
+            out.append(p)
+    if len(out) and any(str(p) == NAVEC for p in paths):
+        raise HyperTokError(f"--corpus {NAVEC} (the word list) cannot be combined with corpus files")
+    return out
 
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -45,9 +106,10 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and plain_suffix(f) in TEXT_SUFFIXES)
             if not found:
-                raise HyperTokError(f"{p}: folder holds no text files (*.txt, *.md, or no suffix)")
+                raise HyperTokError(f"{p}: folder holds no text files (*.txt, *.md, or no suffix; "
+                                    "optionally .xz, .gz or .zst)")
             out.extend(found)
         elif p.is_file():
             out.append(p)
@@ -89,7 +151,7 @@ class Corpus:
             decoder = codecs.getincrementaldecoder(self.encoding)("strict")
             offset = 0
             carry = ""
-            with open(path, "rb") as f:
+            with open_bytes(path) as f:
                 while True:
                     block = f.read(_CHUNK)
                     final = not block
@@ -98,7 +160,7 @@ class Corpus:
                         text = decoder.decode(block, final=final)
                     except UnicodeDecodeError as e:
                         where = offset - pending + e.start
-                        with open(path, "rb") as g:
+                        with open_bytes(path) as g:
                             head = g.read(where + 1)
                         raise decode_error(path, head, where, self.encoding) from None
                     digest.update(block)
@@ -140,6 +202,46 @@ def with_progress(iterable, progress: bool, desc: str):
     return tqdm(iterable, desc=desc, unit=" lines", mininterval=0.5)
 
 
+class EvenSample:
+    """Evenly spaced lines of a stream of unknown length, about ``target`` UTF-8 bytes in all.
+
+    Keeps every ``stride``-th line; when the kept lines pass twice the target, the stride
+    doubles and every other kept line goes. At the end the kept lines are thinned evenly
+    to the target. Deterministic, one pass, memory at most twice the target, and it needs
+    no file sizes (compressed files do not state theirs).
+
+    >>> s = EvenSample(10)
+    >>> for i in range(100): s.add(f"{i:02d}\\n")
+    >>> s.lines()
+    ['00\\n', '64\\n', '96\\n']
+    """
+
+    def __init__(self, target: int) -> None:
+        self.target = max(1, target)
+        self.stride = 1
+        self.i = 0
+        self.kept: list[tuple[int, str, int]] = []  # (line index, line, bytes)
+        self.size = 0
+
+    def add(self, line: str) -> None:
+        if self.i % self.stride == 0:
+            n = len(line.encode("utf-8", "surrogatepass"))
+            self.kept.append((self.i, line, n))
+            self.size += n
+            if self.size > 2 * self.target:
+                self.stride *= 2
+                self.kept = [k for k in self.kept if k[0] % self.stride == 0]
+                self.size = sum(k[2] for k in self.kept)
+        self.i += 1
+
+    def lines(self) -> list[str]:
+        kept = self.kept
+        if self.size > self.target:
+            step = self.size / self.target
+            kept = [k for j, k in enumerate(kept) if int(j / step) != int((j - 1) / step) or j == 0]
+        return [k[1] for k in kept]
+
+
 def count_corpus(paths, cfg: BuildConfig, progress: bool = False, word_ngrams: bool = False) -> Counts:
     """Stream the corpus: count units and characters, then n-grams of frequent units.
 
@@ -150,13 +252,11 @@ def count_corpus(paths, cfg: BuildConfig, progress: bool = False, word_ngrams: b
     counts = Counts()
     units = counts.units
     findall = UNIT_RE.findall
-    total = sum(p.stat().st_size for p in corpus.files)
-    stride = max(1, int(total / (cfg.sample_mb * 1e6)))
-    sample = counts.sample
-    for i, line in enumerate(with_progress(corpus, progress, "counting units")):
+    sampler = EvenSample(int(cfg.sample_mb * 1e6))
+    for line in with_progress(corpus, progress, "counting units"):
         units.update(findall(line))
-        if i % stride == 0:
-            sample.append(line)
+        sampler.add(line)
+    counts.sample = sampler.lines()
     if not units or all(u.isspace() for u in units):  # issue 13: whitespace alone built a tokenizer
         raise HyperTokError(f"empty corpus: {', '.join(map(str, corpus.files))} holds no text"
                             f"{' (only whitespace)' if units else ''}; give UTF-8 text files")

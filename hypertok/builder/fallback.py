@@ -1,9 +1,19 @@
 """The fallback subword model: what covers the text that HyperTok entries do not.
 
-It is an HF ``tokenizers`` Unigram model trained on the *tail* of the corpus, the units
-that no entry covers, so its budget is spent where entries do not reach. Below it sit
-single characters and, for anything never seen, the 256 byte tokens: there is never an
-unknown token.
+Two designs (``BuildConfig.backbone``):
+
+- ``bpe`` (default since issue 12): the *backbone*, a BPE model trained on every unit of
+  the corpus with its true count (:func:`train_backbone`), as strong as a BPE baseline of
+  its size. Its pieces then compete with the HyperTok entries for the budget on measured
+  usefulness (``hypertok.builder.select``), so entries replace backbone pieces only where
+  they save more tokens on the corpus sample.
+- ``tail`` (issues 2-11): a Unigram model trained on the *tail* of the corpus, the units
+  that no entry covers, each counted at most twice (:func:`train_pieces`), with a fixed
+  share of the budget. On text unlike the corpus it is weaker than a plain BPE of the
+  same total size (issue 12 measured it).
+
+Below the pieces sit single characters and, for anything never seen, the 256 byte tokens:
+there is never an unknown token.
 
 Only the trained piece *set* is kept: the Unigram trainer is multi-threaded and its
 scores vary in the last digits from run to run, while its piece set does not. Scores are
@@ -43,3 +53,31 @@ def train_pieces(units: Iterable[tuple[str, int]], size: int, max_piece_length: 
     )
     tok.train_from_iterator(stream(), trainer, length=sum(min(c, 2) for _, c in items))
     return sorted(p for p in tok.get_vocab() if p != "<unk>")
+
+
+def train_backbone(units: Iterable[tuple[str, int]], size: int, max_piece_length: int = 24) -> list[str]:
+    """Train a BPE model of about ``size`` pieces on ``(unit, count)`` pairs, true counts; return its pieces.
+
+    Each unit is one pre-tokenized word (units carry their leading space, `` стол``), so
+    pieces never cross a unit boundary, as in a BPE baseline with whitespace
+    pre-tokenization. Single characters are included in the returned pieces.
+
+    >>> pieces = train_backbone([(" стол", 30), (" столы", 20), (" стул", 10)], 20)
+    >>> " стол" in pieces
+    True
+    """
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+
+    items = sorted(units)
+
+    def stream():  # "u\nu\nu": the trainer counts the unit as many times as it occurs
+        for unit, count in items:
+            if "\n" not in unit:
+                yield "\n".join([unit] * count)
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("\n"), behavior="removed")
+    trainer = trainers.BpeTrainer(vocab_size=max(size, 2), show_progress=False, min_frequency=2,
+                                  max_token_length=max_piece_length)
+    tok.train_from_iterator(stream(), trainer, length=len(items))
+    return sorted(tok.get_vocab())

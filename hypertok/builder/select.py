@@ -5,10 +5,16 @@ The budget is one number, the total vocabulary size. It is spent in this order:
 1. 4 special tokens and 256 byte tokens (so nothing is ever unknown);
 2. single characters: printable ASCII, the Russian alphabet, and every character seen at
    least ``min_char_count`` times;
-3. the fallback subword model (``fallback_share`` of the budget), trained on the tail of the
-   corpus that entries will not cover (``hypertok.builder.fallback``);
-4. candidate entries of the build's mode (``hypertok.builder.candidates``), ranked by the
-   tokens they save, then pruned by measured usefulness on a corpus sample (``_prune``).
+3. everything else is one competition (``backbone="bpe"``, the default since issue 12): the
+   pieces of a BPE trained on the whole corpus at ``fallback_share`` of the budget
+   (``hypertok.builder.fallback``) and the candidate entries of the build's mode
+   (``hypertok.builder.candidates``, ranked by the tokens they save) form one pool that
+   ``_prune`` cuts to the room by measured usefulness on the corpus sample. An entry takes
+   a slot only where it saves more tokens than the backbone piece it displaces, so the
+   vocabulary starts from a full-size subword model and never spends its budget on
+   entries that do not pay (issue 12, "never worse than the backbone").
+   With ``backbone="tail"`` (issues 2-11) a Unigram trained on the tail of the corpus takes
+   a fixed ``fallback_share`` and only the entries are pruned.
 
 Score layout (higher is better; the encoder maximises the sum). While building, every token
 costs about 1 (entries a little less than fallback pieces, which cost a little less than
@@ -22,6 +28,7 @@ What it does not do: no corpus reading, no symbols, no files (``hypertok.builder
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..core.format import BYTE0, N_BYTES, SPECIALS, Entry, byte_piece
 from ..core.pipeline import hf_tokenizer
@@ -33,18 +40,23 @@ from .pretokenize import unit_kind
 
 _ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
 ALPHA = 0.002
+TAIL_SHARE = 0.18  # the tail fallback's share when backbone="bpe" cannot run (no corpus sample)
 
 
 def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> tuple[list[Entry], dict[str, str]]:
     """Spend the budget: characters, fallback pieces, then entries by saving. Returns entries
     (ids assigned) and the user's preferred symbols by surface."""
-    from .fallback import train_pieces
-
     chars = set(BASE_CHARS) | {ch for ch, c in counts.chars.items() if c >= cfg.min_char_count}
     chars -= {ch for ch in chars if 0xD800 <= ord(ch) <= 0xDFFF}
     fixed = len(SPECIALS) + N_BYTES + len(chars)
-    n_fallback = max(MIN_FALLBACK, int(cfg.vocab_size * cfg.fallback_share))
+    use_backbone = cfg.backbone == "bpe" and bool(counts.sample)
+    # The backbone competes on measured use, which needs a corpus sample; a word list (navec)
+    # has none, so it gets the tail fallback at its share of issues 2-11.
+    share = cfg.fallback_share if cfg.backbone == "tail" else TAIL_SHARE
+    n_fallback = max(MIN_FALLBACK, int(cfg.vocab_size * share))
     n_entries = cfg.vocab_size - fixed - n_fallback
+    if use_backbone:  # pieces and entries share the room; guess half each
+        n_entries = (cfg.vocab_size - fixed - MIN_FALLBACK) // 2
     if n_entries < 0:
         raise HyperTokError(
             f"vocab_size {cfg.vocab_size} is too small for {fixed} specials, bytes and characters plus "
@@ -63,10 +75,67 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
             seen.add(c.surface)
             ranked.append(c)
 
-    # The fallback learns the tail: units the entries will not cover.
+    if use_backbone:
+        pool, pieces = _with_backbone(ranked, chars, counts, cfg, fixed, progress)
+        known = {}
+    else:
+        pieces = _tail_pieces(ranked, chars, counts, cfg, fixed, n_entries, n_fallback, generator.morphology,
+                              progress)
+        room = cfg.vocab_size - fixed - len(pieces)
+        piece_set = set(pieces)
+        pool = [c for c in ranked if c.surface not in piece_set]
+        if counts.sample:
+            pool = _prune(pool[: int(room * cfg.overgenerate)], room, pieces, chars, counts, cfg, progress)
+        pool = pool[:room]
+        # A fallback piece that is also a candidate (a word or stem the fallback found on its own)
+        # keeps the candidate's kind, lemma and tags.
+        known = {c.surface: c for c in ranked if c.surface in piece_set}
+    entries = _assemble(pool, pieces, chars, counts, known)
+    _rescore(entries, counts)
+    return entries, preferred_by_surface
+
+
+def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg: BuildConfig, fixed: int,
+                   progress: bool) -> tuple[list[Candidate], list[str]]:
+    """``backbone=bpe``: a BPE of ``fallback_share`` x the budget, trained on every unit with
+    its true count; its pieces join the entry candidates and all compete on measured use.
+
+    A backbone piece that is also a candidate (a whole word form, a punctuation run) enters as
+    that candidate, with its kind; the others enter as ``fallback`` pieces. Returns the pruned
+    pool (entries and pieces together, at most the room) and no separate fixed pieces.
+    """
+    from .fallback import train_backbone
+
+    room = cfg.vocab_size - fixed
+    size = max(MIN_FALLBACK, int(cfg.vocab_size * cfg.fallback_share))
+    if progress:
+        print(f"training the backbone BPE ({size} pieces on {len(counts.units)} units) ...", flush=True)
+    bpe = [p for p in train_backbone(counts.units.items(), size)
+           if len(p) > 1 and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
+    by_surface = {c.surface: c for c in ranked}
+    backbone = []
+    for p in bpe:
+        c = by_surface.get(p)
+        backbone.append(c if c is not None else Candidate(p, "fallback", 0.0, counts.units.get(p, 0)))
+    in_backbone = {c.surface for c in backbone}
+    n_extra = max(room, int(room * cfg.overgenerate) - len(backbone))
+    extra = [c for c in ranked if c.surface not in in_backbone][:n_extra]
+    pool = backbone + extra
+    # Endings are few and every stem needs them; measured one by one while whole forms still
+    # shadow them, they would go first. Keep them (a few hundred to two thousand tokens).
+    pool = [replace(c, forced=True) if c.kind == "ending" else c for c in pool]
+    pool = _prune(pool, room, [], chars, counts, cfg, progress)
+    return pool[:room], []
+
+
+def _tail_pieces(ranked: list[Candidate], chars: set[str], counts: Counts, cfg: BuildConfig, fixed: int,
+                 n_entries: int, n_fallback: int, morphology: bool, progress: bool) -> list[str]:
+    """``backbone=tail``: Unigram pieces trained on the units the top entries will not cover."""
+    from .fallback import train_pieces
+
     covered = {c.surface for c in ranked[:n_entries]}
     stem_cover = set()
-    if generator.morphology:
+    if morphology:
         stem_cover = {c.surface for c in ranked[:n_entries] if c.kind == "stem"}
     tail = []
     for u, c in sorted(counts.units.items()):
@@ -93,19 +162,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
                 f"{fixed + n_fallback}")
     if progress:
         print(f"training the fallback model ({n_fallback} pieces on {len(tail)} tail units) ...", flush=True)
-    pieces = [p for p in train_pieces(tail, n_fallback) if p not in chars and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
-
-    room = cfg.vocab_size - fixed - len(pieces)
-    piece_set = set(pieces)
-    pool = [c for c in ranked if c.surface not in piece_set]
-    if counts.sample:
-        pool = _prune(pool[: int(room * cfg.overgenerate)], room, pieces, chars, counts, cfg, progress)
-    # A fallback piece that is also a candidate (a word or stem the fallback found on its own)
-    # keeps the candidate's kind, lemma and tags.
-    known = {c.surface: c for c in ranked if c.surface in piece_set}
-    entries = _assemble(pool[:room], pieces, chars, counts, known)
-    _rescore(entries, counts)
-    return entries, preferred_by_surface
+    return [p for p in train_pieces(tail, n_fallback) if p not in chars and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
 
 
 def _usage(hf, sample: list[str], size: int):
@@ -138,7 +195,8 @@ def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], count
     entries += [Entry(BYTE0 + b, byte_piece(b), "byte", _RARE) for b in range(N_BYTES)]
     body: list[Entry] = []
     for rank, c in enumerate(chosen):
-        body.append(Entry(0, c.surface, c.kind, _ENTRY - 0.04 * rank / max(len(chosen), 1), c.freq, c.lemma, c.tags))
+        base = _FALLBACK if c.kind == "fallback" else _ENTRY  # backbone pieces rank as fallback pieces
+        body.append(Entry(0, c.surface, c.kind, base - 0.04 * rank / max(len(chosen), 1), c.freq, c.lemma, c.tags))
     by_len = sorted(pieces, key=lambda p: (-len(p), p))
     known = known or {}
     for rank, p in enumerate(by_len):

@@ -30,7 +30,6 @@ issue text, the logits pitfall from REFERENCE.md ("Training with a large vocabul
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path

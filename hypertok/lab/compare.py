@@ -2,8 +2,8 @@
 
 What it does: loads HyperTok directories and the baselines of :mod:`hypertok.registry`
 (Mistral v1/v3/Tekken from the files inside ``mistral-common``; BPE and Unigram trained
-with HF ``tokenizers`` and with SentencePiece on ``--train`` at each HyperTok
-directory's vocabulary size, cached; UTF-8 bytes), encodes each ``--text`` with each,
+with HF ``tokenizers`` and with SentencePiece, and the superword baseline SuperBPE, on
+``--train`` at each HyperTok directory's vocabulary size, cached; UTF-8 bytes), encodes each ``--text`` with each,
 and reports the metrics of :mod:`hypertok.lab.metrics`. For the "HyperTok as an archiver"
 view it also compresses the raw text with gzip -9, xz -9, zstd -19 and brotli -q 11,
 and reports the UTF-8 size of HyperTok's symbol text, raw and compressed with zstd -19.
@@ -166,6 +166,7 @@ def measure(sub: Tokenizer, t: Text, repeats: int = 5) -> dict:
         "renyi_efficiency": M.renyi_efficiency(counts, sub.vocab_size, 2.5),
         "vocab_used": M.vocab_used(counts, sub.vocab_size),
         "fallback_share": M.fallback_share(counts, sub.fallback_ids),
+        "fallback_share_wide": M.fallback_share(counts, getattr(sub, "fallback_ids_wide", None)),
         "fallback_rule": sub.fallback_note or "n/a: no separate fallback model",
         "round_trip": bad_lines == 0,
         "round_trip_bad_lines": bad_lines,
@@ -262,6 +263,8 @@ def compare(
 
         try:
             sub = HyperTokTokenizer.from_dir(d)
+            if any(sub.name == h.name for h in hypertoks):  # two builds of one mode and size
+                sub.name = f"{sub.name}:{Path(d).name}"
             hypertoks.append(sub)
             subjects.append((sub.name, sub, "ok", ""))
             _log(f"loaded {sub.name} from {d}", quiet)
@@ -278,7 +281,10 @@ def compare(
     sizes = sorted({s.vocab_size for s in hypertoks} | {int(v) for v in vocab_sizes})
     trained_names = [n for n in names if n in TRAINED_KINDS]
     if trained_names:
+        from ..builder.corpus import resolve_corpus
         from ..registry import corpus_sha256, load_tokenizer
+
+        train = resolve_corpus(train)
 
         sha = None
         if not train:
@@ -432,9 +438,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                 f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR", help="HyperTok tokenizer directories")
-    p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on")
+    p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)")
     p.add_argument("--train", nargs="*", default=[], metavar="FILE",
-                   help="corpus to train the BPE/Unigram baselines on (never the --text you measure on)")
+                   help="corpus to train the BPE/Unigram baselines on (never the --text you measure on); "
+                        ".xz/.gz/.zst read directly; 'default' = the default build corpus")
     p.add_argument("--baselines", default="all", metavar="LIST",
                    help="comma-separated names or groups (default: all)")
     p.add_argument("--vocab-size", nargs="*", type=int, default=[], metavar="N",

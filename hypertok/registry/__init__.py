@@ -11,7 +11,8 @@ spec                          tokenizer
 ``tekken``                    Mistral's Tekken, via mistral-common
 ``bytes``                     UTF-8 bytes
 ``hf-bpe`` ``hf-unigram``     baselines trained on ``train=[files]`` at ``size=N`` (cached,
-``spm-bpe`` ``spm-unigram``   :mod:`.trained`)
+``spm-bpe`` ``spm-unigram``   :mod:`.trained`); ``superbpe``: SuperBPE (Liu et al. 2025),
+``superbpe``                  whose second stage merges across whitespace
 ``DIR``                       a HyperTok directory, or a directory with a ``tokenizer.json``
 ``DIR:extend``                the base (``base=``, default ``mistral-v3``) plus the entries
                               of DIR it lacks (:class:`.adapted.AdaptedTokenizer`)

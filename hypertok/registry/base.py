@@ -66,6 +66,7 @@ class Tokenizer(ABC):
     dummy_prefix: bool = False
     fallback_ids: frozenset[int] | None = None
     fallback_note: str = ""
+    fallback_ids_wide: frozenset[int] | None = None  # a wider rule, reported beside (HyperTok: every "char")
 
     def __init__(self) -> None:
         self.info: dict = {}

@@ -36,8 +36,12 @@ class HyperTokTokenizer(Tokenizer):
         self.surfaces = list(tok.surfaces)
         self.specials = dict(tok.specials)
         self.bytes_of = [parse_byte_piece(s) if k == "byte" else None for s, k in zip(self.surfaces, self.kinds)]
-        self.fallback_ids = frozenset(i for i, k in enumerate(self.kinds) if k in ("fallback", "char", "byte"))
-        self.fallback_note = 'kinds "fallback", "char", "byte"'
+        # A single punctuation, symbol or space character ("," "." " ") is a whole punctuation
+        # unit, as in every tokenizer; a single letter or digit spells part of a word or number.
+        self.fallback_ids = frozenset(i for i, (k, s) in enumerate(zip(self.kinds, self.surfaces))
+                                      if k in ("fallback", "byte") or (k == "char" and s.isalnum()))
+        self.fallback_note = 'kinds "fallback", "byte", and "char" tokens that are a letter or digit'
+        self.fallback_ids_wide = frozenset(i for i, k in enumerate(self.kinds) if k in ("fallback", "char", "byte"))
         self.bos_id, self.eos_id = self.specials.get("bos"), self.specials.get("eos")
         self.pad_id, self.unk_id = self.specials.get("pad"), self.specials.get("unk")
 

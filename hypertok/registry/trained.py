@@ -1,8 +1,8 @@
 """Baselines trained on the user's corpus: BPE and Unigram, with HF ``tokenizers`` and SentencePiece.
 
 What it does: :func:`trained` trains (or loads from the cache) byte-level BPE and
-Unigram (Metaspace pre-tokenizer) with HF ``tokenizers``, and BPE and Unigram with
-SentencePiece (Llama-style settings: byte fallback, identity normalisation, whitespace
+Unigram (Metaspace pre-tokenizer) with HF ``tokenizers``, SuperBPE (Liu et al. 2025,
+arXiv 2503.13423; :func:`_train_superbpe`), and BPE and Unigram with SentencePiece (Llama-style settings: byte fallback, identity normalisation, whitespace
 kept), each at a given total vocabulary size, specials included. Trained models are
 cached under ``~/.cache/hypertok/baselines`` (or ``cache_dir`` / ``$HYPERTOK_CACHE``),
 keyed by the corpus SHA-256, the size, the kind and a settings version, so a second run
@@ -30,7 +30,9 @@ from .spm import SentencePieceTokenizer
 
 SETTINGS_VERSION = 1  # bump when the training settings below change: old cache entries are then ignored
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids 0..3 in every trained baseline, as in HyperTok
-TRAINED_KINDS = ["hf-bpe", "hf-unigram", "spm-bpe", "spm-unigram"]
+TRAINED_KINDS = ["hf-bpe", "hf-unigram", "spm-bpe", "spm-unigram", "superbpe"]
+SUPERBPE_TRANSITION = 0.9  # stage 1 stops at 90% of the vocabulary (the paper's best: t = 180k of 200k)
+_STAGE2_BASE = 0xF0000  # stage-1 token i is the character U+F0000 + i while stage 2 trains
 VERSIONED = ("tokenizers", "sentencepiece", "mistral-common")  # recorded in every cache entry
 
 
@@ -66,12 +68,13 @@ def _check_utf8(paths: Sequence[Path]) -> None:
 
 
 def _lines(paths: Sequence[Path]) -> Iterable[str]:
-    for p in paths:
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                line = line.rstrip("\n")
-                if line:
-                    yield line
+    """Non-empty lines without their newline; ``.xz``/``.gz``/``.zst`` files are streamed decompressed."""
+    from ..builder.corpus import Corpus
+
+    for line in Corpus(paths):
+        line = line.rstrip("\n")
+        if line:
+            yield line
 
 
 def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, progress: bool) -> None:
@@ -91,11 +94,87 @@ def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, progress: 
     tk.save(str(out / "tokenizer.json"))
 
 
+def _train_superbpe(paths: Sequence[Path], size: int, out: Path, progress: bool) -> dict:
+    """SuperBPE: BPE that learns subwords, then superwords across whitespace (Liu et al. 2025).
+
+    Stage 1 is the ``hf-bpe`` recipe (byte-level, GPT-2 whitespace pre-tokenization) up to
+    the transition size ``t = SUPERBPE_TRANSITION x size``. Stage 2 resumes merging without
+    whitespace pre-tokenization (each line is one sequence), for ``size - t`` more merges.
+    Stock ``tokenizers`` cannot resume a BPE trainer, so stage 2 trains on the corpus
+    written in stage-1 tokens, one private-use character per token: each pair it merges
+    is a pair of stage-1 tokens (or of earlier superwords), exactly the merge a resumed
+    trainer would make. The result is one byte-level BPE whose merges are stage 1's then
+    stage 2's, with no regex pre-tokenization, so a line is encoded as one sequence.
+    Unlike the paper, digits are not kept apart in stage 2 (the GPT-2 rules of stage 1 still
+    keep them out of words there).
+    """
+    from tokenizers import Tokenizer as HFTk
+    from tokenizers import models, pre_tokenizers, trainers
+
+    from ..core.pipeline import untrained
+
+    t = int(size * SUPERBPE_TRANSITION)
+    stage1 = untrained("byte-level-bpe")
+    trainer = trainers.BpeTrainer(vocab_size=t, special_tokens=SPECIALS, show_progress=progress,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    stage1.train_from_iterator(_lines(paths), trainer=trainer)
+    model1 = json.loads(stage1.to_str())["model"]
+    vocab1: dict[str, int] = model1["vocab"]
+    merges1 = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model1["merges"]]
+    piece_of = {i: p for p, i in vocab1.items()}
+
+    def as_chars(batch: list[str]):
+        for enc in stage1.encode_batch(batch, add_special_tokens=False):
+            yield "".join(chr(_STAGE2_BASE + i) for i in enc.ids)
+
+    def stage2_lines():
+        batch: list[str] = []
+        for line in _lines(paths):
+            batch.append(line)
+            if len(batch) == 4096:
+                yield from as_chars(batch)
+                batch = []
+        yield from as_chars(batch)
+
+    def piece(s: str) -> str:
+        return "".join(piece_of[ord(c) - _STAGE2_BASE] for c in s)
+
+    stage2 = HFTk(models.BPE())  # no pre-tokenizer: a line is one sequence, merges cross spaces
+    n_merges = size - len(vocab1)
+    # the alphabet counts against vocab_size: ask for every stage-1 token plus the new merges
+    trainer2 = trainers.BpeTrainer(vocab_size=len(vocab1) + n_merges, show_progress=progress,
+                                   initial_alphabet=[chr(_STAGE2_BASE + i) for i in range(len(vocab1))],
+                                   max_token_length=None)
+    stage2.train_from_iterator(stage2_lines(), trainer=trainer2)
+    model2 = json.loads(stage2.to_str())["model"]
+    vocab = dict(vocab1)
+    merges = list(merges1)
+    for m in model2["merges"]:
+        a, b = m.split(" ", 1) if isinstance(m, str) else m
+        a, b = piece(a), piece(b)
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+            merges.append((a, b))
+    tk = HFTk(models.BPE(vocab=vocab, merges=merges))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    from tokenizers import decoders
+
+    tk.decoder = decoders.ByteLevel()
+    tk.add_special_tokens(SPECIALS)
+    tk.save(str(out / "tokenizer.json"))
+    return {"transition_vocab_size": len(vocab1), "stage2_merges": len(merges) - len(merges1)}
+
+
 def _train_spm(kind: str, paths: Sequence[Path], size: int, out: Path) -> None:
     import sentencepiece as spm
 
+    from ..files import compression_of
+
+    # SentencePiece reads plain files itself; compressed ones are streamed to it line by line.
+    source = ({"sentence_iterator": iter(_lines(paths))} if any(compression_of(p) for p in paths)
+              else {"input": ",".join(str(p) for p in paths)})
     spm.SentencePieceTrainer.train(
-        input=",".join(str(p) for p in paths), model_prefix=str(out / "spm"), model_type=kind.split("-")[1],
+        **source, model_prefix=str(out / "spm"), model_type=kind.split("-")[1],
         vocab_size=size, character_coverage=0.9999, byte_fallback=True, normalization_rule_name="identity",
         remove_extra_whitespaces=False, split_digits=True, max_sentence_length=1 << 16,
         hard_vocab_limit=False, unk_id=0, bos_id=1, eos_id=2, pad_id=3, num_threads=os.cpu_count() or 1,
@@ -107,7 +186,7 @@ def trained(kind: str, train: Sequence[str | os.PathLike], size: int, cache_dir:
             progress: bool = False, sha256: str | None = None) -> Tokenizer:
     """A BPE/Unigram baseline of ``size`` total tokens trained on ``train``, cached.
 
-    ``kind`` is one of ``hf-bpe``, ``hf-unigram``, ``spm-bpe``, ``spm-unigram``. The cache
+    ``kind`` is one of ``hf-bpe``, ``hf-unigram``, ``spm-bpe``, ``spm-unigram``, ``superbpe``. The cache
     key is the corpus SHA-256 (pass ``sha256`` to skip re-hashing), the size, the kind
     and :data:`SETTINGS_VERSION`. Raises :class:`Unavailable` if training fails.
     """
@@ -127,7 +206,10 @@ def trained(kind: str, train: Sequence[str | os.PathLike], size: int, cache_dir:
         t0 = time.perf_counter()
         with atomic_dir(entry) as tmp:  # a cache entry appears whole or not at all
             try:
-                if kind.startswith("hf-"):
+                extra = {}
+                if kind == "superbpe":
+                    extra = _train_superbpe(paths, size, tmp, progress)
+                elif kind.startswith("hf-"):
                     _train_hf(kind, paths, size, tmp, progress)
                 else:
                     _train_spm(kind, paths, size, tmp)
@@ -136,11 +218,11 @@ def trained(kind: str, train: Sequence[str | os.PathLike], size: int, cache_dir:
             meta = {"kind": kind, "requested_vocab_size": size, "corpus_sha256": sha,
                     "corpus_files": [str(p) for p in paths], "settings_version": SETTINGS_VERSION,
                     "train_seconds": round(time.perf_counter() - t0, 1),
-                    "versions": library_versions(VERSIONED, python=False)}
+                    "versions": library_versions(VERSIONED, python=False), **extra}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
     meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
     name = f"{kind}-{size}"
-    if kind.startswith("hf-"):
+    if kind.startswith("hf-") or kind == "superbpe":
         from tokenizers import Tokenizer as HFTk
 
         return HFTokenizer(HFTk.from_file(str(entry / "tokenizer.json")), name, {"cache": str(entry), **meta})

@@ -42,9 +42,16 @@ def test_morph_mode_covers_paradigms_with_stems(tmp_path):
     corpus.write_text(" ".join(f for f in forms for _ in range(3)) + "\n", encoding="utf-8")
     tok = build([corpus], tmp_path / "m", BuildConfig(vocab_size=600, mode="morph", max_ngram=1))
     assert "stem" in tok.kinds and tok.kinds.count("ending") >= 5
-    pieces = [tok.surfaces[i] for i in tok.encode(" столами")]
+    # Forms without an entry of their own are spelled stem + ending (since issue 12 the budget
+    # decides by measured use which forms get whole entries, so which forms split may vary).
+    split = [tok.encode(" " + f) for f in forms]
+    assert sum(1 for ids in split if len(ids) == 2 and tok.kinds[ids[1]] == "ending"
+               and tok.kinds[ids[0]] in ("stem", "word")) >= 10
+    tail = build([corpus], tmp_path / "t", BuildConfig(vocab_size=600, mode="morph", max_ngram=1, backbone="tail",
+                                                        fallback_share=0.18))
+    pieces = [tail.surfaces[i] for i in tail.encode(" столами")]
     assert pieces == [" стол", "ами"], pieces
-    stem = tok.entries[tok.encode(" стол")[0]]
+    stem = tail.entries[tail.encode(" стол")[0]]
     assert stem.kind in ("stem", "word") and stem.lemma == "стол"
 
 
@@ -168,3 +175,55 @@ def test_symbol_pools():
         allocate(surfaces, list(range(len(surfaces))), "pua", excluded={"a"})
     cjk = allocate(["x", "yz"], [1, 0], "cjk", excluded=set())
     assert cjk == ["x", "一"]
+
+
+def test_compressed_corpus_builds_the_same_vocabulary(tiny_corpus, tmp_path):
+    """A corpus read from .xz/.gz/.zst gives the tokenizer the plain file gives (issue 12)."""
+    import gzip
+    import lzma
+
+    import zstandard
+
+    from hypertok.builder.corpus import Corpus
+
+    data = tiny_corpus.read_bytes()
+    packed = {"xz": lzma.compress(data), "gz": gzip.compress(data), "zst": zstandard.ZstdCompressor().compress(data)}
+    plain = Corpus([tiny_corpus])
+    lines = list(plain)
+    for kind, blob in packed.items():
+        p = tmp_path / f"tiny.txt.{kind}"
+        p.write_bytes(blob)
+        c = Corpus([p])
+        assert list(c) == lines and c.n_bytes == plain.n_bytes
+    cfg = BuildConfig(vocab_size=900, mode="word", min_ngram_count=5)
+    a = build([tiny_corpus], tmp_path / "a", cfg)
+    b = build([tmp_path / "tiny.txt.xz"], tmp_path / "b", cfg)
+    assert a.surfaces == b.surfaces
+    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
+
+
+def test_folders_take_compressed_text_files(tmp_path):
+    from hypertok.builder.corpus import expand_paths
+
+    for name in ("a.txt.xz", "b.txt", "c.md.gz", "index.tsv.xz", "d.zst"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in expand_paths([tmp_path])] == ["a.txt.xz", "b.txt", "c.md.gz", "d.zst"]
+
+
+def test_default_corpus_names(tmp_path, monkeypatch):
+    from hypertok.builder.corpus import DEFAULT_CORPUS, resolve_corpus
+
+    monkeypatch.setenv("HYPERTOK_CORPORA", str(tmp_path))
+    with pytest.raises(HyperTokError, match="default corpus .* is not in .*--corpus navec"):
+        resolve_corpus(["default"])
+    (tmp_path / "modern").mkdir()
+    (tmp_path / "ruslit").mkdir()
+    for name in ("modern/ru-modern-train-0002.txt.xz", "modern/ru-modern-train-0001.txt.xz",
+                 "modern/ru-modern-dev.txt.xz", "ruslit/train.txt", "ruslit/dev.txt"):
+        (tmp_path / name).write_bytes(b"")
+    got = [str(p.relative_to(tmp_path)) for p in resolve_corpus(["default"])]
+    assert got == ["modern/ru-modern-train-0001.txt.xz", "modern/ru-modern-train-0002.txt.xz", "ruslit/train.txt"]
+    assert len(DEFAULT_CORPUS) == 2  # never the dev shards
+    assert resolve_corpus(["navec"]) == []
+    with pytest.raises(HyperTokError, match="cannot be combined"):
+        resolve_corpus(["navec", "x.txt"])

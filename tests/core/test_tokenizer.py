@@ -166,3 +166,30 @@ def test_reference_splits_lines_at_newline_only(sep):
         assert fast == reference_encode(text, tok.surfaces, [e.score for e in tok.entries], 4), text
         assert tok.decode(fast) == text
     assert [tok.surfaces[i] for i in tok.encode(f"a{sep}b")] == [f"a{sep}b"]
+
+
+def test_encode_stream_equals_encode(tiny_tok, tmp_path):
+    """Streaming a (compressed) file gives exactly encode()'s ids, whatever the block size (issue 12)."""
+    import lzma
+
+    text = ("Мне было тогда лет двадцать пять.\nОн молчал, – и всё. 🙂\n\n" * 300) + "без конца"
+    want = tiny_tok.encode(text)
+    p = tmp_path / "t.txt.xz"
+    p.write_bytes(lzma.compress(text.encode("utf-8")))
+    for block in (1, 7, 100, 1 << 22):
+        got = [i for ids in tiny_tok.encode_stream(p, block_chars=block) for i in ids]
+        assert got == want
+    pieces = [text[i:i + 13] for i in range(0, len(text), 13)]
+    assert [i for ids in tiny_tok.encode_stream(pieces, block_chars=50) for i in ids] == want
+
+
+def test_cli_encode_streams_a_compressed_file(tiny_tok, tmp_path, capsys):
+    import gzip
+
+    from hypertok.cli import main
+
+    text = "Мне было тогда лет двадцать пять.\nОн молчал.\n" * 50
+    p = tmp_path / "t.txt.gz"
+    p.write_bytes(gzip.compress(text.encode("utf-8")))
+    assert main(["encode", str(tiny_tok.path), str(p)]) == 0
+    assert capsys.readouterr().out == " ".join(map(str, tiny_tok.encode(text))) + "\n"

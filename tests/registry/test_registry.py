@@ -168,3 +168,15 @@ def test_recipe_refuses_other_versions(tmp_path, tiny_tok, spm_model):
         Recipe.load(tmp_path)
     with pytest.raises(HyperTokError, match="--strategy"):
         plan_transfer(LosslessSentencePiece(spm_model), load_vocabulary(tiny_tok.path), "merge")
+
+
+def test_hypertok_fallback_counts_letters_not_lone_punctuation(tiny_tok):
+    """Issue 12: a lone "," or " " token is a punctuation unit; a lone letter spells part of a word."""
+    from hypertok.registry import HyperTokTokenizer
+
+    sub = HyperTokTokenizer(tiny_tok)
+    by_surface = {s: i for i, s in enumerate(sub.surfaces)}
+    assert by_surface[","] not in sub.fallback_ids and by_surface[" "] not in sub.fallback_ids
+    assert by_surface["ж"] in sub.fallback_ids and by_surface["7"] in sub.fallback_ids
+    assert by_surface[","] in sub.fallback_ids_wide  # the wider rule of issues 3-11, reported beside
+    assert all(k in ("fallback", "char", "byte") for i, k in enumerate(sub.kinds) if i in sub.fallback_ids)

@@ -1,0 +1,108 @@
+"""Issue 12: one full build on the whole default corpus, its time and peak memory.
+
+Runs ``hypertok build --vocab-size 128000`` with no ``--corpus`` (the default corpus: the
+five modern train shards, read from .xz, plus ruslit/train.txt) in a child process under
+``/usr/bin/time -v``, then measures the result on both dev texts beside an HF byte-level
+BPE of the same size trained on the same default corpus (the registry's cached
+``hf-bpe``; its training time is recorded too). Writes ``full_build.json``.
+
+    python experiments/compression/run_full_build.py          # build, measure, write, plot
+    python experiments/compression/run_full_build.py --plot   # only redraw build_cost.png
+
+``build_cost.png`` plots build time and peak RSS against corpus size: this full build and
+the 23 M-character builds of ``run_generalise.py`` (``generalise/summary.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+SIZE = 128000
+OUT = Path.home() / ".cache" / "hypertok" / "i12" / f"default-{SIZE}"
+CORPORA = ROOT.parent / "shared" / "corpora"
+TEXTS = [CORPORA / "modern" / "ru-modern-dev.txt.xz", CORPORA / "ruslit" / "dev.txt"]
+
+
+def plot() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    full = json.loads((HERE / "full_build.json").read_text(encoding="utf-8"))["build"]
+    summary = json.loads((HERE / "generalise" / "summary.json").read_text(encoding="utf-8"))
+    mix_chars = summary["corpus"]["chars"]
+    pts = [(name, mix_chars / 1e6, b["seconds"], b["peak_rss_mb"]) for name, b in sorted(summary["builds"].items())]
+    pts.append((f"default-{SIZE} (whole corpus)", full["corpus"]["chars"] / 1e6, full["wall_seconds"],
+                full["peak_rss_mb"]))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, chars, secs, rss in pts:
+        a.scatter(chars, secs / 60)
+        a.annotate(name, (chars, secs / 60), fontsize=7)
+        b.scatter(chars, rss / 1024)
+        b.annotate(name, (chars, rss / 1024), fontsize=7)
+    a.set_xlabel("corpus, M characters")
+    a.set_ylabel("build wall time, min (2 shared cores)")
+    b.set_xlabel("corpus, M characters")
+    b.set_ylabel("peak RSS, GB")
+    fig.tight_layout()
+    fig.savefig(HERE / "build_cost.png", dpi=110)
+
+
+def main() -> None:
+    if "--plot" in sys.argv:
+        return plot()
+    from hypertok.builder.corpus import default_corpus
+    from hypertok.files import atomic_write, library_versions, read_text
+    from hypertok.lab.compare import Text, measure
+    from hypertok.registry import HyperTokTokenizer, trained
+
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "hypertok.cli", "build", "--vocab-size", str(SIZE),
+           "--out", str(OUT), "--force"]
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if p.returncode:
+        raise SystemExit(p.stderr[-3000:])
+    wall = time.time() - t0
+    field = lambda name: re.search(rf"{name}: ([\d.:]+)", p.stderr).group(1)  # noqa: E731
+    cfg = json.loads((OUT / "config.json").read_text(encoding="utf-8"))
+    build = {"command": "hypertok build --vocab-size 128000 --out DIR  (no --corpus: the default corpus)",
+             "wall_seconds": round(wall, 1), "user_seconds": float(field("User time \\(seconds\\)")),
+             "system_seconds": float(field("System time \\(seconds\\)")),
+             "peak_rss_mb": round(int(field("Maximum resident set size \\(kbytes\\)")) / 1024),
+             "corpus": cfg["corpus"], "kinds": cfg["kinds"], "build": cfg["build"], "cpus": os.cpu_count()}
+    print(json.dumps(build, indent=1), flush=True)
+    t0 = time.time()
+    bpe = trained("hf-bpe", default_corpus(), SIZE)
+    bpe_seconds = bpe.info.get("train_seconds", round(time.time() - t0, 1))
+    rows = []
+    for path in TEXTS:
+        t = Text(str(path), read_text(path)).prepare(1.0)
+        for sub in (HyperTokTokenizer.from_dir(OUT, f"hypertok-default-{SIZE}"), bpe):
+            m = measure(sub, t, repeats=3)
+            rows.append({"text": path.name, "tokenizer": sub.name, **{k: m[k] for k in (
+                "tokens", "chars_per_token", "fallback_share", "fallback_share_wide", "continued_words",
+                "round_trip", "encode_mb_s")}})
+    for path in TEXTS:
+        a, b = [r for r in rows if r["text"] == path.name]
+        a["fewer_tokens_than_hf_bpe"] = 1 - a["tokens"] / b["tokens"]
+    result = {"what": "a full build on the whole default corpus, measured on both dev texts beside HF BPE "
+                      "trained on the same corpus", "build": build, "hf_bpe_train_seconds": bpe_seconds,
+              "rows": rows, "versions": library_versions(["tokenizers"])}
+    atomic_write(HERE / "full_build.json", json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    for r in rows:
+        print(r)
+    plot()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Issue 12: does HyperTok win on text it was not fitted to? One `hypertok compare` run.
+
+Every tokenizer is trained on the same corpus, the fixed mixed sample of ``make_mix.py``
+(half ruslit/train.txt, half the modern train shards, 23 M characters; the whole shared
+corpus would not fit the time of one session on 2 shared cores), at 64k and 128k:
+
+- HyperTok ``concept``, new builder (``backbone=bpe``: a BPE backbone trained on the whole
+  corpus whose pieces compete with the entries on measured use) and the builder of issues
+  2-11 (``backbone=tail``: a Unigram fallback on the uncovered tail, 18% of the budget);
+- HF byte-level BPE, HF Unigram, SentencePiece BPE and Unigram, and SuperBPE (the
+  registry's ``trained`` baselines, cached).
+
+Measured with :func:`hypertok.lab.compare.compare` (the code of ``hypertok compare``) on
+both dev texts, the modern dev shard (read from .xz) and ruslit/dev.txt, in one run.
+Writes ``generalise/`` (compare's results.json/.csv/.md and plots) and, from it,
+``generalise/summary.json``, ``summary.md`` and ``generalise.png``: HyperTok against the
+best baseline per text and size, as chars/token ratio and as fewer tokens, with the
+fallback share, the round trip and the identity of ``tokenizer.json`` ids.
+
+    python experiments/compression/make_mix.py           # once: the training sample
+    python experiments/compression/run_generalise.py     # builds (cached), baselines (cached), compare
+    python experiments/compression/run_generalise.py --report   # summary and plot only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+MIX = json.loads((HERE / "mix.json").read_text(encoding="utf-8"))
+TEXTS = [CORPORA / "modern" / "ru-modern-dev.txt.xz", CORPORA / "ruslit" / "dev.txt"]
+SIZES = [64000, 128000]
+VARIANTS = {  # name -> build flags
+    "bpe": ["--mode", "concept"],  # the defaults since issue 12: backbone bpe, share 1.0, 20 MB sample
+    "tail": ["--mode", "concept", "--backbone", "tail", "--fallback-share", "0.18", "--sample-mb", "4"],  # as before
+}
+WORK = Path.home() / ".cache" / "hypertok" / "i12"
+OUT = HERE / "generalise"
+BASELINES = "hf-bpe,hf-unigram,spm-bpe,spm-unigram,superbpe"
+
+
+def build(variant: str, size: int) -> dict:
+    """Build one HyperTok directory in a child process (cached); return its time and peak RSS."""
+    out = WORK / f"{variant}-{size}"
+    log = WORK / f"{variant}-{size}.build.json"
+    if (out / "config.json").exists() and log.exists():
+        return json.loads(log.read_text())
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "hypertok.cli", "build", "--corpus", MIX["path"],
+           "--vocab-size", str(size), "--out", str(out), "--force", *VARIANTS[variant]]
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    if p.returncode:
+        raise SystemExit(f"build {variant}-{size} failed:\n{p.stderr[-3000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+    rec = {"dir": str(out), "seconds": round(time.time() - t0, 1), "peak_rss_mb": round(rss / 1024),
+           "command": " ".join(cmd[2:])}
+    log.write_text(json.dumps(rec, indent=1))
+    return rec
+
+
+def json_ids_identical(directory: str, texts: list[Path]) -> bool:
+    """Whether tokenizer.json through `tokenizers` gives HyperTok.encode's ids on every line."""
+    from tokenizers import Tokenizer
+
+    from hypertok import HyperTok
+    from hypertok.files import read_text
+
+    tok = HyperTok.load(directory)
+    hf = Tokenizer.from_file(str(Path(directory) / "tokenizer.json"))
+    for path in texts:
+        lines = read_text(path).split("\n")
+        ours = tok.encode_batch(lines)
+        theirs = [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
+        if ours != theirs:
+            return False
+    return True
+
+
+def summarise(result: dict, builds: dict) -> dict:
+    rows = [r for r in result["rows"] if r.get("status") == "ok"]
+    out = {"corpus": MIX, "builds": builds, "points": []}
+    for text in [str(t) for t in TEXTS]:
+        for size in SIZES:
+            here = [r for r in rows if r["text"] == text and r["vocab_size"] == size]
+            base = [r for r in here if r["family"] != "hypertok"]
+            if not base:
+                continue
+            best = max(base, key=lambda r: r["chars_per_token"])
+            best_classic = max((r for r in base if not r["tokenizer"].startswith("superbpe")),
+                               key=lambda r: r["chars_per_token"])
+            for r in here:
+                if r["family"] != "hypertok":
+                    continue
+                variant = Path(r["info"]["dir"]).name.rsplit("-", 1)[0]
+                out["points"].append({
+                    "text": Path(text).name, "size": size, "variant": variant, "tokenizer": r["tokenizer"],
+                    "chars_per_token": r["chars_per_token"], "tokens": r["tokens"],
+                    "best_baseline": best["tokenizer"], "best_chars_per_token": best["chars_per_token"],
+                    "ratio_vs_best": r["chars_per_token"] / best["chars_per_token"],
+                    "fewer_tokens_vs_best": 1 - r["tokens"] / best["tokens"],
+                    "best_bpe_unigram": best_classic["tokenizer"],
+                    "ratio_vs_best_bpe_unigram": r["chars_per_token"] / best_classic["chars_per_token"],
+                    "fewer_tokens_vs_best_bpe_unigram": 1 - r["tokens"] / best_classic["tokens"],
+                    "fallback_share": r["fallback_share"], "round_trip": r["round_trip"],
+                    "encode_mb_s": r["encode_mb_s"],
+                    "json_ids_identical": builds.get(f"{variant}-{size}", {}).get("json_ids_identical"),
+                })
+    return out
+
+
+def markdown(summary: dict, result: dict) -> str:
+    lines = ["| text | size | HyperTok | chars/token | best baseline | its chars/token | ratio | fewer tokens "
+             "| vs best BPE/Unigram | fallback share | round trip | tokenizer.json ids |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in summary["points"]:
+        lines.append(
+            f"| {p['text']} | {p['size'] // 1000}k | {p['variant']} | {p['chars_per_token']:.2f} | {p['best_baseline']} "
+            f"| {p['best_chars_per_token']:.2f} | {p['ratio_vs_best']:.3f}x | {100 * p['fewer_tokens_vs_best']:.1f}% "
+            f"| {p['ratio_vs_best_bpe_unigram']:.3f}x ({p['best_bpe_unigram']}) | {100 * p['fallback_share']:.1f}% "
+            f"| {'yes' if p['round_trip'] else 'NO'} | {'identical' if p['json_ids_identical'] else 'DIFFER'} |")
+    lines += ["", "All rows, chars/token:", "",
+              "| tokenizer | " + " | ".join(Path(t).name for t in TEXTS) + " |", "|---|" + "---|" * len(TEXTS)]
+    names = []
+    for r in result["rows"]:
+        if r.get("status") == "ok" and r["tokenizer"] not in names:
+            names.append(r["tokenizer"])
+    for n in names:
+        vals = []
+        for t in TEXTS:
+            r = next((r for r in result["rows"] if r["tokenizer"] == n and r["text"] == str(t)), None)
+            vals.append(f"{r['chars_per_token']:.2f}" if r and r.get("status") == "ok" else "-")
+        lines.append(f"| {n} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(TEXTS), figsize=(6 * len(TEXTS), 4.2), sharey=False)
+    for ax, text in zip(axes, TEXTS):
+        rows = [r for r in result["rows"] if r.get("status") == "ok" and r["text"] == str(text)]
+        methods = []
+        for r in rows:
+            m = re.sub(r"-\d+(:.*)?$", "", r["tokenizer"]) + (":" + r["tokenizer"].split(":")[1] if ":" in r["tokenizer"] else "")
+            if r["family"] == "hypertok":
+                m = "hypertok-" + Path(r["info"]["dir"]).name.rsplit("-", 1)[0]
+            if m not in methods:
+                methods.append(m)
+        width = 0.8 / max(len(SIZES), 1)
+        for k, size in enumerate(SIZES):
+            vals = []
+            for m in methods:
+                v = next((r["chars_per_token"] for r in rows if r["vocab_size"] == size and (
+                    ("hypertok-" + Path(r["info"]["dir"]).name.rsplit("-", 1)[0]) == m if r["family"] == "hypertok"
+                    else re.sub(r"-\d+$", "", r["tokenizer"]) == m)), 0)
+                vals.append(v)
+            ax.bar([i + k * width for i in range(len(methods))], vals, width, label=f"{size // 1000}k")
+        ax.set_xticks([i + width * (len(SIZES) - 1) / 2 for i in range(len(methods))])
+        ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
+        ax.set_title(text.name)
+        ax.set_ylabel("characters per token (higher = fewer tokens)")
+        ax.legend()
+    fig.suptitle("All trained on the same 23 M-character ruslit + modern sample")
+    fig.tight_layout()
+    fig.savefig(HERE / "generalise.png", dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--report", action="store_true", help="only rewrite the summary and plot from generalise/")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    args = ap.parse_args()
+    from hypertok.files import atomic_write
+    from hypertok.lab.compare import compare
+
+    variants = args.variants.split(",")
+    if args.report:
+        result = json.loads((OUT / "results.json").read_text(encoding="utf-8"))
+        builds = json.loads((OUT / "summary.json").read_text(encoding="utf-8"))["builds"]
+    else:
+        builds = {}
+        for size in SIZES:
+            for v in variants:
+                builds[f"{v}-{size}"] = build(v, size)
+                print(f"built {v}-{size}: {builds[f'{v}-{size}']}", flush=True)
+        for key, b in builds.items():
+            b["json_ids_identical"] = json_ids_identical(b["dir"], TEXTS)
+        result = compare([b["dir"] for b in builds.values()], TEXTS, [MIX["path"]], BASELINES, OUT, quiet=True)
+    summary = summarise(result, builds)
+    atomic_write(OUT / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    table = markdown(summary, result)
+    atomic_write(OUT / "summary.md", table)
+    plot(result)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,10 @@ What it does (issue 5; split out of ``adapt.py`` by issue 9, after nanoGPT's ``t
   (``hypertok.adapt.data``), load and resize the base, wrap it with peft, train, save.
   Everything that can fail on bad input fails before the model loads.
 
-What it does not do: no multi-GPU, no full fine-tuning of the body (only the
+Several processes (``torchrun``, issue 14) are :mod:`hypertok.adapt.distributed`'s: here only
+a rank's slice of each batch, the loss through its DDP wrapper, and writes by rank 0.
+
+What it does not do: no sharding of the model, no full fine-tuning of the body (only the
 experiment's pretraining trains a plain model with :func:`train_loop`).
 torch/transformers/peft are imported inside functions only.
 """
@@ -36,6 +39,7 @@ from ..files import atomic_file, atomic_write, check_out, is_empty_dir, made_dir
 from ..loss import causal_lm_nll
 from ..registry import STRATEGIES
 from .data import n_rows, open_packed, prepare, rows_of
+from .distributed import SINGLE, launched, loss_module
 from .evaluate import stream_nll
 from .model import AdaptedModel, autocast, device_of, is_row_param, load_base_model, wrap_peft
 from .recipe import INITS, plan, resize_and_init, row_overlaps
@@ -204,7 +208,7 @@ def _trainable(model) -> dict:
 
 def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = None, eval_fn=None,
                resume: bool = False, is_row_param=None, stop_at: int | None = None, *, stage: str = "",
-               row_offset: int = 0, distiller=None) -> list[dict]:
+               row_offset: int = 0, distiller=None, ranks=SINGLE) -> list[dict]:
     """Train the parameters of ``model`` that require grad on a packed stream (array or memmap).
 
     Batch k of the run is a fixed function of (seed, k), so a resumed run sees the same
@@ -219,6 +223,10 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     draw different rows of the same shuffled order and ``tokens`` counts the whole recipe.
     ``distiller`` (:class:`hypertok.adapt.distill.Distiller`) replaces the plain next-token
     loss by next-token + distillation.
+
+    ``ranks`` (:mod:`hypertok.adapt.distributed`): under torchrun each rank trains on its
+    slice of every global batch of ``cfg.batch_size`` rows, the loss under DDP; only rank 0
+    writes the log and the checkpoint, which is the same file one process writes.
     """
     import numpy as np
     import torch
@@ -262,6 +270,12 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
         sched.load_state_dict(state["sched"])
         history = state["history"]
         start = state["step"]
+    ranks.check_batch(cfg.batch_size)
+
+    def step_loss(m, X, P, Y, Z=None):
+        return causal_lm_nll(m, X, P, Y, cfg.loss_chunk) if distiller is None else distiller.loss(m, Z, X, P, Y)
+
+    step_fn = ranks.wrap(loss_module(model, step_loss)) if ranks.world > 1 else (lambda *a: step_loss(model, *a))
     total_rows = n_rows(stream, cfg.seq_len)
     if total_rows < 1:
         raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} row; "
@@ -269,9 +283,9 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     model.train()
     if out:
         ck.parent.mkdir(parents=True, exist_ok=True)
-    if out and start:  # the log may hold steps after the checkpoint: keep only the resumed history
+    if out and start and ranks.main:  # the log may hold steps after the checkpoint: keep only the resumed history
         atomic_write(log_file, "".join(json.dumps(rec) + "\n" for rec in history))
-    log = open(log_file, "a" if start else "w") if out else None
+    log = open(log_file, "a" if start else "w") if out and ranks.main else None
     orders: dict[int, object] = {}
     batch = np.arange(cfg.batch_size)
     t0 = time.time()
@@ -284,27 +298,30 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             if ep not in orders:
                 orders = {ep: _row_order(total_rows, cfg.seed, ep)}
             idx.append(int(orders[ep][int(gi) % total_rows]))
+        idx = ranks.slice(idx)  # this rank's rows of the global batch
         X, P, Y = rows_of(stream, cfg.seq_len, bos, idx)  # (B, T) each
         Xt, Pt, Yt = (torch.from_numpy(a).to(device, non_blocking=True) for a in (X, P, Y))
         parts = {}
         with autocast(device):
             if distiller is None:
-                nll, n = causal_lm_nll(model, Xt, Pt, Yt, cfg.loss_chunk)
-                loss = nll / max(1, n)
+                nll, n = step_fn(Xt, Pt, Yt)
+                loss, mean_loss = ranks.loss(nll, n)  # one process: nll / n
             else:
                 Z = np.stack([np.asarray(stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1]) for r in idx])
-                loss, n, parts = distiller.loss(model, Z, Xt, Pt, Yt)
-        if not torch.isfinite(loss):
+                loss, n, parts = step_fn(Xt, Pt, Yt, Z)
+                parts = ranks.mean({"loss": float(loss), **{k: float(v) for k, v in parts.items()}})
+                mean_loss = parts.pop("loss")
+        if not math.isfinite(mean_loss):  # the same on every rank, so all stop together
             if log:
                 log.close()
-            raise HyperTokError(f"the loss is {loss.item()} at step {step + 1}; training stopped, nothing saved "
+            raise HyperTokError(f"the loss is {mean_loss} at step {step + 1}; training stopped, nothing saved "
                                 f"from this step on. Lower --lr/--rows-lr or check the data")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.clip)
         opt.step()
         sched.step()
-        rec = {"step": step + 1, "loss": loss.item(), "lr": sched.get_last_lr()[0],
+        rec = {"step": step + 1, "loss": mean_loss, "lr": sched.get_last_lr()[0],
                "tokens": (row_offset + (step + 1) * cfg.batch_size) * cfg.seq_len, "time": time.time() - t0}
         rec.update({k: float(v) for k, v in parts.items()})
         if stage:
@@ -317,7 +334,7 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             log.write(json.dumps(rec) + "\n")
             log.flush()
         bar.set_postfix(loss=f"{rec['loss']:.3f}")
-        if ck and cfg.save_every and ((step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
+        if ck and ranks.main and cfg.save_every and ((step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
             with atomic_file(ck) as tmp:
                 torch.save({"step": step + 1, "trainable": {k: v.detach() for k, v in params.items()},
                             "optim": opt.state_dict(), "sched": sched.state_dict(), "history": history,
@@ -361,18 +378,21 @@ def _load_checkpoint(ck: Path, device) -> dict:
 # hypertok adapt
 # ----------------------------------------------------------------------------------------
 
-def _packed(tok, paths: list[str], out: Path, max_chars: int, what: str):
-    """(memmap stream, meta): the prepared .bin given, or the text prepared into ``out`` first."""
+def _packed(tok, paths: list[str], out: Path, max_chars: int, what: str, write: bool = True):
+    """(memmap stream, meta): the prepared .bin given, or the text prepared into ``out`` first
+    (``write=False``: already prepared there by rank 0)."""
     if _is_packed(paths):
         return open_packed(paths[0], tok)
-    prepare(tok, paths, out, max_chars, what=what)
+    if write:
+        prepare(tok, paths, out, max_chars, what=what)
     return open_packed(out, tok)
 
 
 def adapt(cfg: AdaptConfig) -> dict:
     """Run ``hypertok adapt``: everything that can fail on bad input fails before the model loads.
 
-    Returns {"out", "model" (an :class:`AdaptedModel`), "tokenizer", "history"}.
+    Returns {"out", "model" (an :class:`AdaptedModel`), "tokenizer", "history"}. Under
+    ``torchrun`` (:mod:`hypertok.adapt.distributed`) every rank trains, rank 0 writes.
     """
     import torch
 
@@ -384,21 +404,24 @@ def adapt(cfg: AdaptConfig) -> dict:
         raise HyperTokError(f"{out} is a folder with other files; `hypertok adapt` writes only into a new or empty "
                             f"folder, or one it wrote. Choose another --out")
     device_of(cfg.device)
+    ranks = launched(cfg.device)
+    ranks.check_batch(cfg.loop.batch_size)
+    device = ranks.device(cfg.device)
     seed = cfg.loop.seed
     tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, seed)
     data = out / DATA_SUBDIR
-    with made_dirs(out):  # bad data found here leaves no folder behind
-        stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train")
+    with ranks.main_first() as write, made_dirs(out):  # bad data found here leaves no folder behind
+        stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train", write)
         evals = {}  # name -> (stream, meta); the first one's figures are also "eval_bpc"/"eval_loss"
         for i, path in enumerate(cfg.eval or []):
             name = Path(path).name.split(".")[0]
             evals[name] = _packed(tok, [path], data / ("eval" if i == 0 else f"eval-{name}"), cfg.eval_chars,
-                                  "--eval")
+                                  "--eval", write)
         if n_rows(stream, cfg.loop.seq_len) < 1:
             raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
 
     torch.manual_seed(seed)
-    model = load_base_model(cfg.base, cfg.dtype, cfg.device)
+    model = load_base_model(cfg.base, cfg.dtype, device)
     resize_and_init(model, tok.recipe, overlaps=row_overlaps(tok) if cfg.init == "focus" else None)
     if cfg.grad_ckpt:
         with warnings.catch_warnings():  # renamed activation_checkpointing_enable in newer transformers
@@ -411,7 +434,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     if cfg.distill:
         from .distill import Distiller
 
-        teacher = load_base_model(cfg.base, cfg.dtype, cfg.device)  # untouched base, its own vocabulary
+        teacher = load_base_model(cfg.base, cfg.dtype, device)  # untouched base, its own vocabulary; one per rank
         distiller = Distiller(teacher, tok, tok.base, cfg.distill, cfg.distill_temperature, cfg.loop.loss_chunk)
 
     def eval_fn(m):
@@ -431,15 +454,17 @@ def adapt(cfg: AdaptConfig) -> dict:
                                      eval_every=0, desc=f"adapt {out.name} stage 1")
         with rows_only(model):
             history += train_loop(model, stream, tok.bos, stage1, out, None, resume=cfg.resume,
-                                  is_row_param=is_row_param, stage="stage1", distiller=distiller)
+                                  is_row_param=is_row_param, stage="stage1", distiller=distiller, ranks=ranks)
     loop = dataclasses.replace(cfg.loop, eval_every=cfg.loop.eval_every if evaluate_fn else 0,
                                desc=f"adapt {out.name}")
     history += train_loop(model, stream, tok.bos, loop, out, evaluate_fn, resume=cfg.resume,
                           is_row_param=is_row_param, row_offset=cfg.stage1_steps * cfg.loop.batch_size,
-                          distiller=distiller)
+                          distiller=distiller, ranks=ranks)
     model.config.use_cache = True
     adapted = AdaptedModel(model, tok)
     record = asdict(cfg)
     record["loop"].pop("progress")
-    adapted.save_pretrained(out, extra={"train": record})
+    if ranks.main:
+        adapted.save_pretrained(out, extra={"train": record})
+    ranks.barrier()  # every rank returns once the adapter is there
     return {"out": str(out), "model": adapted, "tokenizer": tok, "history": history}

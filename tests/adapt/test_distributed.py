@@ -30,12 +30,14 @@ from .tiny import cli, logits  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 
 # Float32 on CPU, the same rows and the same weights: the two runs differ only in the order
-# of sums (each rank sums its 2 rows' NLL and gradients, then gloo adds the ranks), about 1e-7
-# relative per step. Five AdamW steps at lr 1e-2/3e-2 carry that through normalised updates
-# (m / sqrt(v) magnifies the relative error of small gradient entries), measured below 1e-5
-# relative on these losses (~6 nats); 1e-4 leaves a margin and still catches a wrong slice
-# or a wrong loss normalisation, which move the loss by 1e-2 or more.
-RTOL = 1e-4
+# of sums (each rank sums its 2 rows' NLL and gradients, then gloo adds the two ranks), about
+# 1e-7 relative per step. Five AdamW steps carry that through normalised updates; the losses
+# (~5 nats) were measured to agree within 1.1e-7 relative for extend and replace, the
+# trained tensors within 2.1e-6 relative (norm of the difference). 1e-5 leaves a margin of
+# about 100 on the losses and still catches the subtle error: ranks each normalising by
+# their own target count (packed rows differ in targets) was measured to move the losses by
+# 3e-5 to 9e-5 relative, and fails here.
+RTOL = 1e-5
 
 
 def _args(env, out, strategy):
@@ -90,9 +92,13 @@ def test_two_processes_match_one(env, tmp_path, strategy):
     cb = _load_checkpoint(two / CHECKPOINT_FILE, "cpu")
     assert cb["step"] == 5 and set(cb["trainable"]) == set(ca["trainable"])
     assert cb["optim"]["param_groups"] == ca["optim"]["param_groups"]
+    worst = 0.0
     for k, v in ca["trainable"].items():  # per tensor, not per entry: AdamW's m / sqrt(v) turns an entry whose
         # gradient is near 0 into a +-lr step either way, so single entries may differ by far more than the whole
-        assert (cb["trainable"][k] - v).norm() <= RTOL * v.norm(), k
+        rel = ((cb["trainable"][k] - v).norm() / v.norm()).item()
+        worst = max(worst, rel)
+        assert rel <= 10 * RTOL, k  # measured <= 2.1e-6
+    print(strategy, "max relative parameter difference (norm)", worst)
     assert not list(two.glob("**/*.tmp*"))  # no half-written leftovers of a second writer
 
     # the adapter of rank 0 loads and computes what the one-process adapter computes

@@ -67,7 +67,12 @@ class Ranks:
         """The device of this rank: ``cuda``/``auto`` on a GPU machine become ``cuda:LOCAL_RANK``."""
         import torch
 
-        if self.world > 1 and name in ("auto", "cuda") and torch.cuda.is_available():
+        if self.world == 1:
+            return name
+        if name.startswith("cuda:"):
+            raise HyperTokError(f"--device {name}: under torchrun each process takes cuda:LOCAL_RANK; pass --device "
+                                f"cuda or auto (choose the GPUs with CUDA_VISIBLE_DEVICES)")
+        if name in ("auto", "cuda") and torch.cuda.is_available():
             return f"cuda:{self.local_rank}"
         return name
 
@@ -92,7 +97,7 @@ class Ranks:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         dev = next(model.parameters()).device
-        return DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, broadcast_buffers=False)
+        return DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
     def loss(self, nll, n: int):
         """(loss to backpropagate, the global mean loss as a float) from this rank's summed NLL
@@ -127,6 +132,15 @@ class Ranks:
 
             dist.barrier()
 
+    def close(self) -> None:
+        """Leave the process group that :func:`launched` joined (one it found joined stays)."""
+        global _JOINED
+        if _JOINED:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            _JOINED = False
+
     @contextlib.contextmanager
     def main_first(self):
         """Rank 0 runs the body first (writing what the others then read); the others after it."""
@@ -138,6 +152,7 @@ class Ranks:
 
 
 SINGLE = Ranks()
+_JOINED = False  # whether launched() joined the process group (then close() leaves it)
 
 
 def launched(device: str = "auto") -> Ranks:
@@ -145,6 +160,7 @@ def launched(device: str = "auto") -> Ranks:
 
     The backend is NCCL when this rank trains on CUDA, gloo otherwise.
     """
+    global _JOINED
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return SINGLE
@@ -157,6 +173,7 @@ def launched(device: str = "auto") -> Ranks:
         if cuda:
             torch.cuda.set_device(ranks.local_rank)
         dist.init_process_group("nccl" if cuda else "gloo")
+        _JOINED = True
     return ranks
 
 

@@ -309,7 +309,8 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             else:
                 Z = np.stack([np.asarray(stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1]) for r in idx])
                 loss, n, parts = step_fn(Xt, Pt, Yt, Z)
-                parts = ranks.mean({"loss": float(loss), **{k: float(v) for k, v in parts.items()}})
+                parts = ranks.mean({"loss": float(loss.detach()),
+                                    **{k: v if isinstance(v, int) else float(v) for k, v in parts.items()}})
                 mean_loss = parts.pop("loss")
         if not math.isfinite(mean_loss):  # the same on every rank, so all stop together
             if log:
@@ -467,4 +468,5 @@ def adapt(cfg: AdaptConfig) -> dict:
     if ranks.main:
         adapted.save_pretrained(out, extra={"train": record})
     ranks.barrier()  # every rank returns once the adapter is there
+    ranks.close()
     return {"out": str(out), "model": adapted, "tokenizer": tok, "history": history}

@@ -83,7 +83,6 @@ def test_two_processes_match_one(env, tmp_path, strategy):
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5]
     assert [r["tokens"] for r in b] == [r["tokens"] for r in a]  # tokens count the global batch
     la, lb = torch.tensor([r["loss"] for r in a]), torch.tensor([r["loss"] for r in b])
-    print(strategy, "max relative loss difference", ((lb - la).abs() / la).max().item())
     torch.testing.assert_close(lb, la, rtol=RTOL, atol=0)
     assert la[-1] < la[0]  # it trained
 
@@ -92,13 +91,11 @@ def test_two_processes_match_one(env, tmp_path, strategy):
     cb = _load_checkpoint(two / CHECKPOINT_FILE, "cpu")
     assert cb["step"] == 5 and set(cb["trainable"]) == set(ca["trainable"])
     assert cb["optim"]["param_groups"] == ca["optim"]["param_groups"]
-    worst = 0.0
+
     for k, v in ca["trainable"].items():  # per tensor, not per entry: AdamW's m / sqrt(v) turns an entry whose
         # gradient is near 0 into a +-lr step either way, so single entries may differ by far more than the whole
         rel = ((cb["trainable"][k] - v).norm() / v.norm()).item()
-        worst = max(worst, rel)
         assert rel <= 10 * RTOL, k  # measured <= 2.1e-6
-    print(strategy, "max relative parameter difference (norm)", worst)
     assert not list(two.glob("**/*.tmp*"))  # no half-written leftovers of a second writer
 
     # the adapter of rank 0 loads and computes what the one-process adapter computes

@@ -307,6 +307,7 @@ class AdaptedModel:
     def _write(self, tmp: Path, extra: dict | None) -> None:
         with _in_model_dtype(self.model):
             self.model.save_pretrained(tmp, save_embedding_layers=False)
+        (tmp / "README.md").write_text(model_card(self.tokenizer, merged=False), encoding="utf-8")
         if extra:
             self.recipe.extra.update(extra)
         self.tokenizer.save(tmp, also_hash=sorted(f.name for f in tmp.iterdir() if f.is_file()))
@@ -371,8 +372,29 @@ class AdaptedModel:
         _set_token_ids(merged, tok, base)
         with atomic_dir(out) as tmp:
             merged.save_pretrained(tmp, max_shard_size=max_shard_size)
+            (tmp / "README.md").write_text(model_card(tok, merged=True), encoding="utf-8")
             tok.save(tmp, also_hash=sorted(f.name for f in tmp.iterdir() if f.is_file()))
         return Path(out)
+
+
+def model_card(tok, merged: bool) -> str:
+    """The README.md of an adapter or merged folder: what it is and how plain transformers/peft load it."""
+    r = tok.recipe
+    head = (f"# HyperTok-adapted model ({r.strategy}, {r.model_vocab_size} embedding rows)\n\n"
+            f"Written by `hypertok {'merge' if merged else 'adapt'}`. `tokenizer.json` gives the model's ids (the "
+            f"same file trained it); `tokenizer/` is the HyperTok vocabulary and `hypertok_adapt.json` the resize "
+            f"recipe (HyperTok's own files, not needed to run the model).\n\n")
+    if merged:
+        return head + ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                       "tok = AutoTokenizer.from_pretrained(FOLDER)\n"
+                       "model = AutoModelForCausalLM.from_pretrained(FOLDER)\n```\n")
+    return head + ("Load it onto the exact base it was trained from, after one resize to this folder's tokenizer:\n\n"
+                   "```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                   "tok = AutoTokenizer.from_pretrained(ADAPTER)\n"
+                   "base = AutoModelForCausalLM.from_pretrained(BASE)\n"
+                   f"base.resize_token_embeddings(len(tok))  # {r.model_vocab_size} rows; the adapter fills the new ones\n"
+                   "model = PeftModel.from_pretrained(base, ADAPTER)\n```\n\n"
+                   "vLLM does not take adapters that train embedding rows: serve `hypertok merge`'s folder instead.\n")
 
 
 def _set_token_ids(model, tok, base: str | os.PathLike | None) -> None:

@@ -166,3 +166,13 @@ def test_reference_splits_lines_at_newline_only(sep):
         assert fast == reference_encode(text, tok.surfaces, [e.score for e in tok.entries], 4), text
         assert tok.decode(fast) == text
     assert [tok.surfaces[i] for i in tok.encode(f"a{sep}b")] == [f"a{sep}b"]
+
+
+def test_transformers_names_save_pretrained_from_pretrained_decode_batch(tiny_tok, tmp_path):
+    """Issue 11: the names transformers users reach for first."""
+    from hypertok import HyperTok
+
+    out = HyperTok.load(tiny_tok.path).save_pretrained(tmp_path / "t")  # a copy: the session fixture keeps its path
+    again = HyperTok.from_pretrained(out)
+    texts = ["Столы и стулья.", "", "🙂 <s>"]
+    assert again.decode_batch(again.encode_batch(texts)) == texts

@@ -139,3 +139,25 @@ def test_plain_peft_loads_the_adapter_after_the_documented_resize(merged, v3env)
 
     with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F32"}  # the model's dtype (float32 here)
+
+
+def test_tiny_base_command_and_the_cpu_warning(tmp_path, v3env):
+    """The newcomer's path: `python -m hypertok.adapt.tiny` makes a base that adapt takes; adapt warns on
+    CPU with the GPU-sized defaults."""
+    from hypertok.adapt.tiny import main
+    from hypertok.adapt.train import AdaptConfig, TrainConfig, warn_cpu_sized
+
+    assert main(["--out", str(tmp_path / "tb"), "--hidden-size", "16"]) == 0
+    model = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "tb", local_files_only=True)
+    assert model.get_input_embeddings().weight.shape == (32768, 16)
+    with pytest.raises(SystemExit, match="not empty"):
+        main(["--out", str(tmp_path / "tb")])
+    cfg = AdaptConfig(base=str(tmp_path / "tb"), tokenizer=str(v3env["tok"]), train=[str(v3env["train"])],
+                      out=str(tmp_path / "o"), loop=TrainConfig())
+    with pytest.warns(UserWarning, match="sized for a GPU"):
+        warn_cpu_sized(cfg, torch.device("cpu"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_cpu_sized(adapt_config(v3env, tmp_path / "o2"), torch.device("cpu"))  # the tests' tiny sizes: silent

@@ -109,8 +109,9 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
                      "(batch 1, KV cache, median of repeats), and the share of generated tokens that are new "
                      "vocabulary entries.")
     p.epilog = "example: hypertok eval --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --text dev.txt"
-    p.add_argument("--base", required=True, help="local checkpoint folder")
-    p.add_argument("--adapter", help="adapter folder from `hypertok adapt` (omit to measure the base)")
+    p.add_argument("--base", required=True,
+                   help="local checkpoint folder: a plain base, the base of --adapter, or a `hypertok merge` folder")
+    p.add_argument("--adapter", help="adapter folder from `hypertok adapt` (omit to measure --base alone)")
     p.add_argument("--text", required=True, help="held-out UTF-8 text (blank line = document break)")
     p.add_argument("--max-chars", type=int, default=0, help="use only the first N characters of --text (0: all)")
     p.add_argument("--seq-len", type=int, default=1024, help="tokens per evaluation window")
@@ -140,8 +141,10 @@ MERGE_HELP = "write base + adapter as one plain transformers model"
 
 def configure_merge(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    p.description = ("Merge LoRA and the new rows into the resized base and save a full model (for serving "
-                     "engines that do not take resized adapters), with the tokenizer files.")
+    p.description = ("Merge LoRA and the new rows into the resized base and save a full model as save_pretrained "
+                     "does (safetensors shards with an index, config, generation_config, tokenizer.json and "
+                     "tokenizer_config.json whose ids are the model's rows), which plain transformers, vLLM and "
+                     "llama.cpp's converter read; HyperTok's recipe and vocabulary lie beside them.")
     p.epilog = "example: hypertok merge --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --out merged-ru32k"
     p.add_argument("--base", required=True, help="local checkpoint folder")
     p.add_argument("--adapter", required=True, help="adapter folder from `hypertok adapt`")
@@ -149,12 +152,14 @@ def configure_merge(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace --out if it is a folder `hypertok merge` wrote (nothing else is ever replaced)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="weights dtype")
+    p.add_argument("--max-shard-size", default="5GB",
+                   help="largest safetensors shard (with model.safetensors.index.json when there are several)")
 
 
 def run_merge(args: argparse.Namespace) -> int:
     from .model import merge
 
-    out = merge(args.base, args.adapter, args.out, args.dtype, force=args.force)
+    out = merge(args.base, args.adapter, args.out, args.dtype, force=args.force, max_shard_size=args.max_shard_size)
     print(f"wrote {out}")
     return 0
 

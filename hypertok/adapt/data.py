@@ -220,6 +220,8 @@ def tokenizer_hash(tok) -> str:
                 h.update(f.name.encode() + b"\0" + sha256_file(f).encode())
     if tok.base is not None:  # the base SentencePiece model, whatever its file is called
         h.update(b"base\0" + sha256_file(tok.base.path).encode())
+    if getattr(tok, "hf", None) is not None:  # the model's tokenizer.json: the segmentation itself (issue 11)
+        h.update(b"model\0" + hashlib.sha256(tok.model_json().encode()).hexdigest().encode())
     return h.hexdigest()[:16]
 
 

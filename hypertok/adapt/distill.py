@@ -16,9 +16,8 @@ What it does:
 - :func:`alm_loss` compares the two per span with the binarised cross-entropy of ALM: each
   span is a Bernoulli event "the model writes exactly this span next" with probability
   ``exp(logp / temperature)``, and the student's Bernoulli is pulled toward the teacher's.
-
 - :func:`teacher_rows` turns a batch of packed student rows into the teacher's rows for
-  the same text (each run of text tokens decoded and re-encoded by the base tokenizer,
+  the same text (the bytes of each run of text tokens re-encoded by the base tokenizer,
   ``<s>``/``</s>`` kept in place) plus the span ids of both.
 - :class:`Distiller` runs the frozen teacher on those rows and gives the training loop
   ``next-token loss + weight x ALM loss`` from one student forward pass.

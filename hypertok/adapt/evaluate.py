@@ -28,11 +28,11 @@ import statistics
 import time
 
 from ..loss import causal_lm_nll
-from ..registry import BaseTokenizer, LosslessSentencePiece
+from ..registry import AdaptedTokenizer, BaseTokenizer, LosslessSentencePiece
 from .data import encode_docs, n_rows, pack, read_documents, rows_of
 from ..errors import HyperTokError
 from .model import (AdaptedModel, autocast, check_adapter_files, check_adapter_for_base, check_base_path, device_of,
-                    load_base_model)
+                    is_merged_dir, load_base_model)
 
 
 def stream_nll(model, stream, seq_len: int, bos: int, batch_size: int = 8, chunk: int = 8192,
@@ -119,6 +119,9 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
              device: str = "auto", model=None, tok=None) -> dict:
     """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does).
 
+    ``base`` is a plain base (its ``tokenizer.model``), the base of ``adapter``, or a folder
+    ``hypertok merge`` wrote (its ``tokenizer.json``, the ids of its rows; issue 11).
+
     Every option and input is checked before a model loads (issue 13).
     """
     for name, v, least in (("--seq-len", seq_len, 1), ("--gen-tokens", gen_tokens, 1), ("--prompts", prompts, 1),
@@ -131,14 +134,21 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
         if adapter:
             check_adapter_files(adapter)
             check_adapter_for_base(adapter, base)
+    merged = model is None and not adapter and is_merged_dir(base)
+    if merged:  # `hypertok merge` output: its own tokenizer.json, not the base's tokenizer.model
+        tok = AdaptedTokenizer.load(base)
     docs = read_documents([text], max_chars, what="--text")
     if model is None:
         if adapter:
             adapted = AdaptedModel.from_pretrained(base, adapter, dtype, device)
             model, tok = adapted.merge_and_unload(), adapted.tokenizer  # same outputs, no LoRA overhead in the timing
         else:
-            tok = BaseTokenizer(LosslessSentencePiece.find(check_base_path(base)))
+            if not merged:
+                tok = BaseTokenizer(LosslessSentencePiece.find(check_base_path(base)))
             model = load_base_model(base, dtype, device)
+            if model.get_input_embeddings().weight.shape[0] < len(tok):
+                raise HyperTokError(f"{base}: the model has {model.get_input_embeddings().weight.shape[0]} rows but "
+                                    f"its tokenizer {len(tok)} ids; the folder mixes two models")
     model.eval()
     res = bits_per_char(model, tok, docs, seq_len)
     starts = [d[:200] for d in docs if len(d) >= 200][:prompts] or [docs[0][:200]]

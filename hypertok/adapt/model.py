@@ -44,6 +44,7 @@ from ..registry import RECIPE_FILE, TOKENIZER_SUBDIR, AdaptedTokenizer, Recipe
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+MAX_SHARD_SIZE = "5GB"  # merged weights: what the Hub and serving engines expect (transformers 5 defaults to 50GB)
 
 _VOLATILE = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "architectures", "use_cache"}
 
@@ -294,6 +295,7 @@ class AdaptedModel:
     def _write(self, tmp: Path, extra: dict | None) -> None:
         with _in_model_dtype(self.model):
             self.model.save_pretrained(tmp, save_embedding_layers=False)
+        (tmp / "README.md").write_text(model_card(self.tokenizer, merged=False), encoding="utf-8")
         if extra:
             self.recipe.extra.update(extra)
         self.tokenizer.save(tmp, also_hash=sorted(f.name for f in tmp.iterdir() if f.is_file()))
@@ -337,17 +339,67 @@ class AdaptedModel:
         """A plain transformers model with LoRA and the new rows merged in (the peft model is consumed)."""
         return self.model.merge_and_unload()
 
-    def save_merged(self, out: str | os.PathLike) -> Path:
-        """Write the merged full model that plain transformers loads, plus its tokenizer files
-        (for ``replace``, ``tokenizer.json`` at the top, giving the model's ids)."""
+    def save_merged(self, out: str | os.PathLike, max_shard_size: str | int = MAX_SHARD_SIZE,
+                    base: str | os.PathLike | None = None) -> Path:
+        """Write the merged model as ``save_pretrained`` would, so plain transformers (and the
+        serving engines that read such folders) load it at the folder root:
+
+        - ``model-0000k-of-0000n.safetensors`` shards of at most ``max_shard_size`` with
+          ``model.safetensors.index.json`` (one ``model.safetensors`` when it fits), and a
+          ``config.json`` whose ``vocab_size`` is the number of rows and whose bos/eos/pad
+          ids are the tokenizer's;
+        - ``generation_config.json`` (the base's, from ``base``, with those ids);
+        - ``tokenizer.json`` (ids = rows), ``tokenizer_config.json`` (bos, eos, unk, pad, the
+          base's ``add_bos_token``, its chat template) and ``chat_template.jinja``;
+        - beside them HyperTok's own files: ``hypertok_adapt.json``, ``tokenizer/``,
+          ``base_tokenizer.model``.
+        """
         check_merge_out(out, force=True)  # replaces only a folder `hypertok merge` wrote
         merged = self.merge_and_unload()
+        tok = self.tokenizer
+        _set_token_ids(merged, tok, base)
         with atomic_dir(out) as tmp:
-            merged.save_pretrained(tmp)
-            self.tokenizer.save(tmp)
-            if self.recipe.strategy == "replace" and (tmp / TOKENIZER_SUBDIR / "tokenizer.json").is_file():
-                shutil.copy2(tmp / TOKENIZER_SUBDIR / "tokenizer.json", tmp / "tokenizer.json")
+            merged.save_pretrained(tmp, max_shard_size=max_shard_size)
+            (tmp / "README.md").write_text(model_card(tok, merged=True), encoding="utf-8")
+            tok.save(tmp, also_hash=sorted(f.name for f in tmp.iterdir() if f.is_file()))
         return Path(out)
+
+
+def model_card(tok, merged: bool) -> str:
+    """The README.md of an adapter or merged folder: what it is and how plain transformers/peft load it."""
+    r = tok.recipe
+    head = (f"# HyperTok-adapted model ({r.strategy}, {r.model_vocab_size} embedding rows)\n\n"
+            f"Written by `hypertok {'merge' if merged else 'adapt'}`. `tokenizer.json` gives the model's ids (the "
+            f"same file trained it); `tokenizer/` is the HyperTok vocabulary and `hypertok_adapt.json` the resize "
+            f"recipe (HyperTok's own files, not needed to run the model).\n\n")
+    if merged:
+        return head + ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                       "tok = AutoTokenizer.from_pretrained(FOLDER)\n"
+                       "model = AutoModelForCausalLM.from_pretrained(FOLDER)\n```\n")
+    return head + ("Load it onto the exact base it was trained from, after one resize to this folder's tokenizer:\n\n"
+                   "```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                   "tok = AutoTokenizer.from_pretrained(ADAPTER)\n"
+                   "base = AutoModelForCausalLM.from_pretrained(BASE)\n"
+                   f"base.resize_token_embeddings(len(tok))  # {r.model_vocab_size} rows; the adapter fills the new ones\n"
+                   "model = PeftModel.from_pretrained(base, ADAPTER)\n```\n\n"
+                   "vLLM does not take adapters that train embedding rows: serve `hypertok merge`'s folder instead.\n")
+
+
+def _set_token_ids(model, tok, base: str | os.PathLike | None) -> None:
+    """config and generation_config of a merged model: vocab_size = rows, the tokenizer's
+    bos/eos/pad ids, and the base's generation settings (sampling defaults) kept."""
+    from transformers import GenerationConfig
+
+    cfg = model.config
+    cfg.vocab_size = tok.recipe.model_vocab_size
+    cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id = tok.bos, tok.eos, tok.pad_id
+    gen = None
+    if base is not None and (Path(base) / "generation_config.json").is_file():
+        read_json(Path(base) / "generation_config.json")  # a damaged file is one clear line
+        gen = GenerationConfig.from_pretrained(base, local_files_only=True)
+    gen = gen or getattr(model, "generation_config", None) or GenerationConfig()
+    gen.bos_token_id, gen.eos_token_id, gen.pad_token_id = tok.bos, tok.eos, tok.pad_id
+    model.generation_config = gen
 
 
 def check_adapter_files(adapter_dir: str | os.PathLike) -> Path:
@@ -388,11 +440,12 @@ def check_merge_out(out: str | os.PathLike, force: bool = False) -> Path:
 
 
 def merge(base: str | os.PathLike, adapter_dir: str | os.PathLike, out: str | os.PathLike,
-          dtype: str = "auto", force: bool = False) -> Path:
+          dtype: str = "auto", force: bool = False, max_shard_size: str | int = MAX_SHARD_SIZE) -> Path:
     """``hypertok merge``: base + adapter written as one plain transformers model (on CPU).
 
     ``out`` is checked first: an existing non-empty folder is replaced only with ``force``
     and only when it is a merged model folder.
     """
     check_merge_out(out, force)
-    return AdaptedModel.from_pretrained(base, adapter_dir, dtype, device="cpu").save_merged(out)
+    return AdaptedModel.from_pretrained(base, adapter_dir, dtype, device="cpu").save_merged(
+        out, max_shard_size=max_shard_size, base=base)

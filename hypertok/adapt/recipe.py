@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from ..errors import HyperTokError
 from ..registry import AdaptedTokenizer, LosslessSentencePiece, load_vocabulary, plan_transfer
@@ -52,7 +53,28 @@ def plan(base_path: str | os.PathLike, tokenizer_dir: str | os.PathLike, strateg
     cfg = json.loads((bp / "config.json").read_text())
     recipe.base_config = {k: cfg.get(k) for k in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size",
                                                   "tie_word_embeddings")}
+    recipe.tokenizer_config = base_tokenizer_settings(bp)
     return AdaptedTokenizer(recipe, new, base)
+
+
+def base_tokenizer_settings(base_path: str | os.PathLike) -> dict:
+    """What serving needs from the base's ``tokenizer_config.json`` (and ``chat_template.jinja``):
+    ``add_bos_token`` (True when absent, as SentencePiece Llama/Mistral tokenizers),
+    ``add_eos_token``, ``model_max_length`` and ``chat_template``, where the base has them."""
+    from .model import read_json
+
+    bp = Path(base_path)
+    cfg = read_json(bp / "tokenizer_config.json") if (bp / "tokenizer_config.json").is_file() else {}
+    out = {"add_bos_token": bool(cfg.get("add_bos_token", True)), "add_eos_token": bool(cfg.get("add_eos_token", False))}
+    n = cfg.get("model_max_length")
+    if isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 40:
+        out["model_max_length"] = n
+    template = cfg.get("chat_template")
+    if (bp / "chat_template.jinja").is_file():
+        template = (bp / "chat_template.jinja").read_text(encoding="utf-8")
+    if isinstance(template, str) and template:
+        out["chat_template"] = template
+    return out
 
 
 def overlapping_tokens(surfaces, base_single: dict[str, int], max_len: int = 24, limit: int = 32) -> list[list[int]]:

@@ -389,6 +389,20 @@ def _packed(tok, paths: list[str], out: Path, max_chars: int, what: str, write: 
     return open_packed(out, tok)
 
 
+CPU_TOKENS = 2_000_000  # training tokens beyond which a CPU run is worth a warning (hours on 2 cores)
+
+
+def warn_cpu_sized(cfg: AdaptConfig, device) -> None:
+    """Warn when ``adapt`` runs on CPU with a GPU-sized run (the defaults: 1000 x 8 x 1024 tokens)."""
+    loop = cfg.loop
+    tokens = (loop.steps + cfg.stage1_steps) * loop.batch_size * loop.seq_len
+    if device.type == "cpu" and tokens > CPU_TOKENS:
+        warnings.warn(f"adapt runs on CPU with {tokens:,} training tokens ({loop.steps} steps x --batch-size "
+                      f"{loop.batch_size} x --seq-len {loop.seq_len}), sized for a GPU: expect hours. To try it on "
+                      f"CPU, pass e.g. --steps 20 --batch-size 2 --seq-len 128 and a tiny base "
+                      f"(`python -m hypertok.adapt.tiny --out tiny-base`)", stacklevel=2)
+
+
 def adapt(cfg: AdaptConfig) -> dict:
     """Run ``hypertok adapt``: everything that can fail on bad input fails before the model loads.
 
@@ -404,7 +418,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     if out.is_dir() and not is_empty_dir(out) and not any((out / n).exists() for n in _OWN):
         raise HyperTokError(f"{out} is a folder with other files; `hypertok adapt` writes only into a new or empty "
                             f"folder, or one it wrote. Choose another --out")
-    device_of(cfg.device)
+    warn_cpu_sized(cfg, device_of(cfg.device))
     ranks = launched(cfg.device)
     ranks.check_batch(cfg.loop.batch_size)
     device = ranks.device(cfg.device)

@@ -300,3 +300,17 @@ class HyperTok:
         """Load a tokenizer directory, checking its format version and file hashes."""
         entries, config, hf = read_directory(directory)
         return cls(entries, config, path=Path(directory), hf=hf)
+
+    # -- the names transformers users expect (issue 11) --------------------------------------
+    def decode_batch(self, batch, skip_special_tokens: bool = True) -> list[str]:
+        """``[decode(ids) for ids in batch]``."""
+        return [self.decode(ids, skip_special_tokens) for ids in batch]
+
+    def save_pretrained(self, directory: str | os.PathLike, overwrite: bool = False) -> Path:
+        """:meth:`save` under transformers' name."""
+        return self.save(directory, overwrite)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike) -> "HyperTok":
+        """:meth:`load` under transformers' name (a local directory; nothing is downloaded)."""
+        return cls.load(directory)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,16 +41,24 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_write, sha256_file
-from .base import Tokenizer
+from .base import Tokenizer, parse_byte_piece
 from .hf import HFTokenizer
 from .hypertok_dir import HyperTokTokenizer
-from .spm import LosslessSentencePiece
+from .spm import LosslessSentencePiece, _utf8_lossless
 
 RECIPE_FILE = "hypertok_adapt.json"
 RECIPE_FORMAT = "hypertok-adapt-recipe"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: issue 11, extend reads one tokenizer.json over all model rows
 TOKENIZER_SUBDIR = "tokenizer"
 BASE_TOKENIZER_FILE = "base_tokenizer.model"
+MODEL_TOKENIZER_FILE = "tokenizer.json"           # the model's own tokenizer: ids are the model's rows
+MODEL_TOKENIZER_CONFIG = "tokenizer_config.json"  # its special tokens, BOS behaviour and chat template
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
+# Unigram scores of the model tokenizer (every token costs about 1, as in hypertok.builder.select):
+# HyperTok entries keep theirs (-1 + 0.002 log p, about -1.01..-1.04); multi-character base
+# pieces follow at -1.05..-1.09 by the base's own ranking, single characters at -1.10, and
+# control, byte, unused and filler pieces at -50, so they are never chosen over text.
+BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE = -1.05, 0.04, -1.10, -50.0
 STRATEGIES = ("extend", "replace")
 MAX_MODEL_ROWS = 1 << 24  # 16.7M embedding rows: far above any real vocabulary, far below a crafted 1e11
 
@@ -96,6 +105,9 @@ class Recipe:
     base_config: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # sha256 of every other file of the adapter folder
+    # the base's tokenizer settings that serving needs (add_bos_token, add_eos_token, chat_template,
+    # model_max_length), read from its tokenizer_config.json by ``hypertok.adapt.recipe.plan``
+    tokenizer_config: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -116,9 +128,13 @@ class Recipe:
             d = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise HyperTokError(f"{path}: unreadable ({e}); re-run `hypertok adapt`") from None
-        if d.get("format") != RECIPE_FORMAT or d.get("version") != RECIPE_VERSION:
+        if d.get("format") != RECIPE_FORMAT or d.get("version") not in (1, RECIPE_VERSION):
             raise HyperTokError(f"{path}: format {d.get('format')!r} version {d.get('version')!r}; "
                                 f"this hypertok reads {RECIPE_FORMAT!r} version {RECIPE_VERSION}")
+        if d.get("version") == 1 and d.get("strategy") == "extend":
+            raise HyperTokError(f"{path}: an `extend` adapter from before issue 11, trained on another segmentation "
+                                f"(HyperTok runs re-spelled by the base); today's extend tokenizer would feed it "
+                                f"other ids. Re-run `hypertok adapt`")
         d.pop("format"), d.pop("version")
         try:
             recipe = cls(**d)
@@ -168,8 +184,8 @@ class Recipe:
         if not isinstance(self.files, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                        for k, v in self.files.items()):
             raise bad("files must map file names to sha256 digests")
-        if not isinstance(self.base_config, dict) or not isinstance(self.extra, dict):
-            raise bad("base_config and extra must be objects")
+        if not all(isinstance(x, dict) for x in (self.base_config, self.extra, self.tokenizer_config)):
+            raise bad("base_config, extra and tokenizer_config must be objects")
 
     def check_files(self, directory: str | os.PathLike, names: Sequence[str] | None = None) -> None:
         """Check that the files of an adapter folder are the ones this recipe was saved with.
@@ -246,8 +262,8 @@ def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, b
             new_to_model.append(special_src[i])
         elif not new.is_entry(i):
             new_to_model.append(-1)
-        elif len(enc[i]) == 1:
-            new_to_model.append(enc[i][0])
+        elif len(enc[i]) == 1 or surfaces[i] in base.single:  # a base piece already (BPE may not pick it)
+            new_to_model.append(base.single.get(surfaces[i], enc[i][0]))
         else:
             new_to_model.append(V + len(new_rows))
             new_rows.append(V + len(new_rows))
@@ -259,21 +275,112 @@ def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, b
 
 
 # ----------------------------------------------------------------------------------------
-# The tokenizers an adapted (or untouched) model reads and writes
+# The model's one tokenizer.json: every model row a piece, one Unigram model
 # ----------------------------------------------------------------------------------------
+
+def _hf_pipeline_of(new: Vocabulary):
+    """The HF ``tokenizers`` pipeline a vocabulary encodes with (HyperTok or tokenizer.json)."""
+    from tokenizers import Tokenizer as HFTk
+
+    hf = new.tok.hf if isinstance(new, HyperTokTokenizer) else new.tk
+    return HFTk.from_str(hf.to_str())  # a copy: the post-processor set below stays ours
+
+
+def _entry_score(new: Vocabulary, i: int) -> float:
+    """The Unigram score of entry i: HyperTok's own (-1 + 0.002 log p), else that of an average entry."""
+    if isinstance(new, HyperTokTokenizer):
+        return min(float(new.tok.entries[i].score), BASE_PIECE_SCORE + 0.001)
+    return -1.02
+
+
+def model_pieces(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece) -> list[tuple[str, float]]:
+    """``extend``: (content, Unigram score) of every model row, in row order.
+
+    Rows below the base size are the base's pieces with ``▁`` written as a space (control,
+    unknown and byte pieces keep their names, so ``<0xAB>`` is HF byte fallback), rows the
+    checkpoint padded are unused fillers, and the new rows are the entries' surfaces. An
+    entry that is one base piece lends that row its score. So the segmentation is the fewest
+    model tokens, entries first among equally short ones.
+    """
+    sp = base.sp
+    V, M = recipe.base_vocab_size, recipe.model_vocab_size
+    ranked = sorted((i for i in range(len(base)) if base.surfaces[i]), key=lambda i: -sp.get_score(i))
+    rank = {i: r / max(1, len(ranked) - 1) for r, i in enumerate(ranked)}
+    pieces: list[tuple[str, float]] = []
+    for i, p in enumerate(base.pieces):
+        surface = base.surfaces[i]
+        if not surface or sp.is_unused(i):
+            pieces.append((p, RARE_SCORE))
+        elif len(surface) == 1:
+            pieces.append((surface, CHAR_SCORE))
+        else:
+            pieces.append((surface, BASE_PIECE_SCORE - BASE_PIECE_SPREAD * rank[i]))
+    pieces += [(f"<hypertok_unused_{r}>", RARE_SCORE) for r in range(len(base), V)]
+    pieces += [("", 0.0)] * (M - V)
+    for i, m in enumerate(recipe.new_to_model):
+        if m < 0 or i in (new.specials.get("bos"), new.specials.get("eos"), new.specials.get("unk"),
+                          new.specials.get("pad")):
+            continue
+        score = _entry_score(new, i)
+        if m >= V:
+            pieces[m] = (new.surfaces[i], score)
+        elif base.surfaces[m]:
+            pieces[m] = (pieces[m][0], max(pieces[m][1], score))
+    seen: dict[str, int] = {}
+    for m, (content, _) in enumerate(pieces):
+        if not content or content in seen:
+            raise HyperTokError(f"model row {m} would read {content!r}"
+                                f"{f', as row {seen[content]} does' if content in seen else ''}; the recipe and "
+                                f"the vocabularies disagree, re-run `hypertok adapt`")
+        seen[content] = m
+    return pieces
+
+
+def model_tokenizer(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece | None):
+    """The model's ``tokenizer.json`` as an HF ``tokenizers.Tokenizer``: ids are model rows.
+
+    ``extend``: one Unigram model over :func:`model_pieces` with HyperTok's pipeline (lines
+    split after each newline, byte fallback, byte-fusing decoder) and the base's control pieces
+    as special tokens. ``replace``: the new vocabulary's own pipeline. Both get a post-processor
+    that adds ``<s>`` when the base adds it (``add_bos_token``), as a Llama/Mistral tokenizer does.
+
+    >>> # see tests/registry/test_model_tokenizer.py for a worked example
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer as HFTk, decoders, models, pre_tokenizers, processors
+
+    if recipe.strategy == "extend":
+        pieces = model_pieces(recipe, new, base)
+        tk = HFTk(models.Unigram(pieces, unk_id=base.unk_id, byte_fallback=True))
+        tk.pre_tokenizer = pre_tokenizers.Split(Regex("\n"), behavior="merged_with_previous")
+        tk.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+        controls = [p for i, p in enumerate(base.pieces) if base.sp.is_control(i) or base.sp.is_unknown(i)]
+        tk.add_special_tokens([AddedToken(p, special=True, normalized=False) for p in controls])
+    else:
+        tk = _hf_pipeline_of(new)
+    bos, eos = tk.id_to_token(recipe.bos), tk.id_to_token(recipe.eos)
+    cfg = recipe.tokenizer_config
+    add_bos, add_eos = cfg.get("add_bos_token", True), cfg.get("add_eos_token", False)
+    single = " ".join([f"{bos}:0"] * add_bos + ["$A:0"] + [f"{eos}:0"] * add_eos)
+    pair = single + " " + " ".join([f"{bos}:1"] * add_bos + ["$B:1"] + [f"{eos}:1"] * add_eos)
+    tk.post_processor = processors.TemplateProcessing(
+        single=single, pair=pair, special_tokens=[(t, i) for t, i in ((bos, recipe.bos), (eos, recipe.eos))])
+    return tk
+
 
 class AdaptedTokenizer(Tokenizer):
     """Text <-> model ids for a recipe (the tokenizer an adapted model reads and writes).
 
-    ``replace``: the new vocabulary's ids. ``extend``: new-vocabulary segmentation, with each
-    run of fallback/char/byte pieces re-spelled by the base tokenizer. ``vocab_size`` is the
-    number of model rows.
+    Encoding reads the model's one ``tokenizer.json`` (:func:`model_tokenizer`, the file
+    that ``hypertok adapt`` saves and that serving loads), so the tokens that trained the model
+    are the tokens that serve it. ``vocab_size`` is the number of model rows. Lossless for
+    every Python string: lone surrogates (which the Rust file cannot take) and, where the base
+    lacks their characters, literal control strings (``<s>``) are spelled with byte pieces.
     """
 
     family = "adapted"
 
     def __init__(self, recipe: Recipe, new: Vocabulary | None, base: LosslessSentencePiece | None,
-                 name: str | None = None):
+                 name: str | None = None, hf=None):
         super().__init__()
         self.recipe, self.new, self.base = recipe, new, base
         self.extend = recipe.strategy == "extend"
@@ -286,62 +393,131 @@ class AdaptedTokenizer(Tokenizer):
         self.pad_id = recipe.pad
         self.vocab_size = recipe.model_vocab_size
         self.name = name or (f"{new.path.name if new is not None and new.path else 'base'}:{recipe.strategy}")
+        if new is not None:
+            self.hf = hf if hf is not None else model_tokenizer(recipe, new, base)
+            if self.hf.get_vocab_size(with_added_tokens=True) != self.vocab_size:
+                raise HyperTokError(f"{self.name}: the model tokenizer has {self.hf.get_vocab_size(True)} ids for "
+                                    f"{self.vocab_size} model rows; the folder mixes two saves, re-run `hypertok adapt`")
+            self.hf.encode_special_tokens = True  # a literal "<s>" in text is text, as in HyperTok.encode
+            self._byte_ids = {parse_byte_piece(t): i for t, i in self.hf.get_vocab().items()
+                              if parse_byte_piece(t) is not None}
+            self._escape = self._escape_pattern()
+
+    def _escape_pattern(self):
+        """Lone surrogates, and control strings the model could read as their own token
+        (only when the base lacks one of their characters): spelled with byte pieces."""
+        vocab = self.hf.get_vocab()
+        risky = [t.content for t in self.hf.get_added_tokens_decoder().values()
+                 if any(ch not in vocab for ch in t.content)]
+        alts = [re.escape(t) for t in sorted(risky, key=len, reverse=True)] + ["[\ud800-\udfff]"]
+        return re.compile("|".join(alts))
+
+    def model_json(self) -> str:
+        """The model's ``tokenizer.json`` (what :meth:`save` writes)."""
+        tk = self.hf
+        flag = tk.encode_special_tokens
+        tk.encode_special_tokens = False  # serving reads control strings, as every HF tokenizer does
+        try:
+            return tk.to_str(pretty=True)
+        finally:
+            tk.encode_special_tokens = flag
+
+    def hf_config(self) -> dict:
+        """``tokenizer_config.json`` for transformers: specials, BOS behaviour, chat template."""
+        cfg = self.recipe.tokenizer_config
+        name = self.hf.id_to_token
+        out = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": name(self.bos), "eos_token": name(self.eos),
+               "unk_token": name(self.unk_id) if self.unk_id is not None else None, "pad_token": name(self.pad_id),
+               "add_bos_token": cfg.get("add_bos_token", True), "add_eos_token": cfg.get("add_eos_token", False),
+               "clean_up_tokenization_spaces": False, "legacy": False,
+               "model_max_length": cfg.get("model_max_length", 1 << 30)}
+        if cfg.get("chat_template"):
+            out["chat_template"] = cfg["chat_template"]
+        return out
+
+    @property
+    def unk_id(self) -> int | None:  # type: ignore[override]
+        if self.new is None or self.extend:
+            return self.base.unk_id if self.base is not None else None
+        return self.new.specials.get("unk")
 
     @classmethod
     def load(cls, adapter_dir: str | os.PathLike) -> "AdaptedTokenizer":
-        """The tokenizer of an adapter folder; refuses a recipe that does not validate and
-        tokenizer files that are not the ones the recipe was saved with."""
+        """The tokenizer of an adapter (or merged) folder; refuses a recipe that does not validate
+        and tokenizer files that are not the ones the recipe was saved with."""
+        from tokenizers import Tokenizer as HFTk
+
         d = Path(adapter_dir)
         recipe = Recipe.load(d)
-        recipe.check_files(d, [n for n in recipe.files if n == BASE_TOKENIZER_FILE
+        recipe.check_files(d, [n for n in recipe.files if n in (BASE_TOKENIZER_FILE, MODEL_TOKENIZER_FILE)
                                or n.startswith(TOKENIZER_SUBDIR + "/")])
         base = LosslessSentencePiece(d / BASE_TOKENIZER_FILE) if (d / BASE_TOKENIZER_FILE).is_file() else None
-        tok = cls(recipe, load_vocabulary(d / TOKENIZER_SUBDIR), base)
-        if tok.new is not None and len(tok.new) != len(recipe.new_to_model):
+        hf = None
+        if MODEL_TOKENIZER_FILE in recipe.files:
+            try:
+                hf = HFTk.from_file(str(d / MODEL_TOKENIZER_FILE))
+            except Exception as e:  # tokenizers raises plain Exception
+                raise HyperTokError(f"{d / MODEL_TOKENIZER_FILE}: cannot be loaded by tokenizers ({e})") from None
+        new = load_vocabulary(d / TOKENIZER_SUBDIR)
+        if len(new) != len(recipe.new_to_model):
             raise HyperTokError(f"{d}: the recipe maps {len(recipe.new_to_model)} tokens but {d / TOKENIZER_SUBDIR} "
-                                f"has {len(tok.new)}; the folder mixes two saves, re-run `hypertok adapt`")
+                                f"has {len(new)}; the folder mixes two saves, re-run `hypertok adapt`")
         if base is not None and len(base) > recipe.base_vocab_size:
             raise HyperTokError(f"{d / BASE_TOKENIZER_FILE} has {len(base)} pieces, more than the recipe's "
                                 f"{recipe.base_vocab_size} base rows; the folder mixes two saves")
-        return tok
+        return cls(recipe, new, base, hf=hf)
 
     def save(self, adapter_dir: str | os.PathLike, also_hash: Sequence[str] = ()) -> None:
-        """Write tokenizer, base tokenizer and recipe into ``adapter_dir`` (the recipe last,
-        with the sha256 of the others and of the files named in ``also_hash``)."""
+        """Write the model's ``tokenizer.json`` and ``tokenizer_config.json`` (and the chat
+        template), HyperTok's vocabulary, the base tokenizer and the recipe into ``adapter_dir``
+        (the recipe last, with the sha256 of the others and of the files named in ``also_hash``)."""
+        from ..files import atomic_write
+
         d = Path(adapter_dir)
         self.new.copy_to(d / TOKENIZER_SUBDIR)
         names = [f"{TOKENIZER_SUBDIR}/{f.name}" for f in sorted((d / TOKENIZER_SUBDIR).iterdir())]
         if self.base is not None:
             shutil.copyfile(self.base.path, d / BASE_TOKENIZER_FILE)
             names.append(BASE_TOKENIZER_FILE)
+        atomic_write(d / MODEL_TOKENIZER_FILE, self.model_json())
+        cfg = self.hf_config()
+        atomic_write(d / MODEL_TOKENIZER_CONFIG, json.dumps(cfg, ensure_ascii=False, indent=2, sort_keys=True))
+        names += [MODEL_TOKENIZER_FILE, MODEL_TOKENIZER_CONFIG]
+        if cfg.get("chat_template"):
+            atomic_write(d / CHAT_TEMPLATE_FILE, cfg["chat_template"])
+            names.append(CHAT_TEMPLATE_FILE)
         self.recipe.files = {n: sha256_file(d / n) for n in [*names, *also_hash]}
         self.recipe.save(d)
 
-    def _map(self, ids: list[int]) -> list[int]:
-        if not self.extend:
-            return list(ids)
-        n2m, out, run = self.recipe.new_to_model, [], []
-        for i in ids:
-            m = n2m[i]
-            if m >= 0:
-                if run:
-                    out.extend(self.base.encode(self.new.decode_pieces(run)))
-                    run = []
-                out.append(m)
-            else:
-                run.append(i)
-        if run:
-            out.extend(self.base.encode(self.new.decode_pieces(run)))
-        return out
+    def _encode_one(self, text: str) -> list[int]:
+        if not self._escape.search(text):
+            return self.hf.encode(text, add_special_tokens=False).ids
+        ids: list[int] = []
+        start = 0
+        for m in self._escape.finditer(text):
+            if start < m.start():
+                ids.extend(self.hf.encode(text[start:m.start()], add_special_tokens=False).ids)
+            ids.extend(self._byte_ids.get(b, self.unk_id) for b in m.group().encode("utf-8", "surrogatepass"))
+            start = m.end()
+        if start < len(text):
+            ids.extend(self.hf.encode(text[start:], add_special_tokens=False).ids)
+        return ids
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         return self.encode_batch([text], add_bos, add_eos)[0]
 
     def encode_batch(self, texts: Sequence[str], add_bos: bool = False, add_eos: bool = False) -> list[list[int]]:
-        out = []
-        for ids in self.new.encode_batch(list(texts)):
-            m = self._map(ids)
-            out.append(([self.bos] if add_bos else []) + m + ([self.eos] if add_eos else []))
+        texts = list(texts)
+        out: list[list[int]] = [[] for _ in texts]
+        plain = [i for i, t in enumerate(texts) if t and not self._escape.search(t)]
+        batch = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
+        for i, enc in zip(plain, batch([texts[i] for i in plain], add_special_tokens=False)):
+            out[i] = enc.ids
+        for i, t in enumerate(texts):
+            if t and self._escape.search(t):
+                out[i] = self._encode_one(t)
+        if add_bos or add_eos:
+            out = [([self.bos] if add_bos else []) + ids + ([self.eos] if add_eos else []) for ids in out]
         return out
 
     def is_new_token(self, m: int) -> bool:
@@ -351,28 +527,20 @@ class AdaptedTokenizer(Tokenizer):
         return 0 <= m < len(self.new) and self.new.is_entry(m)
 
     def decode(self, ids: Sequence[int]) -> str:
-        ids = [int(i) for i in ids if int(i) not in (self.bos, self.eos, self.recipe.pad)]
-        if not self.extend:
-            return self.new.decode_pieces(ids)
-        V, out, run = self.recipe.base_vocab_size, [], []
-        for m in ids:
-            if m < V:
-                run.append(m)
-            else:
-                if run:
-                    out.append(self.base.decode(run))
-                    run = []
-                out.append(self.new.decode_pieces([self.model_to_new[m]]))
-        if run:
-            out.append(self.base.decode(run))
-        return "".join(out)
+        table = self.piece_bytes
+        skip = (self.bos, self.eos, self.recipe.pad)
+        return _utf8_lossless(b"".join(table[i] or b"" for i in (int(x) for x in ids) if i not in skip))
+
+    def decode_pieces(self, ids: Sequence[int]) -> str:
+        table = self.piece_bytes
+        return _utf8_lossless(b"".join(table[int(i)] or b"" for i in ids))
 
     def _build_piece_bytes(self) -> list[bytes | None]:
         if not self.extend:
             return list(self.new.piece_bytes)
-        out = list(self.base.piece_bytes) + [None] * (self.vocab_size - len(self.base))
+        out = list(self.base.piece_bytes) + [b""] * (self.vocab_size - len(self.base))
         for m, i in self.model_to_new.items():
-            out[m] = self.new.decode_pieces([i]).encode("utf-8", errors="surrogatepass")
+            out[m] = self.new.surfaces[i].encode("utf-8", errors="surrogatepass")
         return out
 
 

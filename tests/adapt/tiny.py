@@ -65,3 +65,16 @@ def cli(argv: list[str]) -> int:
     from hypertok.cli import main
 
     return main(argv)
+
+
+# One line per script (and the awkward characters): the texts the exported tokenizer must agree on.
+EVERY_SCRIPT = "\n".join([
+    "Мне было тогда лет двадцать пять, – начал он. Ёлка, ёж, «кавычки».",
+    "The quick brown fox jumps over the lazy dog; café naïve Æsir façade.",
+    "Ελληνικά γράμματα και τόνοι", "العربية لغة جميلة", "עברית מימין לשמאל", "हिन्दी देवनागरी लिपि",
+    "中文字符和标点。日本語のひらがなとカタカナ", "한국어 한글", "ภาษาไทย", "ქართული", "Հայերեն", "ᚠᛇᚻ runes",
+    "emoji 🙂👍🏽🇷🇺 👨‍👩‍👧 and math ∑∫√∞ ≠ ≤ 𝔘𝔫𝔦",
+    "  two  spaces\tand tab\r\nCRLF, NUL \x00 and ▁ and <0x41> and [INST] and <unk>",
+    "combining é (e + U+0301), Z̤̈ zalgo, 12345 67.89 -0.5e3",
+    "",
+])

@@ -193,3 +193,13 @@ def test_cli_encode_streams_a_compressed_file(tiny_tok, tmp_path, capsys):
     p.write_bytes(gzip.compress(text.encode("utf-8")))
     assert main(["encode", str(tiny_tok.path), str(p)]) == 0
     assert capsys.readouterr().out == " ".join(map(str, tiny_tok.encode(text))) + "\n"
+
+
+def test_transformers_names_save_pretrained_from_pretrained_decode_batch(tiny_tok, tmp_path):
+    """Issue 11: the names transformers users reach for first."""
+    from hypertok import HyperTok
+
+    out = HyperTok.load(tiny_tok.path).save_pretrained(tmp_path / "t")  # a copy: the session fixture keeps its path
+    again = HyperTok.from_pretrained(out)
+    texts = ["Столы и стулья.", "", "🙂 <s>"]
+    assert again.decode_batch(again.encode_batch(texts)) == texts

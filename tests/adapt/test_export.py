@@ -1,0 +1,163 @@
+"""Issue 11, must hold: an adapted model leaves HyperTok as one folder that plain transformers loads.
+
+For `extend` and `replace`, on a tiny random 2-layer Mistral whose tokenizer is Mistral v3's
+own ``tokenizer.model`` (32 768 pieces, from mistral-common), with a base
+``tokenizer_config.json`` (chat template) and ``generation_config.json`` like a real
+checkpoint's: adapt -> merge, then ``AutoTokenizer`` and ``AutoModelForCausalLM`` at the
+folder root give the trainer's ids on a text of every script, ``len(tokenizer)`` <= rows,
+a bos id, ``pipeline("text-generation")`` runs, and ``hypertok eval`` takes the folder. The
+adapter itself loads with plain ``PeftModel.from_pretrained`` after the documented resize.
+CPU, float32; a few seconds per strategy.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("sentencepiece")
+
+from hypertok.errors import HyperTokError  # noqa: E402
+from hypertok.registry import Unavailable, mistral_file  # noqa: E402
+
+from .tiny import EVERY_SCRIPT, adapt_config, cli, logits, make_base, make_text  # noqa: E402
+
+CHAT = "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"
+# HF tokenizers read control strings in text as their tokens, by design; HyperTok reads them as text
+LINES = [x for x in EVERY_SCRIPT.split("\n") if x and "[INST]" not in x and "<unk>" not in x]
+
+
+@pytest.fixture(scope="module")
+def v3env(tmp_path_factory):
+    from hypertok import BuildConfig, build
+
+    try:
+        sp = mistral_file("mistral-v3")
+    except (Unavailable, HyperTokError) as e:
+        pytest.skip(f"mistral-v3 not available: {e}")
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("export")
+    train, dev = root / "train.txt", root / "dev.txt"
+    train.write_text(make_text(200, 0))
+    dev.write_text(make_text(20, 1))
+    base = make_base(root / "base", sp, 0)
+    (base / "tokenizer_config.json").write_text(json.dumps(
+        {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>", "chat_template": CHAT,
+         "model_max_length": 256}))
+    (base / "generation_config.json").write_text(json.dumps({"bos_token_id": 1, "eos_token_id": 2, "do_sample": True,
+                                                                  "top_p": 0.9}))
+    tok = root / "tok"
+    build([str(train)], tok, BuildConfig(vocab_size=640, mode="word"))
+    return {"root": root, "train": train, "dev": dev, "base": base, "tok": tok}
+
+
+@pytest.fixture(scope="module", params=["extend", "replace"])
+def merged(request, v3env):
+    from hypertok.adapt.model import merge
+    from hypertok.adapt.train import adapt
+
+    strategy = request.param
+    out = v3env["root"] / f"ad_{strategy}"
+    res = adapt(adapt_config(v3env, out, strategy=strategy, steps=2, eval=None, save_every=0, seq_len=32,
+                             batch_size=2))
+    folder = merge(v3env["base"], out, v3env["root"] / f"merged_{strategy}", "float32", max_shard_size="200KB")
+    return res, out, folder
+
+
+def test_merged_folder_is_what_save_pretrained_writes(merged):
+    res, _, folder = merged
+    rows = res["tokenizer"].recipe.model_vocab_size
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    shards = set(index["weight_map"].values())
+    assert len(shards) > 1 and all((folder / s).is_file() for s in shards)
+    for shard in shards:  # at most 200 KB, unless one tensor alone is larger (the 4 MB embedding matrices)
+        names = [k for k, v in index["weight_map"].items() if v == shard]
+        assert len(names) == 1 or (folder / shard).stat().st_size < 250_000
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["vocab_size"] == rows and cfg["bos_token_id"] == res["tokenizer"].bos
+    gen = json.loads((folder / "generation_config.json").read_text())
+    assert gen["top_p"] == 0.9 and gen["eos_token_id"] == res["tokenizer"].eos  # the base's, ids of the tokenizer
+    tcfg = json.loads((folder / "tokenizer_config.json").read_text())
+    assert {"bos_token", "eos_token", "unk_token", "pad_token"} <= set(tcfg) and tcfg["chat_template"] == CHAT
+    assert tcfg["add_bos_token"] is True and tcfg["model_max_length"] == 256
+    for own in ("hypertok_adapt.json", "tokenizer/vocab.jsonl", "chat_template.jinja"):
+        assert (folder / own).is_file()
+
+
+def test_plain_transformers_at_the_folder_root(merged, v3env):
+    res, _, folder = merged
+    trainer = res["tokenizer"]
+    at = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    rows = model.get_input_embeddings().weight.shape[0]
+    assert rows == trainer.recipe.model_vocab_size and len(at) <= rows
+    assert at.bos_token_id is not None and at.bos_token_id == trainer.bos
+    for line in LINES:
+        assert at(line)["input_ids"] == trainer.encode(line, add_bos=True), line
+    ids = trainer.encode(LINES[0], add_bos=True)
+    # same float32 weights, merged in float32: rounding of B@A*scale only
+    torch.testing.assert_close(logits(model, ids), logits(res["model"].model, ids), rtol=1e-4, atol=1e-4)
+    gen = transformers.pipeline("text-generation", model=model, tokenizer=at, device="cpu")
+    out = gen("Старый дом", max_new_tokens=5, do_sample=False)
+    assert out[0]["generated_text"].startswith("Старый дом")
+    chat = at.apply_chat_template([{"role": "user", "content": "Привет"}], tokenize=True)
+    ids = chat["input_ids"] if hasattr(chat, "keys") else chat
+    assert ids[0] == trainer.bos
+
+
+def test_hypertok_eval_takes_the_merged_folder(merged, v3env, capsys):
+    res, out, folder = merged
+    args = ["--text", str(v3env["dev"]), "--max-chars", "1500", "--gen-tokens", "3", "--prompts", "1",
+            "--repeats", "1", "--device", "cpu", "--seq-len", "64"]
+    assert cli(["eval", "--base", str(folder), *args]) == 0
+    on_merged = json.loads(capsys.readouterr().out)
+    assert cli(["eval", "--base", str(v3env["base"]), "--adapter", str(out), *args]) == 0
+    text = capsys.readouterr().out
+    on_adapter = json.loads(text[text.index("{"):])
+    assert on_merged["model_vocab_size"] == on_adapter["model_vocab_size"] == res["tokenizer"].recipe.model_vocab_size
+    assert on_merged["tokens"] == on_adapter["tokens"]  # the same tokenizer.json
+    # the same model, merged or not: bits/char agree up to float32 rounding of the merge
+    assert on_merged["bpc"] == pytest.approx(on_adapter["bpc"], rel=1e-4)
+
+
+def test_plain_peft_loads_the_adapter_after_the_documented_resize(merged, v3env):
+    from peft import PeftModel
+
+    res, out, _ = merged
+    at = transformers.AutoTokenizer.from_pretrained(out, local_files_only=True)  # the adapter's own tokenizer
+    base = transformers.AutoModelForCausalLM.from_pretrained(v3env["base"], local_files_only=True)
+    base.resize_token_embeddings(len(at))  # the one documented call
+    model = PeftModel.from_pretrained(base, out, local_files_only=True)
+    ids = at(LINES[0])["input_ids"]
+    assert ids == res["tokenizer"].encode(LINES[0], add_bos=True)
+    torch.testing.assert_close(logits(model, ids), logits(res["model"].model, ids), rtol=1e-5, atol=1e-5)
+    from safetensors import safe_open
+
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F32"}  # the model's dtype (float32 here)
+
+
+def test_tiny_base_command_and_the_cpu_warning(tmp_path, v3env):
+    """The newcomer's path: `python -m hypertok.adapt.tiny` makes a base that adapt takes; adapt warns on
+    CPU with the GPU-sized defaults."""
+    from hypertok.adapt.tiny import main
+    from hypertok.adapt.train import AdaptConfig, TrainConfig, warn_cpu_sized
+
+    assert main(["--out", str(tmp_path / "tb"), "--hidden-size", "16"]) == 0
+    model = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "tb", local_files_only=True)
+    assert model.get_input_embeddings().weight.shape == (32768, 16)
+    with pytest.raises(SystemExit, match="not empty"):
+        main(["--out", str(tmp_path / "tb")])
+    cfg = AdaptConfig(base=str(tmp_path / "tb"), tokenizer=str(v3env["tok"]), train=[str(v3env["train"])],
+                      out=str(tmp_path / "o"), loop=TrainConfig())
+    with pytest.warns(UserWarning, match="sized for a GPU"):
+        warn_cpu_sized(cfg, torch.device("cpu"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_cpu_sized(adapt_config(v3env, tmp_path / "o2"), torch.device("cpu"))  # the tests' tiny sizes: silent

@@ -1,0 +1,136 @@
+"""Issue 11: the model's one tokenizer.json (every model row a piece) for `extend` and `replace`.
+
+The adapted tokenizer encodes with the very file it saves, so HF ``tokenizers`` and
+``transformers.AutoTokenizer`` on that file give the trainer's ids. Base: Mistral v3's
+``tokenizer.model`` (from mistral-common); vocabulary: the tiny HyperTok build of
+tests/conftest.py. No model, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hypertok.errors import HyperTokError
+from hypertok.registry import (AdaptedTokenizer, HyperTokTokenizer, LosslessSentencePiece, Recipe, Unavailable,
+                               mistral_file, plan_transfer)
+
+from ..adapt.tiny import EVERY_SCRIPT
+
+LINES = EVERY_SCRIPT.split("\n")
+
+
+@pytest.fixture(scope="module")
+def v3():
+    try:
+        return LosslessSentencePiece(mistral_file("mistral-v3"))
+    except (Unavailable, HyperTokError) as e:
+        pytest.skip(f"mistral-v3 not available: {e}")
+
+
+@pytest.fixture(scope="module", params=["extend", "replace"])
+def saved(request, v3, tiny_tok, tmp_path_factory):
+    """An adapted tokenizer and the folder it saved itself into."""
+    new = HyperTokTokenizer.from_dir(tiny_tok.path)
+    recipe = plan_transfer(v3, new, request.param)
+    recipe.tokenizer_config = {"add_bos_token": True, "add_eos_token": False,
+                               "chat_template": "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]"
+                                                "{% endfor %}"}
+    tok = AdaptedTokenizer(recipe, new, v3)
+    d = tmp_path_factory.mktemp(request.param)
+    tok.save(d)
+    return tok, d
+
+
+def test_file_has_exactly_the_model_rows_and_loads_back(saved):
+    from tokenizers import Tokenizer
+
+    tok, d = saved
+    hf = Tokenizer.from_file(str(d / "tokenizer.json"))
+    assert hf.get_vocab_size(with_added_tokens=True) == tok.recipe.model_vocab_size == len(tok)
+    again = AdaptedTokenizer.load(d)
+    assert again.encode_batch(LINES) == tok.encode_batch(LINES)
+    if tok.extend:  # new rows read as the entries' surfaces, base rows as the base's pieces
+        V = tok.recipe.base_vocab_size
+        assert hf.id_to_token(V) == tok.new.surfaces[tok.model_to_new[V]]
+        assert hf.id_to_token(tok.base.byte_ids[0x41]) == "<0x41>"
+        assert any(t >= V for t in tok.encode(LINES[0]))
+
+
+def test_hf_tokenizers_on_the_file_gives_the_trainers_ids_on_every_script(saved):
+    from tokenizers import Tokenizer
+
+    tok, d = saved
+    hf = Tokenizer.from_file(str(d / "tokenizer.json"))
+    hf.encode_special_tokens = True  # the trainer reads "<unk>" and "[INST]" in text as text
+    for line in LINES:
+        assert hf.encode(line, add_special_tokens=False).ids == tok.encode(line), line
+        assert tok.decode(tok.encode(line)) == line
+    assert hf.encode("да", add_special_tokens=True).ids[0] == tok.bos  # the base adds <s>
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+       | st.lists(st.sampled_from(LINES[0].split() + LINES[1].split() + [" ", "\n", "ё", "🙂"])).map("".join))
+def test_file_and_adapted_tokenizer_agree_and_are_lossless(saved, text):
+    tok, _ = saved
+    hf = tok.hf  # the same object AdaptedTokenizer encodes with, reloaded from its JSON below
+    from tokenizers import Tokenizer
+
+    fresh = Tokenizer.from_str(tok.model_json())
+    fresh.encode_special_tokens = True
+    ids = tok.encode(text)
+    assert fresh.encode(text, add_special_tokens=False).ids == ids == hf.encode(text, add_special_tokens=False).ids
+    assert tok.decode(ids) == text
+    assert all(0 <= i < len(tok) for i in ids)
+
+
+@pytest.mark.parametrize("text", ["\ud800", "а\udfffб", "x\ud83d"])
+def test_lone_surrogates_are_spelled_with_bytes(saved, text):
+    tok, _ = saved
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_autotokenizer_at_the_folder_root(saved):
+    transformers = pytest.importorskip("transformers")
+    tok, d = saved
+    at = transformers.AutoTokenizer.from_pretrained(d, local_files_only=True)
+    assert len(at) <= tok.recipe.model_vocab_size and at.bos_token_id == tok.bos and at.eos_token_id == tok.eos
+    assert at.pad_token_id is not None and at.unk_token_id is not None
+    for line in LINES:
+        if any(s in line for s in ("<unk>", "[INST]")):  # HF reads control strings as their tokens, by design
+            continue
+        ids = at(line)["input_ids"]
+        assert ids == [tok.bos] + tok.encode(line), line
+        assert at.decode(ids, skip_special_tokens=True) == line
+    batch = at(LINES[:3], padding=True)
+    assert len({len(x) for x in batch["input_ids"]}) == 1
+    chat = at.apply_chat_template([{"role": "user", "content": "Привет"}], tokenize=False)
+    assert chat.startswith(at.bos_token) and "[INST]" in chat
+    cfg = json.loads((d / "tokenizer_config.json").read_text())
+    assert cfg["add_bos_token"] is True and cfg["clean_up_tokenization_spaces"] is False
+
+
+def test_extend_prefers_entries_and_compresses_more_than_the_base(saved, tiny_corpus):
+    tok, _ = saved
+    lines = tiny_corpus.read_text().split("\n")[:6]
+    ours = sum(len(tok.encode(x)) for x in lines)
+    base = sum(len(tok.base.encode(x)) for x in lines)
+    assert ours < 0.8 * base
+    if tok.extend:
+        assert sum(tok.is_new_token(t) for x in lines for t in tok.encode(x)) > 0.3 * ours
+
+
+def test_old_extend_recipe_is_refused(saved, tmp_path):
+    tok, d = saved
+    data = json.loads((d / "hypertok_adapt.json").read_text())
+    data["version"] = 1
+    (tmp_path / "hypertok_adapt.json").write_text(json.dumps(data))
+    if tok.extend:
+        with pytest.raises(HyperTokError, match="before issue 11"):
+            Recipe.load(tmp_path)
+    else:
+        assert Recipe.load(tmp_path).strategy == "replace"

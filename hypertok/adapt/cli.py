@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ..errors import HyperTokError
 from ..options import add_dataclass_arguments, dataclass_from_args
@@ -47,6 +48,8 @@ def run_adapt(args: argparse.Namespace) -> int:
 
     cfg = dataclass_from_args(AdaptConfig, args, loop=dataclass_from_args(TrainConfig, args))
     res = adapt(cfg)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun one summary, from rank 0
+        return 0
     last = res["history"][-1] if res["history"] else {}
     print(json.dumps({"out": res["out"], "steps": last.get("step"), "loss": last.get("loss"),
                       "eval_bpc": last.get("eval_bpc"), "model_vocab_size": len(res["tokenizer"])}))

@@ -22,16 +22,6 @@ TINY_CONFIG = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads":
                "head_dim": 16, "intermediate_size": 224, "vocab_size": 32768, "tie_word_embeddings": False}
 
 
-def hypertok_main(command: str):
-    """``hypertok.cli.main``; skipped while the CLI table does not know ``command`` yet (issue 9 merge)."""
-    from hypertok.cli import make_parser, main
-
-    sub = next(a for a in make_parser()._actions if a.dest == "command")
-    if command not in sub.choices:
-        pytest.skip(f"hypertok.cli does not register {command!r} (it comes with the issue 9 CLI table)")
-    return main
-
-
 def _mistral_or_skip():
     try:
         mistral_file("mistral-v3")
@@ -148,7 +138,8 @@ def test_parse_chars_and_prefix_search():
 
 def test_cli_help_and_run(setup, tmp_path, capsys, monkeypatch):
     _mistral_or_skip()
-    main = hypertok_main("vram")
+    from hypertok.cli import main
+
     monkeypatch.setattr(bench, "cuda_available", lambda: False)
     model, text, tokdir = setup
     rc = main(["vram", "--model", str(model), "--tokenizer", "mistral-v3", str(tokdir), "--text", str(text),

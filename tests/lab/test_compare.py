@@ -152,18 +152,9 @@ def test_parse_baselines_rejects_unknown():
         C.parse_baselines("bytes,bert")
 
 
-def hypertok_main(command: str):
-    """``hypertok.cli.main``; skipped while the CLI table does not know ``command`` yet (issue 9 merge)."""
-    from hypertok.cli import make_parser, main
-
-    sub = next(a for a in make_parser()._actions if a.dest == "command")
-    if command not in sub.choices:
-        pytest.skip(f"hypertok.cli does not register {command!r} (it comes with the issue 9 CLI table)")
-    return main
-
-
 def test_cli_registers_compare(lab, tmp_path, capsys):
-    main = hypertok_main("compare")
+    from hypertok.cli import main
+
     rc = main(["compare", "--tokenizer", str(lab["tok"]), "--text", str(lab["text"]), "--baselines", "bytes",
                "--repeats", "1", "--no-plots", "--out", str(tmp_path / "cli")])
     assert rc == 0

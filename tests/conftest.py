@@ -25,16 +25,34 @@ TINY_TEXT = """Мне было тогда лет двадцать пять, – 
 
 
 def long_run_wanted(config) -> bool:
-    """Whether the long property runs (20,000 examples) should run: ``-m slow`` or
-    ``HYPERTOK_LONG=1``. Plain ``pytest`` (CI) runs the 2,000-example versions only."""
+    """Whether the long property runs (20,000 examples, marker ``long``) should run: ``-m slow``,
+    ``-m long`` or ``HYPERTOK_LONG=1``. Plain ``pytest`` (CI) runs the 2,000-example versions and
+    deselects these (deselected, not skipped: nothing that was collected to run is passed over)."""
     expr = config.getoption("markexpr") or ""
-    return os.environ.get("HYPERTOK_LONG") == "1" or ("slow" in expr and "not slow" not in expr)
+    wanted = any(m in expr and f"not {m}" not in expr for m in ("slow", "long"))
+    return os.environ.get("HYPERTOK_LONG") == "1" or wanted
 
 
-@pytest.fixture
-def long_run(request):
-    if not long_run_wanted(request.config):
-        pytest.skip("long property run: select it with -m slow or HYPERTOK_LONG=1")
+def pytest_collection_modifyitems(config, items):
+    if long_run_wanted(config):
+        return
+    long = [item for item in items if item.get_closest_marker("long")]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if not item.get_closest_marker("long")]
+
+
+def mistral_file_or_skip(name: str = "mistral-v3"):
+    """Path of a Mistral tokenizer file. Skips only where neither mistral-common (the ``dev``
+    extra ships it) nor ``$HYPERTOK_MISTRAL_DATA`` is there; with either present, a missing
+    file is a failure, so a broken lookup cannot hide behind a skip."""
+    import importlib.util
+
+    from hypertok.registry import mistral_file
+
+    if importlib.util.find_spec("mistral_common") is None and not os.environ.get("HYPERTOK_MISTRAL_DATA"):
+        pytest.skip("mistral-common is not installed (pip install -e '.[dev]') and $HYPERTOK_MISTRAL_DATA is unset")
+    return mistral_file(name)
 
 
 def needs_ruslit():

@@ -50,7 +50,12 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     ``corpus`` may name ``"default"`` (the shared modern + ruslit corpus, ``DEFAULT_CORPUS``);
     an empty list or ``"navec"`` builds from the navec word list that ships in natasha.
 
-    >>> tok = build(["train.txt"], "tok32k", BuildConfig(vocab_size=32000, mode="word"))  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "train.txt").write_text("Мне было тогда лет двадцать пять, и я был весел.\\n" * 300)
+    >>> tok = build([d / "train.txt"], d / "tok", BuildConfig(vocab_size=700, mode="word"))
+    >>> tok.decode(tok.encode("Мне было двадцать лет.")), (d / "tok" / "vocab.jsonl").is_file()
+    ('Мне было двадцать лет.', True)
     """
     cfg = cfg or BuildConfig()
     out = check_out_dir(out, overwrite)  # before any work: an --out that cannot be written is found now

@@ -76,8 +76,15 @@ def _read_pieces(path, encoding: str, block: int = 1 << 20) -> Iterator[str]:
 class HyperTok:
     """A loaded HyperTok vocabulary: encode/decode text as ids or as one symbol per token.
 
-    >>> tok = HyperTok.load(DEMO_DIR)                                  # doctest: +SKIP
-    >>> tok.decode(tok.encode("Привет, мир!")) == "Привет, мир!"       # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> from hypertok import BuildConfig, build
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "t.txt").write_text("Привет, мир! Мне было тогда лет двадцать пять.\\n" * 300)
+    >>> _ = build([d / "t.txt"], d / "tok", BuildConfig(vocab_size=700, mode="word"))
+    >>> tok = HyperTok.load(d / "tok")
+    >>> tok.decode(tok.encode("Привет, мир! 🙂")) == "Привет, мир! 🙂"
+    True
+    >>> tok.from_symbols(tok.to_symbols("Привет")) == "Привет"
     True
     """
 
@@ -197,8 +204,12 @@ class HyperTok:
         through their newline, so the blocks are cut after newlines and the concatenated
         lists equal ``encode(whole text)``. Memory stays at about ``block_chars``.
 
-        >>> tok = HyperTok.load(DEMO_DIR)                                            # doctest: +SKIP
-        >>> [i for ids in tok.encode_stream(["да\\nн", "ет"]) for i in ids] == tok.encode("да\\nнет")  # doctest: +SKIP
+        >>> import tempfile, pathlib
+        >>> from hypertok import BuildConfig, build
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "t.txt").write_text("да\\nнет\\n" * 300)
+        >>> tok = build([d / "t.txt"], d / "tok", BuildConfig(vocab_size=700, mode="word"))
+        >>> [i for ids in tok.encode_stream(["да\\nн", "ет"]) for i in ids] == tok.encode("да\\nнет")
         True
         """
         if isinstance(source, (str, os.PathLike)):

@@ -21,10 +21,9 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 pytest.importorskip("sentencepiece")
 
-from hypertok.errors import HyperTokError  # noqa: E402
-from hypertok.registry import Unavailable, mistral_file  # noqa: E402
 
 from .tiny import EVERY_SCRIPT, adapt_config, cli, logits, make_base, make_text  # noqa: E402
+from ..conftest import mistral_file_or_skip  # noqa: E402
 
 CHAT = "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"
 # HF tokenizers read control strings in text as their tokens, by design; HyperTok reads them as text
@@ -35,10 +34,7 @@ LINES = [x for x in EVERY_SCRIPT.split("\n") if x and "[INST]" not in x and "<un
 def v3env(tmp_path_factory):
     from hypertok import BuildConfig, build
 
-    try:
-        sp = mistral_file("mistral-v3")
-    except (Unavailable, HyperTokError) as e:
-        pytest.skip(f"mistral-v3 not available: {e}")
+    sp = mistral_file_or_skip("mistral-v3")
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("export")
     train, dev = root / "train.txt", root / "dev.txt"

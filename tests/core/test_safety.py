@@ -172,9 +172,10 @@ def test_encoder_and_symbol_view_round_trip(tiny_tokenizers, data):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @_property(SLOW_EXAMPLES)
 @given(data=st.data())
-def test_encoder_and_symbol_view_round_trip_long(long_run, tiny_tokenizers, data):
+def test_encoder_and_symbol_view_round_trip_long(tiny_tokenizers, data):
     toks = list(tiny_tokenizers.values())
     _round_trip(toks, data.draw(st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF,
                                                       exclude_categories=()), max_size=400) | _hard_text(toks)))

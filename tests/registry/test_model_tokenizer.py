@@ -15,20 +15,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hypertok.errors import HyperTokError
-from hypertok.registry import (AdaptedTokenizer, HyperTokTokenizer, LosslessSentencePiece, Recipe, Unavailable,
-                               mistral_file, plan_transfer)
+from hypertok.registry import (AdaptedTokenizer, HyperTokTokenizer, LosslessSentencePiece, Recipe,
+                               plan_transfer)
 
 from ..adapt.tiny import EVERY_SCRIPT
+from ..conftest import mistral_file_or_skip
 
 LINES = EVERY_SCRIPT.split("\n")
 
 
 @pytest.fixture(scope="module")
 def v3():
-    try:
-        return LosslessSentencePiece(mistral_file("mistral-v3"))
-    except (Unavailable, HyperTokError) as e:
-        pytest.skip(f"mistral-v3 not available: {e}")
+    return LosslessSentencePiece(mistral_file_or_skip("mistral-v3"))
 
 
 @pytest.fixture(scope="module", params=["extend", "replace"])

@@ -20,24 +20,16 @@ from hypertok.registry import (
     Recipe,
     SentencePieceTokenizer,
     Tokenizer,
-    Unavailable,
     load_tokenizer,
     load_vocabulary,
     lossless_sentencepiece_proto,
-    mistral_file,
     parse_byte_piece,
     plan_transfer,
     trained,
 )
+from ..conftest import mistral_file_or_skip
 
 TEXTS = ["Столы и стулья стояли у стены.", "  два  пробела\tи таб", "Ёж 🙂 café 12345", ""]
-
-
-def _mistral_or_skip(name="mistral-v3"):
-    try:
-        return mistral_file(name)
-    except (Unavailable, HyperTokError) as e:
-        pytest.skip(f"{name} not available: {e}")
 
 
 @pytest.fixture(scope="module")
@@ -93,17 +85,15 @@ def test_piece_bytes_spell_the_text(tiny_tok, spm_model):
 
 
 def test_mistral_tokenizers():
-    _mistral_or_skip()
+    mistral_file_or_skip("mistral-v1")
     sizes = {"mistral-v1": 32000, "mistral-v3": 32768}
     for name, size in sizes.items():
         tok = load_tokenizer(name)
         assert tok.name == name and tok.vocab_size == size and tok.dummy_prefix
         assert tok.decode(tok.encode(TEXTS[0])) == TEXTS[0]
         assert len(tok.fallback_ids) == 256
-    try:
-        tekken = load_tokenizer("tekken")
-    except Unavailable as e:
-        pytest.skip(str(e))
+    mistral_file_or_skip("tekken")
+    tekken = load_tokenizer("tekken")
     assert tekken.vocab_size == 131072 and tekken.decode(tekken.encode(TEXTS[2])) == TEXTS[2]
 
 

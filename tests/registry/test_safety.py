@@ -53,10 +53,11 @@ def test_adapted_tokenizers_round_trip(adapted, text):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @_property(SLOW_EXAMPLES)
 @given(text=st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=300)
        | HARD)
-def test_adapted_tokenizers_round_trip_long(long_run, adapted, text):
+def test_adapted_tokenizers_round_trip_long(adapted, text):
     for tok in adapted.values():
         assert tok.decode(tok.encode(text)) == text
 

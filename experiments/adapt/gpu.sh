@@ -3,6 +3,7 @@
 #
 #   bash experiments/adapt/gpu.sh probe        # 7B-shape stages (bench7b.py) + a short proxy run, in the foreground
 #   bash experiments/adapt/gpu.sh start        # the whole experiment in the background (setsid), returns at once
+#   bash experiments/adapt/gpu.sh start100     # the 100M-token curves (preset proxy100) + bench_loss.py + ship7b.py
 #   bash experiments/adapt/gpu.sh wait SECONDS # waits (at most SECONDS) for it, prints progress, copies results to $OUT
 #
 # A call of the device tool lasts 10 minutes at most, and a machine is held 30: `start` then
@@ -14,6 +15,8 @@ OUT=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 
 setup() {
+  # the tokenizer folders travel packed (the device tool carries 64 MiB): tar -cJf toks.tar.xz tok32k tok64k bpe32k
+  [ -d $D/tok32k ] || [ ! -f $D/toks.tar.xz ] || tar -xJf $D/toks.tar.xz -C $D || exit 1
   [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
   mkdir -p $W/text
   for f in $D/text/*.xz; do
@@ -60,6 +63,25 @@ case "${1:-}" in
       < /dev/null > /dev/null 2>&1 &
     sleep 20; tail -3 $L/*.log
     ;;
+  start100)  # issue 10's second lease: the 100M-token curves (preset proxy100), with issue 11's 7B folder check
+    setup
+    mkdir -p $W/logs
+    L=$W/logs
+    ONLY=ht-replace-mean-long,control-long
+    setsid nohup python3 experiments/adapt/run.py $(args proxy100) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
+    setsid nohup python3 experiments/adapt/run.py $(args proxy100) --lane prep --only $ONLY > $L/prep.log 2>&1 < /dev/null &
+    for lane in long-ht long-control; do
+      setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy100) --lane $lane > $L/$lane.log 2>&1; touch $L/$lane.done" \
+        < /dev/null > /dev/null 2>&1 &
+    done
+    setsid nohup bash -c "while [ ! -f $L/long-ht.done ] || [ ! -f $L/long-control.done ]; do sleep 5; done;
+      python3 experiments/adapt/run.py $(args proxy100) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
+      < /dev/null > /dev/null 2>&1 &
+    setsid nohup bash -c "python3 experiments/adapt/bench_loss.py --out $W/loss.json > $L/loss.log 2>&1;
+      python3 experiments/adapt/ship7b.py --sp $D/mistral_v3.model --tokenizer $D/tok64k --text $W/text/modern-dev.txt \
+        --work /tmp/ship7b --out $W/ship7b.json > $L/ship7b.log 2>&1; rm -rf /tmp/ship7b" < /dev/null > /dev/null 2>&1 &
+    sleep 20; tail -3 $L/*.log
+    ;;
   wait)
     L=$W/logs
     end=$((SECONDS + ${2:-540}))
@@ -69,8 +91,13 @@ case "${1:-}" in
     mkdir -p $OUT/proxy
     cp $W/work-proxy/lane-*.json $W/work-proxy/pretrain.json $OUT/proxy/ 2>/dev/null
     cp $W/results-proxy/* $OUT/proxy/ 2>/dev/null
+    mkdir -p $OUT/proxy100/logs
+    cp $W/work-proxy100/lane-*.json $W/work-proxy100/pretrain.json $W/results-proxy100/* $W/loss.json $W/ship7b.json \
+      $OUT/proxy100/ 2>/dev/null
+    for f in $W/work-proxy100/adapters/*/train_log*.jsonl; do [ -f "$f" ] && cp "$f" $OUT/proxy100/logs/$(basename $(dirname $f))-$(basename $f); done
+    cat $L/*.log > $OUT/proxy100/run.log 2>/dev/null
     cat $L/*.log > $OUT/proxy/run.log 2>/dev/null
     [ -f $L/all.done ] && echo ALL DONE
     ;;
-  *) echo "usage: gpu.sh probe | start | wait SECONDS"; exit 2 ;;
+  *) echo "usage: gpu.sh probe | start | start100 | wait SECONDS"; exit 2 ;;
 esac

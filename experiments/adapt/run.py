@@ -49,6 +49,12 @@ PRESETS = {
                   pre_lr=1e-3, batch=32, lora_r=64, dtype="float32", eval_chars=200_000, final_chars=500_000,
                   gen_tokens=128, prompts=4, repeats=3, short=4_000_000, long=20_000_000,
                   eval_tokens=2_000_000),
+    # the second lease (issue 10's 100M-token curves): the same base recipe, then two lanes only, the
+    # HyperTok long run and its control, each to 100M adaptation tokens with a curve point every 5M
+    "proxy100": dict(hidden=768, layers=10, heads=12, kv=4, inter=2048, seq=1024, pre_batch=64,
+                     pre_tokens=100_000_000, pre_lr=1e-3, batch=32, lora_r=64, dtype="float32", eval_chars=200_000,
+                     final_chars=500_000, gen_tokens=128, prompts=4, repeats=3, short=4_000_000, long=100_000_000,
+                     eval_tokens=5_000_000),
 }
 
 # name -> (tokenizer, strategy, init, stage-1 share of the budget, distillation weight, budget)
@@ -64,12 +70,16 @@ VARIANTS = {
     "control":                ("base", "", "", 0.0, 0.0, "short"),
     "ht-replace-all-long":    ("ht", "replace", "focus", 0.2, 1.0, "long"),
     "control-long":           ("base", "", "", 0.0, 0.0, "long"),
+    "ht-replace-mean-long":   ("ht", "replace", "mean", 0.0, 0.0, "long"),
 }
 LANES = {  # three processes share the GPU while training (the small model leaves it mostly idle alone)
     "a": ["control", "ht-replace-mean", "ht-replace-meannorm", "ht-replace-focus", "ht-replace-mean-stage1",
           "control-long"],
     "b": ["ht-replace-all-long"],
     "c": ["ht-replace-mean-distill", "ht-replace-all", "ht-extend-all", "bpe-extend-all"],
+    # preset proxy100: the plain recipe (the best at 4M, and twice as fast as distillation) and its control
+    "long-ht": ["ht-replace-mean-long"],
+    "long-control": ["control-long"],
 }
 LR = dict(lora=1e-3, rows=3e-3, stage1=3e-3, stage2_rows=1e-3)
 
@@ -257,7 +267,8 @@ def train_control(name: str, args, P, work: Path, base_dir: Path) -> dict:
                        warmup=max(1, steps // 20), eval_every=max(1, int(P["eval_tokens"] // (P["batch"] * P["seq"]))),
                        save_every=0, seed=args.seed, progress=False, desc=name)
     t0 = time.time()
-    hist = train_loop(model, stream, tok.bos, loop, eval_fn=eval_fn, is_row_param=is_row_param)
+    hist = train_loop(model, stream, tok.bos, loop, out=work / "adapters" / name, eval_fn=eval_fn,
+                      is_row_param=is_row_param)  # out: the step log (train_log.jsonl), curve points included
     sync(args.device)
     seconds = time.time() - t0
     model = model.merge_and_unload()
@@ -438,7 +449,8 @@ def main() -> int:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="proxy")
     ap.add_argument("--lane",
                     help="pretrain, prep, a lane of LANES (" + ", ".join(LANES) + "), or speed")
-    ap.add_argument("--only", help="comma-separated variants instead of the lane's list")
+    ap.add_argument("--only", help="comma-separated variants instead of the lane's list (lane prep: "
+                                   "prepare only their data)")
     ap.add_argument("--work", help="scratch folder shared by the lanes")
     ap.add_argument("--results", required=True, help="where results.json and curves.png go (lane speed)")
     ap.add_argument("--seed", type=int, default=0)
@@ -471,7 +483,8 @@ def main() -> int:
         from hypertok.registry import BaseTokenizer, LosslessSentencePiece
 
         base_tok = BaseTokenizer(LosslessSentencePiece(args.sp))
-        for family, strategy in sorted({(v[0], v[1]) for v in VARIANTS.values()}):
+        names = args.only.split(",") if args.only else list(VARIANTS)
+        for family, strategy in sorted({(VARIANTS[n][0], VARIANTS[n][1]) for n in names}):
             t0 = time.time()
             tag = f"{family}-{strategy}" if family != "base" else "base"
             tokdir = {"ht": args.hypertok, "bpe": args.bpe}.get(family)

@@ -367,16 +367,27 @@ def summarise(out: dict) -> None:
         ctrl = out["variants"].get("control-long" if name.endswith("-long") else "control")
         if ctrl and r["tokenizer"] != "base":
             r["bpc_vs_best_reference"] = {k: r["bpc_by_text"][k] / min(b[k], ctrl["bpc_by_text"][k]) - 1 for k in b}
+        r.pop("tokens_to_within_6pct_of_control", None)
+        r.pop("tokens_to_within_3pct_of_control", None)
         for thr in (0.06, 0.03):
-            ref = ctrl["curve"] if ctrl else None
-            r[f"tokens_to_within_{int(thr * 100)}pct"] = first_within(r["curve"], b, ref, thr)
+            r[f"tokens_to_within_{int(thr * 100)}pct"] = first_within(r["curve"], lambda p: b, thr)
+            if ctrl and r["tokenizer"] != "base":
+                at = {p["tokens"]: p.get("eval_bpc_by_text") for p in ctrl["curve"]}
+                r[f"tokens_to_within_{int(thr * 100)}pct_of_control"] = first_within(
+                    r["curve"], lambda p: at.get(p["tokens"]), thr)
 
 
-def first_within(curve, base_bpc: dict, ctrl_curve, thr: float):
-    """Adaptation tokens at which bits/char came within ``thr`` of the base on every dev text (None: never)."""
+def first_within(curve, reference, thr: float):
+    """Adaptation tokens of the first curve point whose bits/char is within ``thr`` of
+    ``reference(point)`` on every dev text (None: never, or no reference at that point).
+
+    Against the base, the reference is its final bits/char (``final_chars`` of each dev text,
+    while curve points use the first ``eval_chars``); against the control, its curve point at
+    the same adaptation tokens, on the same characters.
+    """
     for point in curve:
-        by = point.get("eval_bpc_by_text") or {}
-        if set(base_bpc) <= set(by) and all(by[k] <= base_bpc[k] * (1 + thr) for k in base_bpc):
+        by, ref = point.get("eval_bpc_by_text") or {}, reference(point)
+        if ref and set(ref) <= set(by) and all(by[k] <= ref[k] * (1 + thr) for k in ref):
             return point["tokens"]
     return None
 

@@ -16,7 +16,9 @@ A tokenizer directory holds three files, and ``vocab.jsonl`` is the one source o
 name only the two hashed files, a symlink or anything but a regular file is refused (no
 ``../../etc/hostname``, no ``/dev/zero``), and ``tokenizer.json`` must give every piece of
 ``vocab.jsonl`` its id, so an edited directory whose hashes were recomputed is still
-caught. ``check_out_dir`` lets a build replace a tokenizer directory, never another folder.
+caught. ``check_out_dir`` lets a build rewrite a tokenizer directory, never another folder, and
+``write_directory`` writes the files beside anything else kept there (issue 11): a file the
+user put into a tokenizer directory survives ``save(overwrite=True)`` and ``build --force``.
 
 Byte tokens are spelled ``<0xAB>``; ``byte_piece`` writes that spelling and
 ``parse_byte_piece`` is the one parser of it in the package (issue 9).
@@ -33,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_dir, check_out, is_empty_dir, sha256_file
+from ..files import beside, check_out, is_empty_dir, sha256_file
 
 FORMAT = "hypertok"
 FORMAT_VERSION = 1
@@ -106,12 +108,15 @@ def _dumps_config(config: dict) -> str:
 
 
 def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: dict) -> dict:
-    """Write the directory atomically; return the config as written (with format and hashes).
+    """Write the directory; return the config as written (with format and hashes).
 
-    ``hf`` is the ``tokenizers.Tokenizer`` built from ``entries``. An existing ``out`` is
-    replaced: the caller decides whether that is allowed.
+    ``hf`` is the ``tokenizers.Tokenizer`` built from ``entries``. A new ``out`` appears
+    whole. Into an existing one (the caller decides whether that is allowed) the four files
+    are written to a hidden sibling and moved in, ``config.json`` last, and every other
+    file of ``out`` stays: a save killed midway leaves hashes that disagree, which
+    ``read_directory`` refuses, never a mixed directory that loads.
     """
-    with atomic_dir(out) as tmp:
+    with beside(out, last=["config.json"]) as tmp:
         with open(tmp / "vocab.jsonl", "w", encoding="utf-8", newline="\n") as f:
             f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(entries)}) + "\n")
             for e in entries:
@@ -140,16 +145,16 @@ def is_tokenizer_dir(path: str | os.PathLike) -> bool:
 def check_out_dir(out: str | os.PathLike, overwrite: bool, flag: str = "--out") -> Path:
     """Check, before any work, that a tokenizer directory may be written at ``out``.
 
-    An existing ``out`` may be replaced only with ``overwrite`` (CLI: ``--force``) and only
-    when it is a HyperTok directory or an empty folder: nothing else is ever removed.
+    An existing ``out`` may be written only with ``overwrite`` (CLI: ``--force``) and only
+    when it is a HyperTok directory or an empty folder; its other files stay (``write_directory``).
     """
     p = check_out(out, flag)
     if p.exists():
         if not overwrite:
             raise HyperTokError(f"{p} already exists; pass --force (overwrite=True) or choose another {flag}")
         if not (is_empty_dir(p) or is_tokenizer_dir(p)):
-            raise HyperTokError(f"{p} is not a HyperTok directory; --force replaces only a tokenizer directory "
-                                f"(it never removes other folders); choose another {flag}")
+            raise HyperTokError(f"{p} is not a HyperTok directory; --force rewrites only a tokenizer directory "
+                                f"(its own four files; it never writes into other folders); choose another {flag}")
     return p
 
 

@@ -296,10 +296,11 @@ class HyperTok:
 
     # -- directory format (hypertok.core.format) ----------------------------------------------
     def save(self, directory: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the directory atomically (temporary sibling, then rename).
+        """Write the directory: a new one appears whole (temporary sibling, then rename).
 
-        An existing ``directory`` is replaced only with ``overwrite`` and only when it is a
-        HyperTok directory (or empty): no other folder or file is ever removed.
+        An existing ``directory`` is written only with ``overwrite`` and only when it is a
+        HyperTok directory (or empty); HyperTok's four files are replaced and every other
+        file there stays, as with transformers' ``save_pretrained``. Nothing is ever removed.
         """
         out = check_out_dir(directory, overwrite)
         self.config = write_directory(out, self.entries, self.hf, self.config)

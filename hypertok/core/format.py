@@ -126,8 +126,6 @@ def added_specials(entries: list[Entry]) -> list[Entry]:
     >>> [e.surface for e in added_specials(entries)]
     ['<|im_end|>']
     """
-    from ..errors import HyperTokError
-
     extra = [e for e in entries[len(SPECIALS):] if e.kind == "special"]
     if extra and [e.id for e in extra] != list(range(len(entries) - len(extra), len(entries))):
         raise HyperTokError(f"the special tokens {[e.surface for e in extra]} must be the last ids of the "

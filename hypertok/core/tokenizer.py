@@ -207,7 +207,7 @@ class HyperTok:
         >>> import tempfile, pathlib
         >>> from hypertok import BuildConfig, build
         >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (d / "t.txt").write_text("Привет, мир!\n" * 300)
+        >>> _ = (d / "t.txt").write_text("Привет, мир!\\n" * 300)
         >>> tok = build([d / "t.txt"], d / "tok", BuildConfig(vocab_size=700, mode="word", special_tokens=["<|im_end|>"]))
         >>> tok.special_tokens["<|im_end|>"] == len(tok) - 1, len(tok.encode("<|im_end|>")) > 1
         (True, True)

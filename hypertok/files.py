@@ -12,7 +12,9 @@ removes what HyperTok did not write: :func:`atomic_dir` refuses to replace a fil
 leftovers of a killed run (``.NAME.tmp-PID``, ``.NAME.old-PID``, ``.NAME.saving-PID``, all
 named here) are cleaned up by the next write of ``NAME`` once process PID is gone, an
 ``.old`` folder being put back where the kill left ``NAME`` missing (issue 13). Folders are
-created with the umask's permissions, like files.
+created with the umask's permissions, like files. Into a folder that exists, HyperTok
+writes its files beside what is there (:func:`beside`, :func:`move_into`), as transformers'
+``save_pretrained`` does: a user's file in an output folder is never removed (issue 11).
 
 Compressed inputs (issue 12): every reader of a corpus or text goes through
 :func:`open_bytes`, which streams ``.xz``, ``.gz`` and ``.zst`` files decompressed, so
@@ -242,6 +244,83 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _plan_moves(src: Path, out: Path, rel: str = "") -> list[tuple[Path, Path, str]]:
+    """The ``(file, destination, relative name)`` moves of :func:`move_into`, every clash found first."""
+    moves = []
+    for f in sorted(src.iterdir(), key=lambda p: p.name):
+        dest, name = out / f.name, f"{rel}{f.name}"
+        if f.is_dir() and not f.is_symlink():
+            if os.path.lexists(dest) and (dest.is_symlink() or not dest.is_dir()):
+                raise HyperTokError(f"{dest}: a file is in the way of the folder {name}/ HyperTok writes; "
+                                    f"move it away and write again")
+            moves += _plan_moves(f, dest, name + "/")
+        elif dest.is_dir() and not dest.is_symlink():
+            raise HyperTokError(f"{dest}: a folder is in the way of the file {name} HyperTok writes; "
+                                f"move it away and write again")
+        else:
+            moves.append((f, dest, name))
+    return moves
+
+
+def move_into(src: str | os.PathLike, out: str | os.PathLike, last: Iterable[str] = (),
+              remove_first: Iterable[str] = ()) -> list[str]:
+    """Move the files of folder ``src`` (subfolders file by file) into the existing folder
+    ``out``; return their names relative to ``out``.
+
+    A file of ``out`` with the same name is replaced (``os.replace``: a symlink there is
+    replaced, never followed); every other file and folder of ``out`` stays as it was, so
+    HyperTok writes beside what the user keeps there, as transformers' ``save_pretrained``
+    does, and never removes a folder. Every clash (a folder where a file goes, or the
+    reverse) is found before anything moves. The names in ``last`` move last, in order:
+    a record holding the hashes of the others goes in after them. The files of ``out``
+    named in ``remove_first`` (HyperTok's own record) are removed before anything moves,
+    so that a write killed midway leaves a folder that no loader accepts.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "src").mkdir(); (d / "out").mkdir()
+    >>> _ = (d / "src" / "a.txt").write_text("new"); _ = (d / "out" / "mine.txt").write_text("kept")
+    >>> move_into(d / "src", d / "out"), sorted(p.name for p in (d / "out").iterdir())
+    (['a.txt'], ['a.txt', 'mine.txt'])
+    """
+    src, out = Path(src), Path(out)
+    moves = _plan_moves(src, out)
+    order = {name: i for i, name in enumerate(last)}
+    moves.sort(key=lambda m: order.get(m[2], -1))
+    for name in remove_first:
+        if (out / name).is_file() or (out / name).is_symlink():
+            (out / name).unlink()
+    for f, dest, _ in moves:
+        dest.parent.mkdir(exist_ok=True)
+        os.replace(f, dest)
+    return [name for _, _, name in moves]
+
+
+@contextmanager
+def beside(out: str | os.PathLike, last: Iterable[str] = (), remove_first: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield a fresh hidden folder next to ``out`` to write into; on success its files move
+    into ``out`` (:func:`move_into` with ``last`` and ``remove_first``) and it is removed.
+
+    ``out`` that does not exist yet appears whole (:func:`atomic_dir`). An existing ``out``
+    keeps every file HyperTok does not write: nothing of the user's is removed. On an
+    exception nothing has moved and the hidden folder is removed.
+    """
+    out = Path(out)
+    if not out.exists():
+        with atomic_dir(out) as tmp:
+            yield tmp
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise HyperTokError(f"{out}: is a file, not a folder; choose another output folder")
+    clean_leftovers(out)
+    tmp = leftover_name(out, "saving", unique=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        move_into(tmp, out, last, remove_first)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_encoding(encoding: str) -> None:

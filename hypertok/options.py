@@ -75,7 +75,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
         else:
             default = None
         kwargs: dict = {"dest": f.name, "default": default}
-        if default is not None and default != "":
+        if default is not None and default != "" and default != []:
             help_text += " (default: %(default)s)"
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

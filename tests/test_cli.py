@@ -70,11 +70,11 @@ def test_every_build_config_field_is_a_documented_build_flag(capsys, monkeypatch
         assert flag in help_text, flag
         assert " ".join(f.metadata["help"].split()) in help_text, f.name
         value = {"vocab_size": 5000, "mode": "word", "symbols": "cjk", "concepts": "c.json", "fallback_share": 0.25,
-                 "encoding": "cp1251"}.get(f.name)
+                 "encoding": "cp1251", "special_tokens": "<|a|>,<|b|>", "normalize": "nfc"}.get(f.name)
         if value is None:
             value = f.default + 1 if isinstance(f.default, (int, float)) else f.default
         argv += [flag, str(value)]
-        changed[f.name] = value
+        changed[f.name] = value.split(",") if f.name == "special_tokens" else value
     from hypertok.options import dataclass_from_args
 
     cfg = dataclass_from_args(BuildConfig, parser.parse_args(argv))

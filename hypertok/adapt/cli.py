@@ -153,7 +153,8 @@ def configure_merge(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter", required=True, help="adapter folder from `hypertok adapt`")
     p.add_argument("--out", required=True, help="new or empty folder to write (written atomically)")
     p.add_argument("--force", action="store_true",
-                   help="replace --out if it is a folder `hypertok merge` wrote (nothing else is ever replaced)")
+                   help="write into --out again if it is a folder `hypertok merge` wrote: its files are replaced, "
+                        "other files there stay (no other folder is ever written into)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="weights dtype")
     p.add_argument("--max-shard-size", default="5GB",
                    help="largest safetensors shard (with model.safetensors.index.json when there are several)")

@@ -19,9 +19,13 @@ Everything read from a folder is checked before it is used (issue 13): a corrupt
 the adapter is one clear line, every loader passes ``local_files_only=True`` (an adapter
 folder without its weights is a local error, never a Hub lookup of the folder's name), the
 adapter's files must be those its recipe was saved with (sha256), and ``--device`` is
-checked before any work. ``save_pretrained`` makes a new folder appear whole, or writes into
-an existing one with the recipe removed first and renamed in last, so a killed save never
-leaves a folder that loads. ``merge`` refuses a non-empty ``--out`` it did not write.
+checked before any work. ``save_pretrained`` and ``save_merged`` make a new folder appear
+whole, or write into an existing one with the recipe removed first and renamed in last, so a
+killed save never leaves a folder that loads. Into an existing folder they add their files
+beside what is there, as transformers' ``save_pretrained`` does (issue 11): a file is
+removed only when the folder's previous recipe records it as HyperTok's and this save does
+not write it again (a shard of an earlier merge); no folder is ever removed. ``merge``
+refuses a non-empty ``--out`` it did not write.
 
 What it does not do: no downloads, no training (``hypertok.adapt.train``), no row
 initialisation (``hypertok.adapt.recipe``). torch/transformers/peft are imported inside
@@ -34,13 +38,12 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import struct
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_dir, check_out, clean_leftovers, is_empty_dir, leftover_name, read_json
-from ..registry import RECIPE_FILE, TOKENIZER_SUBDIR, AdaptedTokenizer, Recipe
+from ..files import beside, check_out, is_empty_dir, read_json
+from ..registry import RECIPE_FILE, AdaptedTokenizer, Recipe
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -308,32 +311,9 @@ class AdaptedModel:
         written to a hidden sibling, the old recipe is removed, the files are moved in, and
         the recipe, which holds the sha256 of every other file, is renamed in last: a save
         killed midway leaves a folder that no loader accepts, never a mixed one. Other files
-        of ``out`` stay.
+        of ``out`` stay (:func:`save_beside`).
         """
-        out = Path(out)
-        if not out.exists():
-            with atomic_dir(out) as tmp:
-                self._write(tmp, extra)
-            return out
-        clean_leftovers(out)
-        tmp = leftover_name(out, "saving", unique=True)
-        tmp.mkdir()
-        try:
-            self._write(tmp, extra)
-            (out / RECIPE_FILE).unlink(missing_ok=True)  # from here on, until the end, nothing loads
-            for f in sorted(tmp.iterdir()):
-                if f.name == RECIPE_FILE:
-                    continue
-                dest = out / f.name
-                if f.name == TOKENIZER_SUBDIR and dest.is_dir() and not dest.is_symlink():
-                    shutil.rmtree(dest)
-                elif dest.is_symlink() or dest.is_dir():
-                    raise HyperTokError(f"{dest}: in the way of the adapter's {f.name}; move it away and save again")
-                os.replace(f, dest)
-            os.replace(tmp / RECIPE_FILE, out / RECIPE_FILE)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return out
+        return save_beside(out, lambda tmp: self._write(tmp, extra))
 
     def merge_and_unload(self):
         """A plain transformers model with LoRA and the new rows merged in (the peft model is consumed)."""
@@ -354,15 +334,48 @@ class AdaptedModel:
         - beside them HyperTok's own files: ``hypertok_adapt.json``, ``tokenizer/``,
           ``base_tokenizer.model``.
         """
-        check_merge_out(out, force=True)  # replaces only a folder `hypertok merge` wrote
+        check_merge_out(out, force=True)  # writes only into a folder `hypertok merge` wrote (or a new or empty one)
         merged = self.merge_and_unload()
         tok = self.tokenizer
         _set_token_ids(merged, tok, base)
-        with atomic_dir(out) as tmp:
+
+        def write(tmp: Path) -> None:
             merged.save_pretrained(tmp, max_shard_size=max_shard_size)
             (tmp / "README.md").write_text(model_card(tok, merged=True), encoding="utf-8")
             tok.save(tmp, also_hash=sorted(f.name for f in tmp.iterdir() if f.is_file()))
-        return Path(out)
+
+        return save_beside(out, write)
+
+
+def _recorded_files(folder: Path) -> list[str]:
+    """The files the recipe of ``folder`` records as HyperTok's (none without a readable recipe)."""
+    if not (folder / RECIPE_FILE).is_file():
+        return []
+    try:
+        names = Recipe.load(folder).files
+    except HyperTokError:
+        return []
+    return [n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts]
+
+
+def save_beside(out: str | os.PathLike, write) -> Path:
+    """Run ``write(tmp)`` on a fresh hidden folder and move its files into ``out``, the recipe
+    removed first and moved in last (:func:`hypertok.files.beside`).
+
+    Every file of ``out`` that HyperTok does not write stays. A file the previous recipe
+    recorded as HyperTok's that this save did not write again (a shard of an earlier merge,
+    whose count changed) is removed afterwards, so the folder never mixes two saves' weights.
+    """
+    out = Path(out)
+    before = _recorded_files(out)
+    with beside(out, last=[RECIPE_FILE], remove_first=[RECIPE_FILE]) as tmp:
+        write(tmp)
+        written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
+    for name in before:
+        f = out / name
+        if name not in written and (f.is_symlink() or f.is_file()):
+            f.unlink()
+    return out
 
 
 def model_card(tok, merged: bool) -> str:
@@ -426,15 +439,15 @@ def is_merged_dir(path: str | os.PathLike) -> bool:
 
 
 def check_merge_out(out: str | os.PathLike, force: bool = False) -> Path:
-    """``merge --out``, checked before any work: a non-empty folder is replaced only with
-    ``force`` and only when ``hypertok merge`` wrote it; nothing else is ever removed."""
+    """``merge --out``, checked before any work: a non-empty folder is written only with
+    ``force`` and only when ``hypertok merge`` wrote it (its other files stay, :func:`save_beside`)."""
     p = check_out(out)
     if p.exists() and not is_empty_dir(p):
         if not force:
             raise HyperTokError(f"{p} already exists and is not empty; choose another --out (or pass --force to "
-                                f"replace a folder `hypertok merge` wrote)")
+                                f"write again into a folder `hypertok merge` wrote)")
         if not is_merged_dir(p):
-            raise HyperTokError(f"{p} was not written by `hypertok merge`; --force replaces only a merged model "
+            raise HyperTokError(f"{p} was not written by `hypertok merge`; --force writes only into a merged model "
                                 f"folder, choose another --out")
     return p
 
@@ -443,8 +456,8 @@ def merge(base: str | os.PathLike, adapter_dir: str | os.PathLike, out: str | os
           dtype: str = "auto", force: bool = False, max_shard_size: str | int = MAX_SHARD_SIZE) -> Path:
     """``hypertok merge``: base + adapter written as one plain transformers model (on CPU).
 
-    ``out`` is checked first: an existing non-empty folder is replaced only with ``force``
-    and only when it is a merged model folder.
+    ``out`` is checked first: an existing non-empty folder is written only with ``force``
+    and only when it is a merged model folder; the files merge does not write stay there.
     """
     check_merge_out(out, force)
     return AdaptedModel.from_pretrained(base, adapter_dir, dtype, device="cpu").save_merged(

@@ -16,7 +16,11 @@ they offer:
   with positive PMI, ``" потому что"``, ``" в том числе"``).
 
 A new mode is a new subclass with ``@register`` (issue 9). User concepts from a JSON file
-(``{"phrase": "preferred symbol" or null}``) are offered in every mode.
+(``{"phrase": "preferred symbol" or null}``) are offered in every mode, each in the forms
+text writes it (:func:`concept_forms`): after a space as written, and in its
+sentence-initial form, first letter capitalised, after a space (``". В том числе"``) and
+with none (a line's start, ``«В том числе``). Each form is an entry with a symbol of its
+own; the preferred symbol goes to the form as written (issue 11).
 
 What it does not do: no ranking against the budget and no pruning (``hypertok.builder.select``).
 
@@ -177,8 +181,26 @@ class ConceptCandidates(MorphCandidates):
 MODES = tuple(GENERATORS)
 
 
+def concept_forms(phrase: str) -> list[str]:
+    """The surfaces a user concept gets: `` phrase`` as written, then its sentence-initial form
+    (first character in title case, the rest as written) after a space and at a line's start.
+
+    A capitalisation marker cannot express this in ``tokenizer.json`` (see the ``word`` mode
+    above), so the capitalised forms are entries of their own, as frequent cased words are.
+
+    >>> concept_forms("в том числе")
+    [' в том числе', ' В том числе', 'В том числе']
+    >>> concept_forms(" Москва ")
+    [' Москва', 'Москва']
+    """
+    phrase = phrase.strip(" ")
+    initial = phrase[:1].title() + phrase[1:]
+    return list(dict.fromkeys([" " + phrase, " " + initial, initial]))
+
+
 def user_concepts(path: str | None, top_saving: float) -> tuple[list[Candidate], dict[str, str]]:
-    """Forced candidates from a concept file, and the preferred symbols by surface."""
+    """Forced candidates from a concept file (every form of :func:`concept_forms`), and the
+    preferred symbols by surface. A form the file also lists itself keeps that entry's symbol."""
     if not path:
         return [], {}
     p = Path(path)
@@ -190,14 +212,16 @@ def user_concepts(path: str | None, top_saving: float) -> tuple[list[Candidate],
         raise HyperTokError(f"{p}: not valid UTF-8 JSON ({e})") from None
     if not isinstance(data, dict):
         raise HyperTokError(f'{p}: must be a JSON object {{"phrase": "symbol" or null}}')
-    out, preferred = [], {}
+    preferred: dict[str, str] = {}
+    forms: list[str] = []
     for phrase, sym in sorted(data.items()):
-        if not phrase or not isinstance(phrase, str) or "\n" in phrase:
+        if not phrase or not isinstance(phrase, str) or "\n" in phrase or not phrase.strip(" "):
             raise HyperTokError(f"{p}: phrase {phrase!r} must be a non-empty one-line string")
         if sym is not None and not isinstance(sym, str):
             raise HyperTokError(f"{p}: symbol for {phrase!r} must be a string or null")
-        surface = " " + phrase.strip(" ")
-        out.append(Candidate(surface, "concept", top_saving * 2, 0, forced=True))
+        these = concept_forms(phrase)
+        forms += these
         if sym:
-            preferred[surface] = sym
+            preferred[these[0]] = sym
+    out = [Candidate(surface, "concept", top_saving * 2, 0, forced=True) for surface in dict.fromkeys(forms)]
     return out, preferred

@@ -38,7 +38,9 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
                         help="UTF-8 text files or folders, .xz/.gz/.zst read directly (streamed); 'default' "
                              "(the default) = the shared modern + ruslit corpus; 'navec' = the offline word list")
     parser.add_argument("--out", required=True, help="tokenizer directory to write (atomically)")
-    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    parser.add_argument("--force", action="store_true",
+                        help="rewrite --out if it is a HyperTok directory: its four files are replaced, other files "
+                             "there stay (no other folder is ever written into)")
     add_dataclass_arguments(parser.add_argument_group("build parameters (BuildConfig)"), BuildConfig)
 
 

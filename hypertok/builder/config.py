@@ -5,6 +5,10 @@ The CLI makes its ``hypertok build`` flags from these fields and their ``help`` 
 and one description of each option. ``__post_init__`` rejects impossible values with a
 message that says what to pass instead.
 
+``special_tokens`` takes a list, or comma-separated names (``"<|im_start|>,<|im_end|>"``, as
+the ``--special-tokens`` flag does); ``normalize`` is ``none`` (lossless, the default) or
+``nfc`` (``decode(encode(x))`` is then the NFC form of ``x``; see ``hypertok.core.tokenizer``).
+
 What it does not do: it reads no files (``concepts`` is opened by the builder).
 """
 
@@ -13,7 +17,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 
-from ..core.format import N_BYTES, SPECIALS
+from ..core.format import N_BYTES, NORMALIZERS, SPECIALS, parse_byte_piece
 from ..errors import HyperTokError
 from ..files import check_encoding
 from .candidates import MODES
@@ -64,8 +68,18 @@ class BuildConfig:
                                 "stem + ending")
     max_tail_units: int = _opt(300_000, "most tail units (the most frequent ones) the fallback model trains on")
     encoding: str = _opt("utf-8", "corpus encoding (e.g. cp1251)")
+    special_tokens: list[str] = field(default_factory=list, metadata={"help": (
+        'extra special tokens (chat and control tokens), comma-separated: "<|im_start|>,<|im_end|>". They get '
+        "the last ids and are special tokens of tokenizer.json (plain transformers reads them in text as one id); "
+        "HyperTok's encode reads them only with allow_special=True, otherwise they are text")})
+    normalize: str = _opt("none", "text normalisation before encoding: none keeps decode(encode(x)) == x exactly; "
+                          "nfc composes first (decomposed Cyrillic costs far fewer tokens), so decode(encode(x)) is "
+                          "the NFC form of x. Also in tokenizer.json", choices=NORMALIZERS)
 
     def __post_init__(self) -> None:
+        self.special_tokens = _special_token_list(self.special_tokens)
+        if self.normalize not in NORMALIZERS:
+            raise HyperTokError(f"unknown normalize {self.normalize!r}; choose one of {', '.join(NORMALIZERS)}")
         if self.mode not in MODES:
             raise HyperTokError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.symbols not in POOLS:
@@ -86,9 +100,43 @@ class BuildConfig:
         if not self.overgenerate >= 1.0 or not 0.0 < self.sample_mb < 1e6:
             raise HyperTokError("overgenerate must be at least 1 and sample_mb a positive number of megabytes")
         check_encoding(self.encoding)
-        floor = len(SPECIALS) + N_BYTES + len(BASE_CHARS) + MIN_FALLBACK
+        n_specials = len(SPECIALS) + len(self.special_tokens)
+        floor = n_specials + N_BYTES + len(BASE_CHARS) + MIN_FALLBACK
         if self.vocab_size < floor:
             raise HyperTokError(
-                f"vocab_size {self.vocab_size} is too small: {len(SPECIALS)} specials + {N_BYTES} bytes + "
+                f"vocab_size {self.vocab_size} is too small: {n_specials} specials + {N_BYTES} bytes + "
                 f"{len(BASE_CHARS)} base characters + {MIN_FALLBACK} fallback pieces need at least {floor}"
             )
+
+
+def _special_token_list(value) -> list[str]:
+    """``special_tokens`` as a checked list: a str or list items are split at commas, stripped.
+
+    >>> _special_token_list("<|im_start|>, <|im_end|>")
+    ['<|im_start|>', '<|im_end|>']
+    >>> _special_token_list(["<s>"])
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: --special-tokens: '<s>' is always a special token (ids 0-3: <unk>, <s>, </s>, <pad>); leave it out
+    """
+    items = [value] if isinstance(value, str) else list(value or [])
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise HyperTokError(f"--special-tokens: {item!r} is not a string")
+        for tok in item.split(","):
+            tok = tok.strip()
+            if not tok:
+                continue
+            if tok in SPECIALS:
+                raise HyperTokError(f"--special-tokens: {tok!r} is always a special token (ids 0-3: "
+                                    f"{', '.join(SPECIALS)}); leave it out")
+            if len(tok) < 2 or parse_byte_piece(tok) is not None:
+                raise HyperTokError(f"--special-tokens: {tok!r} would take over a character or byte of ordinary "
+                                    f"text; give a name of at least two characters, e.g. <|{tok}|>")
+            if "\n" in tok or any(0xD800 <= ord(c) <= 0xDFFF for c in tok):
+                raise HyperTokError(f"--special-tokens: {tok!r} holds a newline or a lone surrogate; give one-line text")
+            if tok in out:
+                raise HyperTokError(f"--special-tokens: {tok!r} is given twice")
+            out.append(tok)
+    return out

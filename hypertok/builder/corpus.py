@@ -9,9 +9,11 @@ artifact can record which corpus made it, whichever way the corpus was stored.
 ``count_corpus`` streams the corpus twice (units, then n-grams of frequent units); memory
 grows with the number of distinct units, not with corpus size.
 
-What it does not do: no normalisation of any kind (NFC, case, whitespace). The corpus
-is counted exactly as written, because the tokenizer must reproduce it exactly. It does
-not know about modes: the caller says whether word n-grams are wanted.
+What it does not do: no normalisation of case or whitespace. The corpus is counted
+exactly as written, because the tokenizer must reproduce it exactly; only a build with
+``normalize="nfc"`` counts each line's NFC form, as its tokenizer will see it (the corpus
+hash stays that of the bytes read). It does not know about modes: the caller says whether
+word n-grams are wanted.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class Corpus:
 
     paths: list[str | os.PathLike]
     encoding: str = "utf-8"
+    normalize: str = "none"  # "nfc": lines come out NFC-composed (the tokenizer's view)
     files: list[Path] = field(init=False)
     sha256: str | None = field(init=False, default=None)
     n_bytes: int = field(init=False, default=0)
@@ -144,6 +147,14 @@ class Corpus:
             raise HyperTokError("no corpus files given")
 
     def __iter__(self) -> Iterator[str]:
+        if self.normalize == "nfc":  # the tokenizer's own normaliser (tokenizers' NFC), so the views agree
+            from tokenizers import normalizers
+
+            nfc = normalizers.NFC().normalize_str
+            return (nfc(line) for line in self._lines())
+        return self._lines()
+
+    def _lines(self) -> Iterator[str]:
         digest = hashlib.sha256()
         n_bytes = n_chars = 0
         for path in self.files:
@@ -248,7 +259,7 @@ def count_corpus(paths, cfg: BuildConfig, progress: bool = False, word_ngrams: b
     N-grams always include punctuation merges (``", что"``); with ``word_ngrams`` also
     runs of words alone (``" потому что"``).
     """
-    corpus = Corpus(paths, encoding=cfg.encoding)
+    corpus = Corpus(paths, encoding=cfg.encoding, normalize=cfg.normalize)
     counts = Counts()
     units = counts.units
     findall = UNIT_RE.findall

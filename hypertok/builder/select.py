@@ -2,7 +2,8 @@
 
 The budget is one number, the total vocabulary size. It is spent in this order:
 
-1. 4 special tokens and 256 byte tokens (so nothing is ever unknown);
+1. 4 special tokens and 256 byte tokens (so nothing is ever unknown), and the special tokens
+   chosen at build time (``special_tokens``, the last ids; no piece may spell one);
 2. single characters: printable ASCII, the Russian alphabet, and every character seen at
    least ``min_char_count`` times;
 3. everything else is one competition (``backbone="bpe"``, the default since issue 12): the
@@ -45,7 +46,10 @@ TAIL_SHARE = 0.18  # the tail fallback's share when backbone="bpe" cannot run (n
 
 def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> tuple[list[Entry], dict[str, str]]:
     """Spend the budget: characters, fallback pieces, then entries by saving. Returns entries
-    (ids assigned) and the user's preferred symbols by surface."""
+    (ids assigned; the build-time special tokens last) and the user's preferred symbols by surface."""
+    reserved = list(cfg.special_tokens)
+    if reserved:  # their slots come off the budget, and no piece may have their surface
+        cfg = replace(cfg, vocab_size=cfg.vocab_size - len(reserved), special_tokens=[])
     chars = set(BASE_CHARS) | {ch for ch, c in counts.chars.items() if c >= cfg.min_char_count}
     chars -= {ch for ch in chars if 0xD800 <= ord(ch) <= 0xDFFF}
     fixed = len(SPECIALS) + N_BYTES + len(chars)
@@ -69,18 +73,19 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
     user, preferred_by_surface = user_concepts(cfg.concepts, top_saving)
     cands = user + cands
     ranked: list[Candidate] = []
-    seen = set(chars)
+    seen = set(chars) | set(reserved)
     for c in sorted(cands, key=lambda c: (-c.saving, c.surface)):
         if c.surface not in seen and c.saving > 0:
             seen.add(c.surface)
             ranked.append(c)
 
     if use_backbone:
-        pool, pieces = _with_backbone(ranked, chars, counts, cfg, fixed, progress)
+        pool, pieces = _with_backbone(ranked, chars, counts, cfg, fixed, progress, set(reserved))
         known = {}
     else:
         pieces = _tail_pieces(ranked, chars, counts, cfg, fixed, n_entries, n_fallback, generator.morphology,
                               progress)
+        pieces = [p for p in pieces if p not in reserved]
         room = cfg.vocab_size - fixed - len(pieces)
         piece_set = set(pieces)
         pool = [c for c in ranked if c.surface not in piece_set]
@@ -92,11 +97,12 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
         known = {c.surface: c for c in ranked if c.surface in piece_set}
     entries = _assemble(pool, pieces, chars, counts, known)
     _rescore(entries, counts)
+    entries += [Entry(len(entries) + k, s, "special", _RARE) for k, s in enumerate(reserved)]
     return entries, preferred_by_surface
 
 
 def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg: BuildConfig, fixed: int,
-                   progress: bool) -> tuple[list[Candidate], list[str]]:
+                   progress: bool, reserved: frozenset[str] | set[str] = frozenset()) -> tuple[list[Candidate], list[str]]:
     """``backbone=bpe``: a BPE of ``fallback_share`` x the budget, trained on every unit with
     its true count; its pieces join the entry candidates and all compete on measured use.
 
@@ -111,7 +117,7 @@ def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg
     if progress:
         print(f"training the backbone BPE ({size} pieces on {len(counts.units)} units) ...", flush=True)
     bpe = [p for p in train_backbone(counts.units.items(), size)
-           if len(p) > 1 and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
+           if len(p) > 1 and p not in reserved and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
     by_surface = {c.surface: c for c in ranked}
     backbone = []
     for p in bpe:

@@ -12,11 +12,24 @@ A tokenizer directory holds three files, and ``vocab.jsonl`` is the one source o
 
 ``tokenizer_config.json`` is written too, for transformers, and never read back.
 
+Special tokens: ``<unk> <s> </s> <pad>`` are always ids 0-3. Tokens chosen at build time
+(``hypertok build --special-tokens``, chat and control tokens such as ``<|im_start|>``)
+are ``special`` entries at the very end of the vocabulary (:func:`added_specials`): in
+``tokenizer.json`` they are added special tokens, not pieces of the Unigram model, so the
+model never spells text with them, and ``config.json`` lists every special with its id.
+
+Normalisation (``hypertok build --normalize nfc``, default none): ``tokenizer.json``
+carries the normaliser (``tokenizers.normalizers.NFC``), so every reader of the file
+normalises as ``HyperTok.encode`` does; :func:`read_directory` checks that the file's
+normaliser is the one ``config.json`` records.
+
 ``read_directory`` trusts nothing in the folder (issue 13): ``config.json``'s ``files`` may
 name only the two hashed files, a symlink or anything but a regular file is refused (no
 ``../../etc/hostname``, no ``/dev/zero``), and ``tokenizer.json`` must give every piece of
 ``vocab.jsonl`` its id, so an edited directory whose hashes were recomputed is still
-caught. ``check_out_dir`` lets a build replace a tokenizer directory, never another folder.
+caught. ``check_out_dir`` lets a build rewrite a tokenizer directory, never another folder, and
+``write_directory`` writes the files beside anything else kept there (issue 11): a file the
+user put into a tokenizer directory survives ``save(overwrite=True)`` and ``build --force``.
 
 Byte tokens are spelled ``<0xAB>``; ``byte_piece`` writes that spelling and
 ``parse_byte_piece`` is the one parser of it in the package (issue 9).
@@ -33,7 +46,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_dir, check_out, is_empty_dir, sha256_file
+from ..files import beside, check_out, is_empty_dir, sha256_file
 
 FORMAT = "hypertok"
 FORMAT_VERSION = 1
@@ -46,6 +59,7 @@ FALLBACK_KINDS = ("fallback", "char", "byte")
 FILES = ("vocab.jsonl", "tokenizer.json", "config.json")
 OPTIONAL_FILES = ("tokenizer_config.json",)
 HASHED_FILES = ("vocab.jsonl", "tokenizer.json")
+NORMALIZERS = ("none", "nfc")
 
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
@@ -101,17 +115,59 @@ def entry_bytes(entry: Entry) -> bytes:
     return entry.surface.encode("utf-8")
 
 
+def added_specials(entries: list[Entry]) -> list[Entry]:
+    """The special tokens chosen at build time: every ``special`` entry after ``<unk> <s> </s> <pad>``.
+
+    They are the last ids of the vocabulary, in one run; anything else raises ``HyperTokError``
+    (``tokenizer.json`` numbers added tokens after the pieces of its model).
+
+    >>> entries = [Entry(i, s, "special", -50.0) for i, s in enumerate(SPECIALS)]
+    >>> entries += [Entry(4, "a", "char", -1.1), Entry(5, "<|im_end|>", "special", -50.0)]
+    >>> [e.surface for e in added_specials(entries)]
+    ['<|im_end|>']
+    """
+    extra = [e for e in entries[len(SPECIALS):] if e.kind == "special"]
+    if extra and [e.id for e in extra] != list(range(len(entries) - len(extra), len(entries))):
+        raise HyperTokError(f"the special tokens {[e.surface for e in extra]} must be the last ids of the "
+                            f"vocabulary, in one run; the vocabulary is corrupt")
+    return extra
+
+
+def special_tokens(entries: list[Entry]) -> dict[str, int]:
+    """Every special token and its id: the four fixed ones, then those chosen at build time."""
+    return {**{e.surface: e.id for e in entries[:len(SPECIALS)]}, **{e.surface: e.id for e in added_specials(entries)}}
+
+
+def transformers_config(entries: list[Entry]) -> dict:
+    """``tokenizer_config.json``: :data:`TRANSFORMERS_CONFIG` plus the build-time special tokens."""
+    extra = [e.surface for e in added_specials(entries)]
+    return {**TRANSFORMERS_CONFIG, **({"additional_special_tokens": extra} if extra else {})}
+
+
+def normalizer_of(config: dict) -> str:
+    """The normaliser a directory's ``config.json`` records: ``"none"`` or ``"nfc"``.
+
+    >>> normalizer_of({"build": {"normalize": "nfc"}}), normalizer_of({})
+    ('nfc', 'none')
+    """
+    build = config.get("build") if isinstance(config.get("build"), dict) else {}
+    return build.get("normalize") or "none"
+
+
 def _dumps_config(config: dict) -> str:
     return json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: dict) -> dict:
-    """Write the directory atomically; return the config as written (with format and hashes).
+    """Write the directory; return the config as written (with format, specials and hashes).
 
-    ``hf`` is the ``tokenizers.Tokenizer`` built from ``entries``. An existing ``out`` is
-    replaced: the caller decides whether that is allowed.
+    ``hf`` is the ``tokenizers.Tokenizer`` built from ``entries``. A new ``out`` appears
+    whole. Into an existing one (the caller decides whether that is allowed) the four files
+    are written to a hidden sibling and moved in, ``config.json`` last, and every other
+    file of ``out`` stays: a save killed midway leaves hashes that disagree, which
+    ``read_directory`` refuses, never a mixed directory that loads.
     """
-    with atomic_dir(out) as tmp:
+    with beside(out, last=["config.json"]) as tmp:
         with open(tmp / "vocab.jsonl", "w", encoding="utf-8", newline="\n") as f:
             f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(entries)}) + "\n")
             for e in entries:
@@ -119,10 +175,12 @@ def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: di
         hf.save(str(tmp / "tokenizer.json"))
         config = dict(config)
         config["format"], config["version"] = FORMAT, FORMAT_VERSION
+        config["special_tokens"] = special_tokens(entries)
         config["files"] = {name: sha256_file(tmp / name) for name in HASHED_FILES}
         (tmp / "config.json").write_text(_dumps_config(config), encoding="utf-8")
-        (tmp / "tokenizer_config.json").write_text(json.dumps(TRANSFORMERS_CONFIG, indent=2, sort_keys=True) + "\n",
-                                                   encoding="utf-8")
+        (tmp / "tokenizer_config.json").write_text(
+            json.dumps(transformers_config(entries), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+            encoding="utf-8")
     return json.loads(_dumps_config(config))
 
 
@@ -140,16 +198,16 @@ def is_tokenizer_dir(path: str | os.PathLike) -> bool:
 def check_out_dir(out: str | os.PathLike, overwrite: bool, flag: str = "--out") -> Path:
     """Check, before any work, that a tokenizer directory may be written at ``out``.
 
-    An existing ``out`` may be replaced only with ``overwrite`` (CLI: ``--force``) and only
-    when it is a HyperTok directory or an empty folder: nothing else is ever removed.
+    An existing ``out`` may be written only with ``overwrite`` (CLI: ``--force``) and only
+    when it is a HyperTok directory or an empty folder; its other files stay (``write_directory``).
     """
     p = check_out(out, flag)
     if p.exists():
         if not overwrite:
             raise HyperTokError(f"{p} already exists; pass --force (overwrite=True) or choose another {flag}")
         if not (is_empty_dir(p) or is_tokenizer_dir(p)):
-            raise HyperTokError(f"{p} is not a HyperTok directory; --force replaces only a tokenizer directory "
-                                f"(it never removes other folders); choose another {flag}")
+            raise HyperTokError(f"{p} is not a HyperTok directory; --force rewrites only a tokenizer directory "
+                                f"(its own four files; it never writes into other folders); choose another {flag}")
     return p
 
 
@@ -223,4 +281,20 @@ def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, obj
             raise HyperTokError(
                 f"{d}: tokenizer.json gives the piece {e.surface!r} id {pieces.get(e.surface)}, but vocab.jsonl "
                 f"(line {lineno}) gives it id {e.id}; the two files disagree, rebuild the directory")
+    added = {t.content for t in hf.get_added_tokens_decoder().values() if t.special}
+    if added != set(special_tokens(entries)):
+        raise HyperTokError(f"{d}: tokenizer.json's special tokens {sorted(added)} are not vocab.jsonl's "
+                            f"{sorted(special_tokens(entries))}; the two files disagree, rebuild the directory")
+    norm, found = normalizer_of(config), normalizer_name(hf)
+    if norm not in NORMALIZERS or found != norm:
+        raise HyperTokError(f"{d}: config.json records the normaliser {norm!r}, tokenizer.json has {found!r}; "
+                            f"the two files disagree, rebuild the directory")
     return entries, config, hf
+
+
+def normalizer_name(hf) -> str:
+    """``"none"``, ``"nfc"``, or the type name of another normaliser of a ``tokenizers.Tokenizer``."""
+    if hf.normalizer is None:
+        return "none"
+    name = type(hf.normalizer).__name__
+    return "nfc" if name == "NFC" else name

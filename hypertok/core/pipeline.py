@@ -17,23 +17,31 @@ What it does not do: no file I/O (``hypertok.core.format`` saves it), and no tra
 
 from __future__ import annotations
 
-from .format import SPECIALS, Entry
+from .format import NORMALIZERS, SPECIALS, Entry, added_specials
 
 
-def hf_tokenizer(entries: list[Entry]):
+def hf_tokenizer(entries: list[Entry], normalize: str = "none"):
     """Build the HF ``tokenizers`` pipeline for these entries (no file written).
 
     Each entry's ``surface`` and ``score`` become a Unigram piece; ``<unk>`` is id 0 and
     unknown characters fall back to the ``<0xAB>`` byte pieces. Lines are independent: no
-    token spans a newline except as its last character.
+    token spans a newline except as its last character. The special tokens chosen at build
+    time (the last ids) are added tokens only, never Unigram pieces, so text is never
+    spelled with them. ``normalize="nfc"`` puts ``normalizers.NFC`` in front.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-    model = models.Unigram([(e.surface, e.score) for e in entries], unk_id=0, byte_fallback=True)
+    if normalize not in NORMALIZERS:
+        raise ValueError(f"unknown normaliser {normalize!r}; choose one of {', '.join(NORMALIZERS)}")
+    extra = added_specials(entries)
+    pieces = entries[:len(entries) - len(extra)]
+    model = models.Unigram([(e.surface, e.score) for e in pieces], unk_id=0, byte_fallback=True)
     tok = Tokenizer(model)
+    if normalize == "nfc":
+        tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("\n"), behavior="merged_with_previous")
     tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
-    tok.add_special_tokens(list(SPECIALS))
+    tok.add_special_tokens(list(SPECIALS) + [AddedToken(e.surface, special=True, normalized=False) for e in extra])
     return tok
 
 

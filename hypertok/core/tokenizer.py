@@ -12,10 +12,24 @@ surrogates, which UTF-8 cannot hold, are spelled with the bytes of their "surrog
 encoding (``\\ud800`` -> ED A0 80) and decoded back with the same error handler. The
 ``tokenizer.json`` path (Rust strings) cannot take lone surrogates at all.
 
-Special tokens ``<unk> <s> </s> <pad>`` are ids 0-3. ``encode`` adds ``<s>``/``</s>`` only
-when asked, and never reads them from the text: a literal ``"<s>"`` in the input is
-three characters. (Plain HF ``tokenizer.json`` treats a literal ``"<s>"`` as the special
-token, as every HF tokenizer does.)
+Special tokens ``<unk> <s> </s> <pad>`` are ids 0-3; those chosen at build time
+(``--special-tokens "<|im_start|>,<|im_end|>"``) are the last ids. ``encode`` adds
+``<s>``/``</s>`` only when asked, and by default never reads a special token from the text:
+a literal ``"<s>"`` or ``"<|im_start|>"`` in the input is text, spelled with ordinary
+tokens, so ``decode(encode(x)) == x`` holds for every string, a user's text included.
+``encode(x, allow_special=True)`` reads them as HF does: every special token in the text
+becomes its one id, exactly as plain ``tokenizer.json`` (``tokenizers``, ``transformers``)
+encodes, and ``decode(ids, skip_special_tokens=False)`` gives the text back. Use it for text
+you wrote yourself (a chat template), never for user input.
+
+Normalisation is off by default. A vocabulary built with ``--normalize nfc`` puts
+``tokenizers.normalizers.NFC`` in front of its pipeline (in ``tokenizer.json`` too, so
+every reader gets the same ids), and ``decode(encode(x)) == normalize(x)``: exact for
+NFC text (Russian as typed almost always is), and ``x`` composed where it is not, e.g.
+decomposed ``й`` (``и`` + U+0306) comes back as one ``й``. ``normalize`` is the normaliser
+of ``tokenizer.json`` itself (the Rust ``unicode-normalization`` tables), which equals
+``unicodedata.normalize("NFC", x)`` on every character Unicode 3.2 already had; for some
+combining marks added since (Unicode 13/14) the two libraries order marks differently.
 
 What it does not do: no building (``hypertok.builder``) and no file format details
 (``hypertok.core.format``). It needs only ``tokenizers``: no numpy, no torch.
@@ -24,12 +38,14 @@ What it does not do: no building (``hypertok.builder``) and no file format detai
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import HyperTokError
-from .format import BYTE0, SPECIAL_NAMES, Entry, check_out_dir, entry_bytes, parse_byte_piece, read_directory, write_directory
+from .format import (BYTE0, SPECIAL_NAMES, Entry, check_out_dir, entry_bytes, normalizer_name,
+                     normalizer_of, parse_byte_piece, read_directory, special_tokens, write_directory)
 from .pipeline import hf_tokenizer
 
 _CHUNK_CHARS = 1 << 16
@@ -105,11 +121,20 @@ class HyperTok:
         self.surfaces = [e.surface for e in entries]
         self.symbols = [e.symbol for e in entries]
         self.specials = dict(SPECIAL_NAMES)
+        self.special_tokens = special_tokens(entries)  # every special token and its id
+        self.normalizer = normalizer_of(config)
         self._sym2id = {s: i for i, s in enumerate(self.symbols)}
         if len(self._sym2id) != len(entries):
             raise HyperTokError("two tokens share a symbol; the vocabulary is corrupt")
         self._bytes = [entry_bytes(e) for e in entries]
-        self.hf = hf if hf is not None else hf_tokenizer(entries)
+        self._text_bytes = list(self._bytes)  # what decode() writes: special tokens are skipped
+        for i in self.special_tokens.values():
+            self._text_bytes[i] = b""
+        self._special_re = re.compile("|".join(re.escape(t) for t in sorted(self.special_tokens, key=len, reverse=True)))
+        self.hf = hf if hf is not None else hf_tokenizer(entries, self.normalizer)
+        if normalizer_name(self.hf) != self.normalizer:
+            raise HyperTokError(f"the tokenizers pipeline normalises with {normalizer_name(self.hf)!r}, the config "
+                                f"says {self.normalizer!r}; the vocabulary is corrupt")
         self.hf.encode_special_tokens = True  # a literal "<s>" in text is text
         # encode_batch_fast (tokenizers >= 0.20) skips character offsets, which we never use.
         self._batch = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
@@ -159,21 +184,57 @@ class HyperTok:
             ids.extend(self._encode_utf8(text[start:]))
         return ids
 
-    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+    def _encode_special(self, text: str) -> list[int]:
+        """Special tokens in ``text`` as their ids, the text between them encoded as usual."""
+        ids: list[int] = []
+        start = 0
+        for m in self._special_re.finditer(text):
+            if start < m.start():
+                ids.extend(self._encode_any(text[start:m.start()]))
+            ids.append(self.special_tokens[m.group()])
+            start = m.end()
+        if start < len(text):
+            ids.extend(self._encode_any(text[start:]))
+        return ids
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False, allow_special: bool = False) -> list[int]:
         """Token ids for ``text``; ``<s>``/``</s>`` only when asked.
 
-        Raises ``HyperTokError`` if ``text`` is not a ``str``.
+        ``allow_special``: special tokens written in ``text`` (``<s>``, ``<|im_start|>``) become
+        their ids, as plain ``tokenizer.json`` reads them; by default they are text like any
+        other. Raises ``HyperTokError`` if ``text`` is not a ``str``.
+
+        >>> import tempfile, pathlib
+        >>> from hypertok import BuildConfig, build
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "t.txt").write_text("Привет, мир!\\n" * 300)
+        >>> tok = build([d / "t.txt"], d / "tok", BuildConfig(vocab_size=700, mode="word", special_tokens=["<|im_end|>"]))
+        >>> tok.special_tokens["<|im_end|>"] == len(tok) - 1, len(tok.encode("<|im_end|>")) > 1
+        (True, True)
+        >>> ids = tok.encode("мир<|im_end|>", allow_special=True)
+        >>> ids[-1] == len(tok) - 1, tok.decode(ids), tok.decode(ids, skip_special_tokens=False)
+        (True, 'мир', 'мир<|im_end|>')
         """
         if not isinstance(text, str):
             raise HyperTokError(f"encode takes a str, got {type(text).__name__}")
-        ids = self._encode_any(text)
+        ids = self._encode_special(text) if allow_special else self._encode_any(text)
         if add_bos:
             ids.insert(0, SPECIAL_NAMES["bos"])
         if add_eos:
             ids.append(SPECIAL_NAMES["eos"])
         return ids
 
-    def encode_batch(self, texts: list[str], add_bos: bool = False, add_eos: bool = False) -> list[list[int]]:
+    def normalize(self, text: str) -> str:
+        """``text`` as the encoder sees it: NFC-composed for a ``--normalize nfc`` vocabulary,
+        else unchanged. ``decode(encode(x)) == normalize(x)`` for every string."""
+        if self.hf.normalizer is None:
+            return text
+        norm = self.hf.normalizer.normalize_str
+        parts = re.split("([\ud800-\udfff])", text)  # lone surrogates (Rust strings cannot hold them) stay
+        return "".join(p if len(p) == 1 and 0xD800 <= ord(p) <= 0xDFFF else norm(p) for p in parts if p)
+
+    def encode_batch(self, texts: list[str], add_bos: bool = False, add_eos: bool = False,
+                     allow_special: bool = False) -> list[list[int]]:
         """``[encode(t) for t in texts]``, with the Rust encoder run in parallel."""
         texts = list(texts)
         out: list[list[int] | None] = [None] * len(texts)
@@ -181,6 +242,9 @@ class HyperTok:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise HyperTokError(f"encode_batch: item {i} is {type(t).__name__}, not str")
+            if allow_special and self._special_re.search(t):
+                out[i] = self._encode_special(t)
+                continue
             try:
                 t.encode("utf-8")
             except UnicodeEncodeError:
@@ -244,20 +308,18 @@ class HyperTok:
                 raise HyperTokError(f"{what}: id {i} at position {pos} is out of range 0..{n - 1}")
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        """Text for token ids. Out-of-range ids raise ``HyperTokError`` naming the position.
+        """Text for token ids; special tokens are skipped unless ``skip_special_tokens=False``.
+        Out-of-range ids raise ``HyperTokError`` naming the position.
 
         Byte tokens that do not form valid UTF-8 (only possible for ids that ``encode`` did
         not produce) decode to U+FFFD, as in HF tokenizers.
         """
         ids = list(ids)
-        table = self._bytes
+        table = self._text_bytes if skip_special_tokens else self._bytes
         try:
             if min(ids, default=0) < 0:
                 raise IndexError
-            if skip_special_tokens:
-                data = b"".join([table[i] for i in ids if i >= BYTE0])
-            else:
-                data = b"".join([table[i] for i in ids])
+            data = b"".join([table[i] for i in ids])
         except (IndexError, TypeError):
             self._check_ids(ids)
             raise
@@ -296,10 +358,11 @@ class HyperTok:
 
     # -- directory format (hypertok.core.format) ----------------------------------------------
     def save(self, directory: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the directory atomically (temporary sibling, then rename).
+        """Write the directory: a new one appears whole (temporary sibling, then rename).
 
-        An existing ``directory`` is replaced only with ``overwrite`` and only when it is a
-        HyperTok directory (or empty): no other folder or file is ever removed.
+        An existing ``directory`` is written only with ``overwrite`` and only when it is a
+        HyperTok directory (or empty); HyperTok's four files are replaced and every other
+        file there stays, as with transformers' ``save_pretrained``. Nothing is ever removed.
         """
         out = check_out_dir(directory, overwrite)
         self.config = write_directory(out, self.entries, self.hf, self.config)

@@ -11,8 +11,9 @@ none of it needs torch):
 - :func:`plan_transfer` makes a :class:`Recipe`: which model row each new-vocabulary id
   uses, which rows are new, and the base pieces each new row is initialised from.
   ``extend`` keeps every base row and appends the entries the base lacks (fallback,
-  character and byte pieces are spelled with the base's own pieces); ``replace`` uses
-  the new vocabulary alone, every row re-initialised.
+  character and byte pieces are spelled with the base's own pieces), then the special
+  tokens chosen at build time (``<|im_start|>``; a base control piece of that name keeps
+  its row); ``replace`` uses the new vocabulary alone, every row re-initialised.
 - :class:`AdaptedTokenizer` is text <-> model ids for a recipe;
   :class:`BaseTokenizer` is the untouched base behind the same interface.
 
@@ -257,9 +258,18 @@ def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, b
         return Recipe("replace", V, n, list(range(n)), list(range(n)), [src(i) for i in range(n)],
                       bos=new.specials["bos"], eos=new.specials["eos"], pad=new.specials.get("pad", new.specials["eos"]))
     new_to_model, new_rows, sources = [], [], []
+    added = set(getattr(new, "added_specials", {}).values())
+    base_named = {p: i for i, p in enumerate(base.pieces) if not base.surfaces[i] and base.bytes_of[i] is None}
     for i in range(len(new)):
         if i in special_src:
             new_to_model.append(special_src[i])
+        elif i in added:  # a chat/control token: the base's piece of that name, else a new row (the last ones)
+            m = base_named.get(surfaces[i], base.single.get(surfaces[i]))
+            if m is None:
+                m = V + len(new_rows)
+                new_rows.append(m)
+                sources.append(enc[i])
+            new_to_model.append(m)
         elif not new.is_entry(i):
             new_to_model.append(-1)
         elif len(enc[i]) == 1 or surfaces[i] in base.single:  # a base piece already (BPE may not pick it)
@@ -316,10 +326,12 @@ def model_pieces(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece) -
         else:
             pieces.append((surface, BASE_PIECE_SCORE - BASE_PIECE_SPREAD * rank[i]))
     pieces += [(f"<hypertok_unused_{r}>", RARE_SCORE) for r in range(len(base), V)]
-    pieces += [("", 0.0)] * (M - V)
+    special_rows = _added_special_rows(recipe, new)
+    pieces += [("", 0.0)] * (M - V - len(special_rows))  # the special tokens' rows are added tokens
+    added = set(getattr(new, "added_specials", {}).values())
     for i, m in enumerate(recipe.new_to_model):
-        if m < 0 or i in (new.specials.get("bos"), new.specials.get("eos"), new.specials.get("unk"),
-                          new.specials.get("pad")):
+        if m < 0 or i in added or i in (new.specials.get("bos"), new.specials.get("eos"), new.specials.get("unk"),
+                                        new.specials.get("pad")):
             continue
         score = _entry_score(new, i)
         if m >= V:
@@ -336,6 +348,17 @@ def model_pieces(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece) -
     return pieces
 
 
+def _added_special_rows(recipe: Recipe, new: Vocabulary) -> list[int]:
+    """``extend``: the new rows of the build-time special tokens, which must be the last rows."""
+    rows = sorted(recipe.new_to_model[i] for i in getattr(new, "added_specials", {}).values()
+                  if recipe.new_to_model[i] >= recipe.base_vocab_size)
+    M = recipe.model_vocab_size
+    if rows != list(range(M - len(rows), M)):
+        raise HyperTokError("the special tokens' rows are not the last model rows; the recipe and the vocabularies "
+                            "disagree, re-run `hypertok adapt`")
+    return rows
+
+
 def model_tokenizer(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece | None):
     """The model's ``tokenizer.json`` as an HF ``tokenizers.Tokenizer``: ids are model rows.
 
@@ -346,15 +369,24 @@ def model_tokenizer(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece
 
     >>> # see tests/registry/test_model_tokenizer.py for a worked example
     """
-    from tokenizers import AddedToken, Regex, Tokenizer as HFTk, decoders, models, pre_tokenizers, processors
+    from tokenizers import (AddedToken, Regex, Tokenizer as HFTk, decoders, models, normalizers, pre_tokenizers,
+                            processors)
 
     if recipe.strategy == "extend":
         pieces = model_pieces(recipe, new, base)
         tk = HFTk(models.Unigram(pieces, unk_id=base.unk_id, byte_fallback=True))
+        if getattr(new, "normalizer", "none") == "nfc":
+            tk.normalizer = normalizers.NFC()
         tk.pre_tokenizer = pre_tokenizers.Split(Regex("\n"), behavior="merged_with_previous")
         tk.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
         controls = [p for i, p in enumerate(base.pieces) if base.sp.is_control(i) or base.sp.is_unknown(i)]
         tk.add_special_tokens([AddedToken(p, special=True, normalized=False) for p in controls])
+        added = sorted(getattr(new, "added_specials", {}).items(), key=lambda kv: recipe.new_to_model[kv[1]])
+        tk.add_special_tokens([AddedToken(s, special=True, normalized=False) for s, _ in added])
+        for s, i in added:
+            if tk.token_to_id(s) != recipe.new_to_model[i]:
+                raise HyperTokError(f"the special token {s!r} would read as id {tk.token_to_id(s)}, not its row "
+                                    f"{recipe.new_to_model[i]}; the recipe and the vocabularies disagree")
     else:
         tk = _hf_pipeline_of(new)
     bos, eos = tk.id_to_token(recipe.bos), tk.id_to_token(recipe.eos)
@@ -431,6 +463,9 @@ class AdaptedTokenizer(Tokenizer):
                "add_bos_token": cfg.get("add_bos_token", True), "add_eos_token": cfg.get("add_eos_token", False),
                "clean_up_tokenization_spaces": False, "legacy": False,
                "model_max_length": cfg.get("model_max_length", 1 << 30)}
+        extra = list(getattr(self.new, "added_specials", {}))
+        if extra:
+            out["additional_special_tokens"] = extra
         if cfg.get("chat_template"):
             out["chat_template"] = cfg["chat_template"]
         return out

@@ -35,6 +35,10 @@ class HyperTokTokenizer(Tokenizer):
         self.kinds = list(tok.kinds)
         self.surfaces = list(tok.surfaces)
         self.specials = dict(tok.specials)
+        # the special tokens chosen at build time (chat and control tokens): surface -> id, the last ids
+        self.added_specials = {s: i for s, i in getattr(tok, "special_tokens", {}).items() if i not in
+                               self.specials.values()}
+        self.normalizer = getattr(tok, "normalizer", "none")
         self.bytes_of = [parse_byte_piece(s) if k == "byte" else None for s, k in zip(self.surfaces, self.kinds)]
         # A single punctuation, symbol or space character ("," "." " ") is a whole punctuation
         # unit, as in every tokenizer; a single letter or digit spells part of a word or number.

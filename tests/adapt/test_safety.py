@@ -158,6 +158,48 @@ def test_merge_refuses_a_folder_it_did_not_write(env, small, tmp_path, no_model_
     assert (mine / "thesis.tex").read_text() == "years of work"
 
 
+def _foreign(d):
+    """A user's file and folder in ``d``, and in its ``tokenizer/``; returns their bytes to compare."""
+    (d / "notes.txt").write_bytes(b"years of work\n")
+    (d / "mine").mkdir()
+    (d / "mine" / "eval.json").write_bytes(b"{}")
+    (d / "tokenizer" / "my-notes.txt").write_bytes(b"kept")
+    return {p: p.read_bytes() for p in (d / "notes.txt", d / "mine" / "eval.json", d / "tokenizer" / "my-notes.txt")}
+
+
+def test_merge_force_keeps_a_users_files_and_drops_only_its_own_old_shards(env, small, tmp_path):
+    """Issue 11: `merge --force` into a folder merge wrote, plus files the user added: theirs stay
+    byte for byte, the folder is the same folder, and the shards of the first merge that the second
+    does not write again are gone (so plain transformers cannot read a mix of the two)."""
+    import transformers
+
+    out = tmp_path / "merged"
+    merge(env["base"], small, out, "float32", max_shard_size="20KB")
+    shards = sorted(p.name for p in out.glob("model-*.safetensors"))
+    assert len(shards) > 1
+    foreign = _foreign(out)
+    inode = out.stat().st_ino
+    with pytest.raises(HyperTokError, match="not empty"):
+        merge(env["base"], small, out, "float32")
+    merge(env["base"], small, out, "float32", force=True)  # one model.safetensors now
+    assert all(p.read_bytes() == data for p, data in foreign.items()) and out.stat().st_ino == inode
+    assert not list(out.glob("model-*.safetensors")) and not (out / "model.safetensors.index.json").exists()
+    model = transformers.AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
+    assert model.get_input_embeddings().weight.shape[0] == json.loads((out / "config.json").read_text())["vocab_size"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".merged.")]
+
+
+def test_adapter_save_into_its_folder_keeps_a_users_files(env, small, tmp_path):
+    """The adapter's save into an existing folder (what `hypertok adapt` does) no longer replaces
+    ``tokenizer/`` wholesale: a user's file inside it stays."""
+    folder = tmp_path / "ad"
+    shutil.copytree(small, folder)
+    foreign = _foreign(folder)
+    AdaptedModel.from_pretrained(env["base"], folder, "float32", "cpu").save_pretrained(folder)
+    assert all(p.read_bytes() == data for p, data in foreign.items())
+    AdaptedModel.from_pretrained(env["base"], folder, "float32", "cpu")  # and it loads
+
+
 # ------------------------------------------------------------------ item 11: silent garbage in training
 
 def test_nan_learning_rate_and_nan_loss_stop_training(env, tmp_path, monkeypatch):

@@ -83,6 +83,21 @@ def test_user_concepts_get_their_symbols(tiny_corpus, tmp_path):
     assert tok.to_symbols(" цикл Кребса") == "Ⓚ"
     assert tok.to_symbols(" любовь") == "❤"
     assert tok.decode(tok.encode(" любовь")) == " любовь"
+    # Issue 11: each concept is also one token in its sentence-initial form, after a space and at a
+    # line's start, each with a symbol of its own (the preferred one stays on the form as written).
+    for text in (" в том числе", " В том числе", "В том числе", "Любовь", " Цикл Кребса"):
+        assert len(tok.encode(text)) == 1, text
+    assert len({tok.to_symbols(t) for t in (" любовь", " Любовь", "Любовь")}) == 3
+    assert tok.decode(tok.encode("Любовь\nВ том числе")) == "Любовь\nВ том числе"
+
+
+def test_concept_forms():
+    from hypertok.builder.candidates import concept_forms
+
+    assert concept_forms("в том числе") == [" в том числе", " В том числе", "В том числе"]
+    assert concept_forms("ёлка") == [" ёлка", " Ёлка", "Ёлка"]
+    assert concept_forms("Москва") == [" Москва", "Москва"]
+    assert concept_forms("«цикл»") == [" «цикл»", "«цикл»"]
 
 
 @pytest.mark.parametrize("content, match", [("[1, 2]", "JSON object"), ("{bad", "not valid"),

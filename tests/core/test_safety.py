@@ -179,3 +179,100 @@ def test_encoder_and_symbol_view_round_trip_long(tiny_tokenizers, data):
     toks = list(tiny_tokenizers.values())
     _round_trip(toks, data.draw(st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF,
                                                       exclude_categories=()), max_size=400) | _hard_text(toks)))
+
+
+# ------------------------------------------------------------------ issue 11: nothing deleted that we did not write
+
+def _foreign(d):
+    """A user's file and a user's folder put into ``d``; returns their bytes to compare."""
+    (d / "notes.txt").write_bytes(b"years of work\n")
+    (d / "model.safetensors").write_bytes(b"\x00weights")
+    (d / "mine").mkdir()
+    (d / "mine" / "a.txt").write_bytes(b"kept")
+    return {p: p.read_bytes() for p in (d / "notes.txt", d / "model.safetensors", d / "mine" / "a.txt")}
+
+
+def _untouched(foreign):
+    return all(p.is_file() and p.read_bytes() == data for p, data in foreign.items())
+
+
+def test_save_with_overwrite_keeps_a_users_files_beside_the_tokenizer(tiny_tok, tmp_path):
+    d = tmp_path / "t"
+    tok = HyperTok.load(tiny_tok.path)
+    tok.save(d)  # a directory HyperTok wrote ...
+    foreign = _foreign(d)  # ... and then the user's files beside it
+    inode = d.stat().st_ino
+    with pytest.raises(HyperTokError, match="already exists"):
+        tok.save(d)
+    tok.save_pretrained(d, overwrite=True)
+    assert _untouched(foreign) and d.stat().st_ino == inode  # the folder itself was never replaced
+    assert HyperTok.load(d).surfaces == tok.surfaces
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".t.")]  # no hidden leftovers
+
+
+def test_save_writes_into_an_empty_folder_and_refuses_a_model_folder(tiny_tok, tmp_path):
+    tok = HyperTok.load(tiny_tok.path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    inode = empty.stat().st_ino
+    tok.save(empty, overwrite=True)
+    assert empty.stat().st_ino == inode and (empty / "vocab.jsonl").is_file()
+    model = tmp_path / "model"  # the HF habit: a tokenizer saved beside a model
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "mistral"}')
+    foreign = {**_foreign(model), model / "config.json": (model / "config.json").read_bytes()}
+    with pytest.raises(HyperTokError, match="not a HyperTok directory"):
+        tok.save_pretrained(model, overwrite=True)
+    assert _untouched(foreign) and sorted(p.name for p in model.iterdir()) == [
+        "config.json", "mine", "model.safetensors", "notes.txt"]
+
+
+def test_a_save_killed_midway_is_refused_on_load_and_can_be_repeated(tiny_tok, tmp_path, monkeypatch):
+    d = tmp_path / "t"
+    tok = HyperTok.load(tiny_tok.path)
+    tok.save(d)
+    foreign = _foreign(d)
+    other = _other_tok(tiny_tok, tmp_path)
+    real, moved = os.replace, []
+
+    def kill_after_one(src, dst):
+        if moved:
+            raise KeyboardInterrupt("killed")
+        moved.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", kill_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        other.save(d, overwrite=True)
+    monkeypatch.setattr(os, "replace", real)
+    with pytest.raises(HyperTokError, match="corrupt"):  # new tokenizer.json, old config.json: refused
+        HyperTok.load(d)
+    other.save(d, overwrite=True)
+    assert HyperTok.load(d).surfaces == other.surfaces and _untouched(foreign)
+
+
+def _other_tok(tiny_tok, tmp_path):
+    from hypertok import BuildConfig, build
+
+    corpus = tmp_path / "other.txt"
+    corpus.write_text("Совсем другой текст, другой словарь.\n" * 200, encoding="utf-8")
+    return build([corpus], tmp_path / "other", BuildConfig(vocab_size=700, mode="word"))
+
+
+def test_build_force_keeps_a_users_files_in_the_output(tiny_corpus, tmp_path, capsys):
+    from hypertok.cli import main
+
+    out = tmp_path / "tok"
+    args = ["build", "--corpus", str(tiny_corpus), "--out", str(out), "--vocab-size", "700", "--mode", "word"]
+    assert main(args) == 0
+    foreign = _foreign(out)
+    inode = out.stat().st_ino
+    assert main(args + ["--force"]) == 0
+    assert _untouched(foreign) and out.stat().st_ino == inode
+    assert len(HyperTok.load(out)) == 700
+    mine = tmp_path / "mine"  # a folder HyperTok did not write: refused even with --force
+    mine.mkdir()
+    foreign = _foreign(mine)
+    assert main(["build", "--corpus", str(tiny_corpus), "--out", str(mine), "--vocab-size", "700", "--force"]) == 2
+    assert "not a HyperTok directory" in capsys.readouterr().err
+    assert _untouched(foreign) and sorted(p.name for p in mine.iterdir()) == ["mine", "model.safetensors", "notes.txt"]

@@ -132,3 +132,59 @@ def test_old_extend_recipe_is_refused(saved, tmp_path):
             Recipe.load(tmp_path)
     else:
         assert Recipe.load(tmp_path).strategy == "replace"
+
+
+# ------------------------------------------------------------------ issue 11: build-time special tokens, NFC
+
+CHAT = ["<|im_start|>", "<|im_end|>", "[INST]"]  # "[INST]" is a control piece of Mistral v3 itself
+
+
+@pytest.fixture(scope="module", params=["extend", "replace"])
+def conv_saved(request, v3, tiny_corpus, tmp_path_factory):
+    """An adapted tokenizer whose vocabulary has chat special tokens and the NFC normaliser."""
+    from hypertok import BuildConfig, build
+
+    root = tmp_path_factory.mktemp(f"conv_{request.param}")
+    build([tiny_corpus], root / "tok", BuildConfig(vocab_size=700, mode="word", special_tokens=CHAT, normalize="nfc"))
+    new = HyperTokTokenizer.from_dir(root / "tok")
+    tok = AdaptedTokenizer(plan_transfer(v3, new, request.param), new, v3)
+    tok.save(root / "ad")
+    return tok, root / "ad"
+
+
+def test_special_tokens_are_model_rows_and_specials_of_the_file(conv_saved, v3):
+    from tokenizers import Tokenizer
+
+    tok, d = conv_saved
+    rows = {s: tok.recipe.new_to_model[i] for s, i in tok.new.added_specials.items()}
+    M = tok.recipe.model_vocab_size
+    if tok.extend:  # new rows last; a special the base already has keeps the base's row
+        assert rows == {"<|im_start|>": M - 2, "<|im_end|>": M - 1, "[INST]": v3.sp.piece_to_id("[INST]")}
+    else:
+        assert rows == {s: tok.new.tok.special_tokens[s] for s in CHAT}
+    hf = Tokenizer.from_file(str(d / "tokenizer.json"))
+    assert hf.get_vocab_size(with_added_tokens=True) == M
+    specials = {t.content: i for i, t in hf.get_added_tokens_decoder().items() if t.special}
+    assert all(specials[s] == r for s, r in rows.items())
+    assert json.loads((d / "tokenizer_config.json").read_text())["additional_special_tokens"] == CHAT
+    again = AdaptedTokenizer.load(d)
+    assert again.encode_batch(LINES) == tok.encode_batch(LINES)
+
+
+def test_autotokenizer_reads_special_tokens_and_normalises_like_the_trainer(conv_saved):
+    import unicodedata
+
+    transformers = pytest.importorskip("transformers")
+    tok, d = conv_saved
+    at = transformers.AutoTokenizer.from_pretrained(d, local_files_only=True)
+    rows = {s: tok.recipe.new_to_model[i] for s, i in tok.new.added_specials.items()}
+    text = "<|im_start|>user\nКак дела?<|im_end|>"
+    want = [rows["<|im_start|>"]] + tok.encode("user\nКак дела?") + [rows["<|im_end|>"]]
+    assert at(text, add_special_tokens=False)["input_ids"] == want
+    assert at.decode(want, skip_special_tokens=True) == "user\nКак дела?"
+    assert tok.decode(tok.encode(text)) == text  # the trainer reads them as text: lossless
+    for line in LINES[:3]:
+        nfd = unicodedata.normalize("NFD", line)
+        assert tok.encode(nfd) == tok.encode(unicodedata.normalize("NFC", line))
+        assert at(nfd, add_special_tokens=False)["input_ids"] == tok.encode(nfd)
+        assert tok.decode(tok.encode(nfd)) == unicodedata.normalize("NFC", line)

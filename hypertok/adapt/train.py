@@ -70,7 +70,7 @@ class TrainConfig:
     batch_size: int = field(default=8, **_help("rows per step"))
     seq_len: int = field(default=1024, **_help("tokens per row (packed documents, never attending to each other)"))
     lr: float = field(default=2e-4, **_help("peak learning rate (LoRA and other non-row parameters)"))
-    rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (None: --lr)"))
+    rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (in Python, None: --lr)"))
     warmup: int = field(default=50, **_help("linear warm-up steps"))
     min_lr_ratio: float = field(default=0.1, **_help("cosine decay ends at this fraction of the peak"))
     clip: float = field(default=1.0, **_help("gradient norm clipping"))
@@ -110,10 +110,12 @@ class AdaptConfig:
                                      "or one .bin from `hypertok prepare`"))
     out: str = field(**_help("adapter folder to write"))
     eval: list[str] | None = field(default=None, **_help(
-        "held-out texts (or prepared .bin files) for periodic bits per character, each reported by name"))
+        "held-out texts (or prepared .bin files) for periodic bits per character, each reported by name "
+        "(default: none: no evaluation)"))
     strategy: str = field(default="extend", **_help("extend: base + new entries; replace: the new vocabulary alone",
                                                     choices=STRATEGIES))
-    init: str = field(default="mean", **_help("new rows: mean of base pieces, random, or hewitt", choices=INITS))
+    init: str = field(default="mean", **_help("new rows: mean of base pieces, mean-norm (rescaled to the base rows' norm), "
+                                              "focus (similarity-weighted base tokens), random, or hewitt", choices=INITS))
     rows: str = field(default="tokens", **_help("tokens: train only new rows (trainable_token_indices); "
                                                 "full: whole matrices (modules_to_save)", choices=ROWS))
     lora_r: int = field(default=16, **_help("LoRA rank"))

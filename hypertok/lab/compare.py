@@ -437,19 +437,21 @@ def configure(p: argparse.ArgumentParser) -> None:
                 "--train ../shared/corpora/ruslit/train.txt --out cmp64k\n"
                 f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR", help="HyperTok tokenizer directories")
+    p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR",
+                   help="HyperTok tokenizer directories (default: none: baselines only)")
     p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)")
     p.add_argument("--train", nargs="*", default=[], metavar="FILE",
                    help="corpus to train the BPE/Unigram baselines on (never the --text you measure on); "
-                        ".xz/.gz/.zst read directly; 'default' = the default build corpus")
+                        ".xz/.gz/.zst read directly; 'default' = the default build corpus (default: none: the trained "
+                        "baselines are skipped)")
     p.add_argument("--baselines", default="all", metavar="LIST",
                    help="comma-separated names or groups (default: all)")
     p.add_argument("--vocab-size", nargs="*", type=int, default=[], metavar="N",
                    help="extra vocabulary sizes for the trained baselines (default: none)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="cache of trained baselines (default: ~/.cache/hypertok/baselines or $HYPERTOK_CACHE)")
-    p.add_argument("--speed-mb", type=float, default=1.0, help="MB of text for the throughput runs (default 1)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per throughput figure, median (default 5)")
+    p.add_argument("--speed-mb", type=float, default=1.0, help="MB of text for the throughput runs (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per throughput figure, median (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json/.csv/.md and plots")
 

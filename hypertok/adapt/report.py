@@ -21,13 +21,15 @@ from ..files import atomic_file
 STAGE1 = "stage1"
 
 
-def _curves(history: list[dict]) -> tuple[list[int], list[float], dict[str, list[tuple[int, float]]], int]:
+def _curves(history: list[dict], eval_name: str = "eval") -> tuple[list[int], list[float],
+                                                                   dict[str, list[tuple[int, float]]], int]:
     """(steps, losses, {eval text: [(step, bits/char)]}, stage-1 steps) with steps over the whole recipe.
+    A run with one ``--eval`` text records no per-text figures: that text is ``eval_name``.
 
     >>> h = [{"step": 1, "loss": 3.0, "stage": "stage1"}, {"step": 1, "loss": 2.5},
     ...      {"step": 2, "loss": 2.0, "eval_bpc": 1.5}]
-    >>> _curves(h)
-    ([1, 2, 3], [3.0, 2.5, 2.0], {'eval': [(3, 1.5)]}, 1)
+    >>> _curves(h, "dev")
+    ([1, 2, 3], [3.0, 2.5, 2.0], {'dev': [(3, 1.5)]}, 1)
     """
     stage1 = max((r["step"] for r in history if r.get("stage") == STAGE1), default=0)
     steps, losses, evals = [], [], {}
@@ -35,14 +37,16 @@ def _curves(history: list[dict]) -> tuple[list[int], list[float], dict[str, list
         x = r["step"] + (0 if r.get("stage") == STAGE1 else stage1)
         steps.append(x)
         losses.append(r["loss"])
-        by_text = r.get("eval_bpc_by_text") or ({"eval": r["eval_bpc"]} if "eval_bpc" in r else {})
+        by_text = r.get("eval_bpc_by_text") or ({eval_name: r["eval_bpc"]} if "eval_bpc" in r else {})
         for name, bpc in by_text.items():
             evals.setdefault(name, []).append((x, bpc))
     return steps, losses, evals, stage1
 
 
-def write_loss_plot(history: list[dict], path: str | os.PathLike, title: str = "") -> tuple[Path | None, str]:
-    """Draw ``history`` into the PNG ``path`` (atomically). Returns (path, "") or (None, why not)."""
+def write_loss_plot(history: list[dict], path: str | os.PathLike, title: str = "",
+                    eval_name: str = "eval") -> tuple[Path | None, str]:
+    """Draw ``history`` into the PNG ``path`` (atomically). Returns (path, "") or (None, why not).
+    ``eval_name`` labels the held-out curve of a run with one ``--eval`` text."""
     if not history:
         return None, "no training steps to draw"
     try:
@@ -52,7 +56,7 @@ def write_loss_plot(history: list[dict], path: str | os.PathLike, title: str = "
         import matplotlib.pyplot as plt
     except ImportError:
         return None, "matplotlib is not installed (pip install matplotlib, or the compare extra)"
-    steps, losses, evals, stage1 = _curves(history)
+    steps, losses, evals, stage1 = _curves(history, eval_name)
     rows = 2 if evals else 1
     fig, axes = plt.subplots(rows, 1, figsize=(8, 3.2 * rows), sharex=True, squeeze=False)
     ax = axes[0][0]

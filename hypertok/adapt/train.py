@@ -489,7 +489,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     if ranks.main:
         adapted.save_pretrained(out, extra={"train": record})
         plot, why = write_loss_plot(history, out / LOSS_PLOT, f"hypertok adapt {out.name}: {cfg.strategy}, "
-                                    f"init {cfg.init}, {len(tok)} rows")
+                                    f"init {cfg.init}, {len(tok)} rows", eval_name=next(iter(evals), "eval"))
         if plot is None:
             warnings.warn(f"no {out / LOSS_PLOT}: {why}", stacklevel=2)
     ranks.barrier()  # every rank returns once the adapter is there

@@ -83,7 +83,7 @@ class _Status:
     def __init__(self, name: str, paths: Sequence[Path], show: bool, reads: bool = True):
         from ..files import compression_of
 
-        self.name, self.bar, self._stop = name, None, threading.Event()
+        self.name, self.bar, self.stage, self._stop = name, None, "", threading.Event()
         if not show:
             return
         from tqdm import tqdm
@@ -105,11 +105,17 @@ class _Status:
             self.bar.refresh()
 
     def phase(self, text: str, restart: bool = False) -> None:
-        """Name what the trainer does now; ``restart``: a new pass over the corpus begins."""
+        """Name the stage the trainer is in; ``restart``: a new pass over the corpus begins."""
+        self.stage = text
         if self.bar is not None:
             if restart:
                 self.bar.reset(self.bar.total)
             self.bar.set_postfix_str(text, refresh=True)
+
+    def all_read(self) -> None:
+        """The trainer has the whole corpus and works on it (the clock goes on)."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.stage + ': ' if self.stage else ''}corpus read, training", refresh=True)
 
     def read(self, n_bytes: int) -> None:
         if self.bar is not None:
@@ -149,7 +155,7 @@ def _lines(paths: Sequence[Path], status: _Status | None = None) -> Iterable[str
         if line:
             yield line
     if status is not None:
-        status.phase("corpus read; training")
+        status.all_read()
 
 
 def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, status: _Status) -> None:

@@ -7,6 +7,11 @@ field, ``choices`` from the metadata); ``dataclass_from_args`` builds the same d
 back from the parsed arguments, so the CLI and the Python API cannot drift apart (issue 9;
 peft's configs are the model).
 
+:class:`HelpFormatter` is the help layout of every command: each option that takes a value
+shows its default, and an option whose default is "nothing" (``None``, ``""``, ``[]``) says
+in its own help what that means, never ``(default: None)`` (issue 11, the newcomer's path;
+``tests/test_cli.py`` checks every command).
+
 What it does not do: no nested dataclasses (compose them: add each one's arguments), no
 config files. ``list[str]`` fields take one or more values.
 
@@ -30,6 +35,28 @@ import typing
 from collections.abc import Iterable
 
 _SCALARS = {int: int, float: float, str: str}
+
+
+def is_empty_default(value) -> bool:
+    """A default that means "nothing": ``None``, ``""`` or an empty list (its help must say what)."""
+    return value is None or value == "" or value == []
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: X)`` after each option's help, where it tells the reader something.
+
+    Not after a required option, an on/off flag that is off unless given (``store_true``),
+    a help text that already states its default, or an empty default (``None``, ``""``,
+    ``[]``): that option's help says what the empty default means, e.g. ``(default: none:
+    no evaluation)``.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("(default" in text or "default:" in text or action.required or action.default is argparse.SUPPRESS
+                or (action.nargs == 0 and action.default is False) or is_empty_default(action.default)):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _scalar_type(tp) -> type | None:
@@ -75,7 +102,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
         else:
             default = None
         kwargs: dict = {"dest": f.name, "default": default}
-        if default is not None and default != "" and default != []:
+        if not is_empty_default(default) and "default:" not in help_text:
             help_text += " (default: %(default)s)"
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

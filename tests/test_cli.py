@@ -98,3 +98,38 @@ def test_every_table_entry_resolves(name):
     assert callable(getattr(module, "configure" + suffix))
     assert callable(getattr(module, "run" + suffix))
     make_parser(name)  # configure runs without error
+
+
+def _arguments(name: str):
+    """(action, its help as ``hypertok NAME --help`` prints it) for every argument of ``name``."""
+    import argparse
+    import re
+
+    sub = next(a for a in make_parser(name)._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    formatter = sub._get_formatter()
+    for action in sub._actions:
+        if action.dest != "help":
+            shown = formatter._expand_help(action) if action.help else ""
+            yield action, re.sub(r"\s+", " ", shown)
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_option_has_help_and_shows_its_default(name, monkeypatch):
+    """Issue 11, the newcomer's path: every option is explained, every option that takes a value
+    and is not required shows its default, a numeric one its value, and an empty default
+    (None, "", []) is said in words, never printed as ``(default: None)``."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    arguments = list(_arguments(name))
+    assert arguments, name
+    for action, shown in arguments:
+        flag = (action.option_strings or [action.dest])[0]
+        assert shown.strip(), f"hypertok {name} {flag}: no help text"
+        for bad in ("(default: )", "(default: None)", "(default: [])", "default: None)"):
+            assert bad not in shown, f"hypertok {name} {flag}: {shown!r}"
+        if action.required or action.nargs == 0 or not action.option_strings:  # required, on/off, positional
+            continue
+        assert "default: " in shown, f"hypertok {name} {flag}: the help does not show the default: {shown!r}"
+        numeric = action.type in (int, float) or (isinstance(action.default, (int, float))
+                                                 and not isinstance(action.default, bool))
+        if numeric and not isinstance(action.default, list) and action.default is not None:
+            assert f"default: {action.default}" in shown, f"hypertok {name} {flag}: {shown!r}"

@@ -53,3 +53,16 @@ def test_undocumented_or_unsupported_fields_are_refused():
         add_dataclass_arguments(argparse.ArgumentParser(), Bad)
     with pytest.raises(TypeError, match="cannot be a command-line option"):
         add_dataclass_arguments(argparse.ArgumentParser(), Sample)
+
+
+def test_help_formatter_shows_defaults_that_say_something():
+    from hypertok.options import HelpFormatter
+
+    p = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    p.add_argument("--n", type=int, default=3, help="how many")
+    p.add_argument("--limit", type=float, default=None, help="seconds (default: no limit)")
+    p.add_argument("--out", required=True, help="where")
+    p.add_argument("--quiet", action="store_true", help="say less")
+    text = " ".join(p.format_help().split())
+    assert "how many (default: 3)" in text and "seconds (default: no limit)" in text
+    assert "where (default" not in text and "say less (default" not in text and "None" not in text

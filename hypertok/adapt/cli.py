@@ -17,7 +17,7 @@ import json
 import os
 
 from ..errors import HyperTokError
-from ..options import add_dataclass_arguments, dataclass_from_args
+from ..options import HelpFormatter, add_dataclass_arguments, dataclass_from_args
 from .train import DTYPES, STRATEGIES
 
 # ----------------------------------------------------------------------------------------
@@ -30,6 +30,7 @@ ADAPT_HELP = "move a local Mistral-class model onto a HyperTok vocabulary (LoRA 
 def configure_adapt(p: argparse.ArgumentParser) -> None:
     from .train import AdaptConfig, TrainConfig
 
+    p.formatter_class = HelpFormatter
     p.description = (
         "Resize the base model to a HyperTok vocabulary (extend: base + new entries; replace: HyperTok alone), "
         "initialise new rows (mean of base pieces, random, or hewitt), train LoRA on all linear layers plus the "
@@ -64,7 +65,7 @@ PREPARE_HELP = "encode training text once into packed token arrays (.bin + .json
 
 
 def configure_prepare(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = HelpFormatter
     p.description = (
         "Encode text files with the adapted tokenizer of --base + --tokenizer + --strategy and write the packed "
         "stream <s> doc </s> <s> doc </s> ... as OUT.bin (uint32 ids) and OUT.json (tokenizer hash, documents, "
@@ -106,7 +107,7 @@ EVAL_HELP = "bits per character, generation chars/s and new-token share of a mod
 
 
 def configure_eval(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = HelpFormatter
     p.description = ("Measure a base model (its own tokenizer.model) or base + adapter on held-out text: bits per "
                      "character and per byte (comparable across tokenizers), generation characters per second "
                      "(batch 1, KV cache, median of repeats), and the share of generated tokens that are new "
@@ -114,7 +115,7 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
     p.epilog = "example: hypertok eval --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --text dev.txt"
     p.add_argument("--base", required=True,
                    help="local checkpoint folder: a plain base, the base of --adapter, or a `hypertok merge` folder")
-    p.add_argument("--adapter", help="adapter folder from `hypertok adapt` (omit to measure --base alone)")
+    p.add_argument("--adapter", help="adapter folder from `hypertok adapt` (default: none: --base alone is measured)")
     p.add_argument("--text", required=True, help="held-out UTF-8 text (blank line = document break)")
     p.add_argument("--max-chars", type=int, default=0, help="use only the first N characters of --text (0: all)")
     p.add_argument("--seq-len", type=int, default=1024, help="tokens per evaluation window")
@@ -143,7 +144,7 @@ MERGE_HELP = "write base + adapter as one plain transformers model"
 
 
 def configure_merge(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = HelpFormatter
     p.description = ("Merge LoRA and the new rows into the resized base and save a full model as save_pretrained "
                      "does (safetensors shards with an index, config, generation_config, tokenizer.json and "
                      "tokenizer_config.json whose ids are the model's rows), which plain transformers, vLLM and "

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_dir, check_out, is_empty_dir
+from ..options import HelpFormatter
 
 
 def make_tiny_base(out: str | os.PathLike, tokenizer_model: str | os.PathLike | None = None, hidden_size: int = 64,
@@ -63,7 +64,7 @@ def make_tiny_base(out: str | os.PathLike, tokenizer_model: str | os.PathLike | 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hypertok.adapt.tiny", description=__doc__.split("\n\n")[1],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--out", required=True, help="new or empty folder to write the base into")
     p.add_argument("--tokenizer-model", default=None,
                    help="SentencePiece tokenizer.model (default: Mistral v3's, from mistral-common)")

@@ -12,7 +12,8 @@ What it does (issue 5; split out of ``adapt.py`` by issue 9, after nanoGPT's ``t
   progress bar, periodic evaluation, a JSONL log and a checkpoint with resume. Batch k
   is a fixed function of (seed, k), so a resumed run sees the same batches.
 - :func:`adapt` runs ``hypertok adapt``: plan the transfer, prepare the packed data
-  (``hypertok.adapt.data``), load and resize the base, wrap it with peft, train, save.
+  (``hypertok.adapt.data``), load and resize the base, wrap it with peft, train, save,
+  and draw the loss curve into ``OUT/loss.png`` (:mod:`hypertok.adapt.report`).
   Everything that can fail on bad input fails before the model loads.
 
 Several processes (``torchrun``, issue 14) are :mod:`hypertok.adapt.distributed`'s: here only
@@ -43,10 +44,12 @@ from .distributed import SINGLE, launched, loss_module
 from .evaluate import stream_nll
 from .model import AdaptedModel, autocast, device_of, is_row_param, load_base_model, wrap_peft
 from .recipe import INITS, plan, resize_and_init, row_overlaps
+from .report import write_loss_plot
 
 CHECKPOINT_DIR = "resume"  # optimizer state for --resume, apart from the adapter; delete it when done
 CHECKPOINT_FILE = f"{CHECKPOINT_DIR}/checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
+LOSS_PLOT = "loss.png"  # the loss curve (hypertok.adapt.report), beside the adapter
 DATA_SUBDIR = "data"
 _OWN = (CHECKPOINT_DIR, LOG_FILE, DATA_SUBDIR, "hypertok_adapt.json")  # what makes a folder adapt's own
 ROWS = ("tokens", "full")
@@ -70,7 +73,7 @@ class TrainConfig:
     batch_size: int = field(default=8, **_help("rows per step"))
     seq_len: int = field(default=1024, **_help("tokens per row (packed documents, never attending to each other)"))
     lr: float = field(default=2e-4, **_help("peak learning rate (LoRA and other non-row parameters)"))
-    rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (None: --lr)"))
+    rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (in Python, None: --lr)"))
     warmup: int = field(default=50, **_help("linear warm-up steps"))
     min_lr_ratio: float = field(default=0.1, **_help("cosine decay ends at this fraction of the peak"))
     clip: float = field(default=1.0, **_help("gradient norm clipping"))
@@ -110,10 +113,12 @@ class AdaptConfig:
                                      "or one .bin from `hypertok prepare`"))
     out: str = field(**_help("adapter folder to write"))
     eval: list[str] | None = field(default=None, **_help(
-        "held-out texts (or prepared .bin files) for periodic bits per character, each reported by name"))
+        "held-out texts (or prepared .bin files) for periodic bits per character, each reported by name "
+        "(default: none: no evaluation)"))
     strategy: str = field(default="extend", **_help("extend: base + new entries; replace: the new vocabulary alone",
                                                     choices=STRATEGIES))
-    init: str = field(default="mean", **_help("new rows: mean of base pieces, random, or hewitt", choices=INITS))
+    init: str = field(default="mean", **_help("new rows: mean of base pieces, mean-norm (rescaled to the base rows' norm), "
+                                              "focus (similarity-weighted base tokens), random, or hewitt", choices=INITS))
     rows: str = field(default="tokens", **_help("tokens: train only new rows (trainable_token_indices); "
                                                 "full: whole matrices (modules_to_save)", choices=ROWS))
     lora_r: int = field(default=16, **_help("LoRA rank"))
@@ -406,7 +411,8 @@ def warn_cpu_sized(cfg: AdaptConfig, device) -> None:
 def adapt(cfg: AdaptConfig) -> dict:
     """Run ``hypertok adapt``: everything that can fail on bad input fails before the model loads.
 
-    Returns {"out", "model" (an :class:`AdaptedModel`), "tokenizer", "history"}. Under
+    Returns {"out", "model" (an :class:`AdaptedModel`), "tokenizer", "history", "loss_plot"
+    (the path of OUT/loss.png, or None without matplotlib)}. Under
     ``torchrun`` (:mod:`hypertok.adapt.distributed`) every rank trains, rank 0 writes.
     """
     import torch
@@ -479,8 +485,14 @@ def adapt(cfg: AdaptConfig) -> dict:
     adapted = AdaptedModel(model, tok)
     record = asdict(cfg)
     record["loop"].pop("progress")
+    plot = None
     if ranks.main:
         adapted.save_pretrained(out, extra={"train": record})
+        plot, why = write_loss_plot(history, out / LOSS_PLOT, f"hypertok adapt {out.name}: {cfg.strategy}, "
+                                    f"init {cfg.init}, {len(tok)} rows", eval_name=next(iter(evals), "eval"))
+        if plot is None:
+            warnings.warn(f"no {out / LOSS_PLOT}: {why}", stacklevel=2)
     ranks.barrier()  # every rank returns once the adapter is there
     ranks.close()
-    return {"out": str(out), "model": adapted, "tokenizer": tok, "history": history}
+    return {"out": str(out), "model": adapted, "tokenizer": tok, "history": history,
+            "loss_plot": str(plot) if plot else None}

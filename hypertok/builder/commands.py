@@ -35,8 +35,8 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("example: hypertok build --corpus ../shared/corpora/ruslit/train.txt "
                      "'../shared/corpora/modern/ru-modern-train-*.txt.xz' --vocab-size 64000 --mode concept --out tok64k")
     parser.add_argument("--corpus", nargs="*", default=["default"],
-                        help="UTF-8 text files or folders, .xz/.gz/.zst read directly (streamed); 'default' "
-                             "(the default) = the shared modern + ruslit corpus; 'navec' = the offline word list")
+                        help="UTF-8 text files or folders, .xz/.gz/.zst read directly (streamed); 'default' = the "
+                             "shared modern + ruslit corpus; 'navec' = the offline word list (default: default)")
     parser.add_argument("--out", required=True, help="tokenizer directory to write (atomically)")
     parser.add_argument("--force", action="store_true",
                         help="rewrite --out if it is a HyperTok directory: its four files are replaced, other files "
@@ -61,7 +61,7 @@ def run_build(args: argparse.Namespace) -> int:
 def configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab-size", type=int, default=32000, help="vocabulary size (default: %(default)s)")
     parser.add_argument("--mode", choices=list(MODES), default="concept", help="build mode (default: %(default)s)")
-    parser.add_argument("--out", help="keep the built directory here (reused if present)")
+    parser.add_argument("--out", help="keep the built directory here (reused if present; default: a new temporary folder)")
 
 
 def run_demo(args: argparse.Namespace) -> int:

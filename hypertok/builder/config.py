@@ -47,7 +47,7 @@ class BuildConfig:
     symbols: str = _opt("auto", "Unicode pool for the symbol view: Private Use Areas, CJK ideographs, all scripts; "
                         "auto = pua, or all when the vocabulary is larger than the PUA (137 468)", choices=POOLS)
     concepts: str | None = _opt(None, 'JSON file {"phrase": "preferred symbol or null"} of concepts that always get '
-                                "an entry")
+                                "an entry (default: none: only the concepts found in the corpus)")
     backbone: str = _opt("bpe", "the subword model under the entries: bpe = a BPE trained on the whole corpus "
                          "whose pieces compete with the entries on measured use; tail = a Unigram on the units "
                          "entries do not cover, with a fixed share (the builder of issues 2-11)",

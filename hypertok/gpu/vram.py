@@ -40,6 +40,7 @@ from pathlib import Path
 from ..errors import HyperTokError
 from ..files import atomic_write, check_out
 from ..files import read_text as files_read_text  # vram.read_text adds the empty-text check
+from ..options import HelpFormatter
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
 from .memory import GIB, ModelShape, estimate, load_shape
@@ -357,24 +358,25 @@ def configure(p: argparse.ArgumentParser) -> None:
         "summary.md and plots to --out.")
     p.epilog = ("example: hypertok vram --model mistral-7b --tokenizer mistral-v3 tok32k:extend tok32k:replace "
         "--text dev.txt --chars 8k,32k,128k,256k --at-tokens 60000 --mode both --train-chars 8k,32k --out vram/")
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = HelpFormatter
     d = VramConfig()
     p.add_argument("--model", default=d.model, help="built-in shape (mistral-7b), a config.json, or a checkpoint folder")
     p.add_argument("--tokenizer", nargs="+", default=d.tokenizers,
                    help="mistral-v3, mistral-v1, or a HyperTok DIR[:extend|:replace] (bare DIR = replace)")
     p.add_argument("--text", required=True, help="UTF-8 text; the same prefix is cut for every tokenizer")
     p.add_argument("--chars", default="8000,32000,128000", help="context lengths in characters (k/M suffixes)")
-    p.add_argument("--at-tokens", default="", help="also measure the prefix that is N tokens of the first tokenizer")
+    p.add_argument("--at-tokens", default="", help="also measure the prefixes that are N tokens of the first tokenizer "
+                   "(comma-separated, k/M suffixes; default: none)")
     p.add_argument("--mode", choices=["inference", "train", "both"], default="inference",
                    help="inference prefill/decode, LoRA train step, or both")
-    p.add_argument("--train-chars", default="", help="lengths for train mode (default: all --chars)")
+    p.add_argument("--train-chars", default="", help="context lengths in characters for train mode (default: those of --chars)")
     p.add_argument("--base-tokenizer", default=d.base_tokenizer, choices=MISTRAL_SENTENCEPIECE,
                    help="the base model's tokenizer that :extend adds to")
     p.add_argument("--decode-tokens", type=int, default=d.decode_tokens, help="greedy decode steps per point")
     p.add_argument("--repeats", type=int, default=d.repeats, help="timed runs per point (median reported)")
     p.add_argument("--lora-rank", type=int, default=d.lora_rank, help="LoRA rank of the train step")
     p.add_argument("--loss-chunk", type=int, default=d.loss_chunk, help="tokens per chunk of the chunked loss")
-    p.add_argument("--time-budget", type=float, default=None, help="seconds of GPU measurement; later points skipped")
+    p.add_argument("--time-budget", type=float, default=None, help="seconds of GPU measurement; later points are skipped (default: no limit)")
     p.add_argument("--no-measure", action="store_true", help="analytic only, even where CUDA is present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output folder")

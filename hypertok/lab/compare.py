@@ -302,7 +302,6 @@ def compare(
         if sha:
             for size in sizes:
                 for n in trained_names:
-                    _log(f"baseline {n}-{size}: loading from cache or training on {', '.join(map(str, train))}", quiet)
                     try:
                         subjects.append((f"{n}-{size}", load_tokenizer(n, train=train, size=size, cache_dir=cache_dir,
                                                                      progress=not quiet, sha256=sha),
@@ -437,20 +436,24 @@ def configure(p: argparse.ArgumentParser) -> None:
                 "--train ../shared/corpora/ruslit/train.txt --out cmp64k\n"
                 f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR", help="HyperTok tokenizer directories")
+    p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR",
+                   help="HyperTok tokenizer directories (default: none: baselines only)")
     p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)")
     p.add_argument("--train", nargs="*", default=[], metavar="FILE",
                    help="corpus to train the BPE/Unigram baselines on (never the --text you measure on); "
-                        ".xz/.gz/.zst read directly; 'default' = the default build corpus")
+                        ".xz/.gz/.zst read directly; 'default' = the default build corpus (default: none: the trained "
+                        "baselines are skipped)")
     p.add_argument("--baselines", default="all", metavar="LIST",
                    help="comma-separated names or groups (default: all)")
     p.add_argument("--vocab-size", nargs="*", type=int, default=[], metavar="N",
                    help="extra vocabulary sizes for the trained baselines (default: none)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="cache of trained baselines (default: ~/.cache/hypertok/baselines or $HYPERTOK_CACHE)")
-    p.add_argument("--speed-mb", type=float, default=1.0, help="MB of text for the throughput runs (default 1)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per throughput figure, median (default 5)")
+    p.add_argument("--speed-mb", type=float, default=1.0, help="MB of text for the throughput runs (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per throughput figure, median (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (which baseline trains, for how long; measuring bars)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json/.csv/.md and plots")
 
 
@@ -463,7 +466,11 @@ def run(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise HyperTokError(f"{path}: no such text file")
     result = compare(args.tokenizer, args.text, args.train, args.baselines, args.out, vocab_sizes=args.vocab_size,
-                     cache_dir=args.cache, speed_mb=args.speed_mb, repeats=args.repeats, plots=not args.no_plots)
-    print(f"wrote {args.out}/results.json, results.csv, results.md and plots", file=sys.stderr)
+                     cache_dir=args.cache, speed_mb=args.speed_mb, repeats=args.repeats, plots=not args.no_plots,
+                     quiet=args.quiet)
+    if args.quiet:  # compare() prints the table only when it is not quiet
+        print(markdown(result))
+    else:
+        print(f"wrote {args.out}/results.json, results.csv, results.md and plots", file=sys.stderr)
     errors = [r for r in result["rows"] if r["status"] == "error"]
     return 1 if errors else 0

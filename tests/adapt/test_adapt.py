@@ -156,6 +156,39 @@ def test_a_few_steps_lower_the_loss(trained):
     assert evals[-1] < evals[0]
 
 
+def _png_shape(path):
+    """(height, width) of a PNG that matplotlib can read back; fails on anything else."""
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    return imread(path, format="png").shape[:2]
+
+
+def test_adapt_draws_its_loss_curve(trained):
+    """Issue 11: OUT/loss.png, the train loss of every step and the eval points, beside the adapter
+    (without matplotlib, which the dev extra installs, none and a warning: the next test)."""
+    import importlib.util
+
+    res, out = trained
+    if importlib.util.find_spec("matplotlib") is None:
+        assert res["loss_plot"] is None and not (out / "loss.png").exists()
+        return
+    assert res["loss_plot"] == str(out / "loss.png")
+    height, width = _png_shape(out / "loss.png")
+    assert width >= 400 and height >= 400  # two panels: train loss and held-out bits/char
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".loss.png")]  # no leftover of the atomic write
+
+
+def test_no_matplotlib_means_no_plot_and_a_reason(tmp_path, monkeypatch):
+    import sys
+
+    from hypertok.adapt.report import write_loss_plot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    path, why = write_loss_plot([{"step": 1, "loss": 2.0}], tmp_path / "loss.png")
+    assert path is None and "matplotlib is not installed" in why and not (tmp_path / "loss.png").exists()
+
+
 def test_save_load_on_fresh_base_gives_equal_logits(env, trained):
     res, out = trained
     ids = res["tokenizer"].encode("Старый дом у реки, – сказал он.", add_bos=True)

@@ -3,6 +3,7 @@ stage 1 (rows only), cross-tokenizer distillation, and resuming a two-stage run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -154,6 +155,9 @@ def test_two_stage_distilled_adapt_resumes_at_the_same_step_and_loss(env, tmp_pa
     straight = adapt(adapt_config(env, tmp_path / "a", **kw))["history"]
     assert [h.get("stage", "") for h in straight] == ["stage1"] * 3 + [""] * 4
     assert straight[-1]["tokens"] == 7 * 4 * 64   # both stages count toward the budget
+    if importlib.util.find_spec("matplotlib"):  # the loss curve marks the two stages (issue 11)
+        png = (tmp_path / "a" / "loss.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
     b = tmp_path / "b"
     import hypertok.adapt.train as T
 

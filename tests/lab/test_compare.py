@@ -5,6 +5,7 @@ tokens, one timed run per throughput figure. No timing is asserted.
 """
 
 import json
+import re
 import random
 import sys
 
@@ -187,3 +188,26 @@ def test_baselines_train_on_compressed_corpora(lab, tmp_path):
         plain = R.load_tokenizer(kind, train=[lab["train"]], size=SIZE, cache_dir=lab["cache"])
         gz = R.load_tokenizer(kind, train=[packed], size=SIZE, cache_dir=tmp_path / "cache")
         assert gz.encode(line) == plain.encode(line), kind
+
+
+def test_compare_shows_which_baseline_trains_and_for_how_long(lab, tmp_path, capsys):
+    """Issue 11: compare trained baselines for 8 silent minutes. Now stderr names each baseline
+    as it starts, shows a ticking bar of the corpus read, and says how long it took; a second run
+    says it reads the cache; --quiet keeps stderr empty and still prints the table."""
+    from hypertok.cli import main
+
+    argv = ["compare", "--text", str(lab["text"]), "--train", str(lab["train"]), "--baselines", "hf-bpe,spm-bpe",
+            "--vocab-size", "500", "--cache", str(tmp_path / "cache"), "--repeats", "1", "--no-plots"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    for name in ("hf-bpe-500", "spm-bpe-500"):
+        assert f"{name}: training on {lab['train']}" in err
+        assert f"training {name}" in err  # the bar
+        assert re.search(rf"{name}: trained in \d+\.\d s", err), err
+    assert "B read [" in err  # hf-bpe's bar counts the corpus bytes it has read
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "hf-bpe-500: from the cache" in err and "trained in" not in err
+    assert main([*argv, "--out", str(tmp_path / "c"), "--quiet", "--cache", str(tmp_path / "cache2")]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "chars/token" in out

@@ -3,6 +3,7 @@ stage 1 (rows only), cross-tokenizer distillation, and resuming a two-stage run.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 
@@ -182,3 +183,72 @@ def test_two_stage_distilled_adapt_resumes_at_the_same_step_and_loss(env, tmp_pa
     recipe = json.loads((b / "hypertok_adapt.json").read_text())
     assert recipe["extra"]["train"]["stage1_steps"] == 3 and recipe["extra"]["train"]["distill"] == 0.5
     assert (b / "resume" / "checkpoint.pt").is_file() and not (b / "checkpoint.pt").exists()
+
+
+# ------------------------------------------------------------------ the fused loss (--loss liger)
+
+@pytest.fixture
+def fake_liger(monkeypatch):
+    """A stand-in for liger-kernel (Triton, CUDA only) with its interface and plain torch math,
+    so the plumbing around it (the head weight through peft's wrappers, the step) is tested on CPU."""
+    import sys
+    import types
+
+    import torch.nn.functional as F
+
+    class LigerFusedLinearCrossEntropyLoss(torch.nn.Module):
+        calls = 0
+
+        def __init__(self, ignore_index=-100, reduction="mean"):
+            super().__init__()
+            self.ignore_index, self.reduction = ignore_index, reduction
+
+        def forward(self, lin_weight, _input, target, bias=None):
+            type(self).calls += 1
+            return F.cross_entropy(F.linear(_input, lin_weight).float(), target, ignore_index=self.ignore_index,
+                                   reduction=self.reduction)
+
+    pkg, sub = types.ModuleType("liger_kernel"), types.ModuleType("liger_kernel.transformers")
+    sub.LigerFusedLinearCrossEntropyLoss = LigerFusedLinearCrossEntropyLoss
+    pkg.__spec__ = importlib.machinery.ModuleSpec("liger_kernel", None)
+    pkg.transformers = sub
+    monkeypatch.setitem(sys.modules, "liger_kernel", pkg)
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers", sub)
+    return LigerFusedLinearCrossEntropyLoss
+
+
+def test_fused_loss_trains_the_same_rows_as_the_chunked_one(env, fake_liger):
+    """--loss liger reaches the trainable rows through peft's head wrapper: the same step as the chunked loss."""
+    tok = plan(env["base"], env["tok"], "extend")
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+    after = {}
+    for loss in ("chunked", "liger"):
+        m, _ = _model(env, tok)
+        m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+        cfg = TrainConfig(steps=3, batch_size=4, seq_len=64, lr=3e-2, rows_lr=3e-2, warmup=1, eval_every=0,
+                          save_every=0, progress=False, loss=loss, loss_chunk=50)
+        hist = train_loop(m, stream, tok.bos, cfg, is_row_param=is_row_param)
+        after[loss] = ([h["loss"] for h in hist], {n: p.detach().clone() for n, p in m.named_parameters()
+                                                   if p.requires_grad})
+    assert fake_liger.calls == 3
+    assert after["liger"][0] == pytest.approx(after["chunked"][0], rel=1e-5)
+    rows = [n for n in after["liger"][1] if is_row_param(n) and "lm_head" in n]
+    assert rows  # the head's trainable rows exist, and moved the same way under both losses
+    for n, p in after["liger"][1].items():
+        torch.testing.assert_close(p, after["chunked"][1][n], rtol=1e-4, atol=1e-5)
+
+
+def test_fused_loss_is_refused_clearly_without_liger_and_with_distillation(env, tmp_path, fake_liger, monkeypatch):
+    import sys
+
+    from hypertok.errors import HyperTokError
+
+    with pytest.raises(HyperTokError, match="does not combine with --distill"):
+        adapt_config(env, tmp_path / "a", loss="liger", distill=1.0)
+    monkeypatch.setitem(sys.modules, "liger_kernel", None)  # as if not installed
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else
+                        importlib.machinery.PathFinder.find_spec(name))
+    with pytest.raises(HyperTokError, match="needs the liger-kernel package"):
+        TrainConfig(loss="liger")
+    with pytest.raises(HyperTokError, match="choose one of chunked, liger"):
+        TrainConfig(loss="full")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from ..errors import HyperTokError
@@ -58,7 +59,29 @@ def plan(base_path: str | os.PathLike, tokenizer_dir: str | os.PathLike, strateg
     recipe.base_config = {k: cfg.get(k) for k in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size",
                                                   "tie_word_embeddings")}
     recipe.tokenizer_config = base_tokenizer_settings(bp, base)
-    return AdaptedTokenizer(recipe, new, base)
+    tok = AdaptedTokenizer(recipe, new, base)
+    lost = template_controls_lost(tok)
+    if lost:
+        warnings.warn(f"--strategy {strategy}: the base's chat template writes control tokens that {tokenizer_dir} "
+                      f"lacks ({', '.join(lost[:4])}{', ...' if len(lost) > 4 else ''}); the adapted model reads them "
+                      f"as plain text. Use --strategy extend to keep the base's control tokens", stacklevel=2)
+    return tok
+
+
+def template_controls_lost(tok) -> list[str]:
+    """The base's control tokens that its chat template writes and the model tokenizer lacks
+    (``replace`` keeps only HyperTok's own specials: Llama 3's ``<|start_header_id|>``,
+    Mistral's ``[INST]``)."""
+    template = tok.recipe.tokenizer_config.get("chat_template") or ""
+    base = tok.base
+    if not template or base is None:
+        return []
+    if isinstance(base, LosslessByteLevel):
+        controls = [base.pieces[i] for i in sorted(base.controls)]
+    else:
+        controls = [p for i, p in enumerate(base.pieces) if base.sp.is_control(i)]
+    kept = {t.content for t in tok.hf.get_added_tokens_decoder().values()}
+    return [c for c in controls if c in template and c not in kept]
 
 
 def base_tokenizer_settings(base_path: str | os.PathLike, base=None) -> dict:

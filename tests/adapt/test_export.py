@@ -158,6 +158,36 @@ def test_hypertok_eval_takes_the_plain_base(benv, capsys):
     assert res["model_vocab_size"] == benv["rows"] and res["tokens"] > 0
 
 
+@pytest.mark.parametrize("strategy", ["extend", "replace"])
+def test_replace_warns_when_the_chat_template_writes_controls_it_drops(benv, strategy):
+    import warnings
+
+    from hypertok.adapt.recipe import plan, template_controls_lost
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tok = plan(benv["base"], benv["tok"], strategy)
+    lost = template_controls_lost(tok)  # CHAT writes [INST]: a control of Mistral's files, text to Llama 3's
+    assert lost == (["[INST]", "[/INST]"] if strategy == "replace" and benv["kind"] != "llama3" else [])
+    assert any("control tokens" in str(w.message) for w in caught) == bool(lost)
+    tok.recipe.tokenizer_config["chat_template"] = "<|start_header_id|>user<|end_header_id|>{{ m }}<|eot_id|>"
+    llama3_lost = ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    assert template_controls_lost(tok) == (llama3_lost if strategy == "replace" and benv["kind"] == "llama3" else [])
+
+
+def test_distilled_two_stage_adapt_with_focus_rows_on_every_base(benv, tmp_path):
+    """The frozen base teaches with its own tokenizer (a byte-level one too): spans align on bytes, every
+    row has overlapping base tokens, and the run finishes."""
+    from hypertok.adapt.train import adapt
+
+    res = adapt(adapt_config(benv, tmp_path / "d", strategy="extend", steps=2, stage1_steps=1, distill=0.5,
+                             init="focus", eval=None, save_every=0, seq_len=32, batch_size=2))
+    hist = res["history"]
+    assert [h.get("stage", "") for h in hist] == ["stage1", "", ""]
+    taught = [h for h in hist if "alm" in h]
+    assert taught and all(h["teacher_tokens"] > 0 and h["alm"] == h["alm"] for h in taught)  # the teacher ran
+
+
 def test_plain_peft_loads_the_adapter_after_the_documented_resize(merged, benv):
     from peft import PeftModel
 
@@ -189,6 +219,13 @@ def test_tiny_base_command_and_the_cpu_warning(tmp_path, texts):
     assert model.get_input_embeddings().weight.shape == (32768, 16)
     with pytest.raises(SystemExit, match="not empty"):
         main(["--out", str(tmp_path / "tb")])
+    info = write_base_tokenizer("llama3", tmp_path / "l3", texts=texts["train"].read_text().split("\n"))
+    (tmp_path / "l3" / "tokenizer_config.json").write_text(json.dumps(info["config"]))
+    assert main(["--out", str(tmp_path / "tb3"), "--hidden-size", "16", "--tokenizer-json",
+                 str(tmp_path / "l3" / "tokenizer.json")]) == 0
+    model = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "tb3", local_files_only=True)
+    assert model.get_input_embeddings().weight.shape == (info["rows"], 16) and model.config.bos_token_id == info["bos"]
+    assert (tmp_path / "tb3" / "tokenizer_config.json").is_file() and not (tmp_path / "tb3" / "tokenizer.model").exists()
     cfg = AdaptConfig(base=str(tmp_path / "tb"), tokenizer=str(texts["tok"]), train=[str(texts["train"])],
                       out=str(tmp_path / "o"), loop=TrainConfig())
     with pytest.warns(UserWarning, match="sized for a GPU"):

@@ -72,6 +72,13 @@ CHAT_TEMPLATE_FILE = "chat_template.jinja"
 # pieces follow at -1.05..-1.09 by the base's own ranking, single characters at -1.10, and
 # control, byte, unused and filler pieces at -50, so they are never chosen over text.
 BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE = -1.05, 0.04, -1.10, -50.0
+# Every score of the model tokenizer is rounded to 9 decimals, so that it survives tokenizers'
+# JSON writer and reader exactly: its reader (serde_json) gives some doubles back one unit in the
+# last place off, which flips the cut of two equally good segmentations between the tokenizer
+# that trained and the file that serves (seen on ruslit dev over a full-size Tekken extend). A
+# decimal of at most 15 significant digits is read back exactly. The trainer also reads the
+# file's JSON back (``AdaptedTokenizer``), so both parse the same text.
+SCORE_DECIMALS = 9
 STRATEGIES = ("extend", "replace")
 MAX_MODEL_ROWS = 1 << 24  # 16.7M embedding rows: far above any real vocabulary, far below a crafted 1e11
 
@@ -343,11 +350,15 @@ def plan_transfer(base: BaseVocabulary, new: Vocabulary, strategy: str, base_row
 # ----------------------------------------------------------------------------------------
 
 def _hf_pipeline_of(new: Vocabulary):
-    """The HF ``tokenizers`` pipeline a vocabulary encodes with (HyperTok or tokenizer.json)."""
+    """The HF ``tokenizers`` pipeline a vocabulary encodes with (HyperTok or tokenizer.json),
+    a copy (the post-processor set on it stays ours) with Unigram scores of ``SCORE_DECIMALS``."""
     from tokenizers import Tokenizer as HFTk
 
     hf = new.tok.hf if isinstance(new, HyperTokTokenizer) else new.tk
-    return HFTk.from_str(hf.to_str())  # a copy: the post-processor set below stays ours
+    data = json.loads(hf.to_str())
+    if (data.get("model") or {}).get("type") == "Unigram":
+        data["model"]["vocab"] = [[p, round(score, SCORE_DECIMALS)] for p, score in data["model"]["vocab"]]
+    return HFTk.from_str(json.dumps(data, ensure_ascii=False))
 
 
 def _entry_score(new: Vocabulary, i: int) -> float:
@@ -444,7 +455,7 @@ def model_pieces(recipe: Recipe, new: Vocabulary, base: BaseVocabulary) -> list[
                                 f"{f', as row {seen[content]} does' if content in seen else ''}; the recipe and "
                                 f"the vocabularies disagree, re-run `hypertok adapt`")
         seen[content] = m
-    return pieces
+    return [(content, round(score, SCORE_DECIMALS)) for content, score in pieces]
 
 
 def model_tokenizer(recipe: Recipe, new: Vocabulary, base: BaseVocabulary | None):
@@ -505,6 +516,8 @@ class AdaptedTokenizer(Tokenizer):
 
     def __init__(self, recipe: Recipe, new: Vocabulary | None, base: BaseVocabulary | None,
                  name: str | None = None, hf=None):
+        from tokenizers import Tokenizer as HFTk
+
         super().__init__()
         self.recipe, self.new, self.base = recipe, new, base
         self.extend = recipe.strategy == "extend"
@@ -520,7 +533,8 @@ class AdaptedTokenizer(Tokenizer):
         self.vocab_size = recipe.model_vocab_size
         self.name = name or (f"{new.path.name if new is not None and new.path else 'base'}:{recipe.strategy}")
         if new is not None:
-            self.hf = hf if hf is not None else model_tokenizer(recipe, new, base)
+            # the trainer reads its file as serving will: parsed from the JSON it saves
+            self.hf = hf if hf is not None else HFTk.from_str(model_tokenizer(recipe, new, base).to_str())
             if self.hf.get_vocab_size(with_added_tokens=True) != self.vocab_size:
                 raise HyperTokError(f"{self.name}: the model tokenizer has {self.hf.get_vocab_size(True)} ids for "
                                     f"{self.vocab_size} model rows; the folder mixes two saves, re-run `hypertok adapt`")

@@ -15,9 +15,7 @@ The base kinds (:data:`BASE_KINDS`) are the tokenizers real checkpoints ship:
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import random
 from pathlib import Path
 
@@ -66,39 +64,11 @@ def make_base(d, sp_model, seed: int, vocab_size: int | None = None, bos_id: int
 
 
 def tekken_style_tokenizer(tekken_file, n_ranks: int = 2000):
-    """A tiny Mistral-Nemo-style ``tokenizers.Tokenizer`` cut from Mistral's real Tekken file.
+    """A tiny Mistral-Nemo-style ``tokenizers.Tokenizer``: Mistral's real Tekken file cut to its first ``n_ranks``
+    BPE ranks after its 1000 control slots (:func:`hypertok.registry.mistral.tekken_tokenizer_json`)."""
+    from hypertok.registry.mistral import tekken_tokenizer_json
 
-    Its first ``n_ranks`` BPE ranks (ranks 0..255 are the bytes) after its 1000 control
-    slots, laid out as transformers' ``MistralConverter`` lays out Mistral-Nemo's
-    ``tokenizer.json``: merges recovered from the ranks, Tekken's split regex then a ByteLevel
-    pre-tokenizer without prefix space, ``ignore_merges``, a ByteLevel decoder.
-    """
-    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
-
-    from hypertok.registry.bytelevel import to_byte_level
-
-    raw = json.loads(Path(tekken_file).read_text(encoding="utf-8"))
-    n_special = raw["config"]["default_num_special_tokens"]
-    named = [str(getattr(t["token_str"], "value", t["token_str"])) for t in Tekkenizer.DEPRECATED_SPECIAL_TOKENS]
-    controls = named + [Tekkenizer.SPECIAL_TOKEN_TEMPLATE.format(id=i) for i in range(len(named), n_special)]
-    ranks = {base64.b64decode(t["token_bytes"]): t["rank"] for t in raw["vocab"][:n_ranks]}
-    vocab = {to_byte_level(b): r + n_special for b, r in ranks.items()}
-    vocab.update({c: i for i, c in enumerate(controls)})
-    merges = []
-    for b, r in ranks.items():  # every split of a token into two tokens of the cut vocabulary, by rank
-        found = sorted(((b[:k], b[k:]) for k in range(1, len(b)) if b[:k] in ranks and b[k:] in ranks),
-                       key=lambda lr: (ranks[lr[0]], ranks[lr[1]]))
-        merges += [(r, to_byte_level(left), to_byte_level(right)) for left, right in found]
-    merges = [(left, right) for _, left, right in sorted(merges, key=lambda m: m[0])]
-    tk = Tokenizer(models.BPE(vocab, merges, fuse_unk=False, ignore_merges=True))
-    tk.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(raw["config"]["pattern"]), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tk.decoder = decoders.ByteLevel()
-    tk.add_special_tokens([AddedToken(c, special=True) for c in controls])
-    tk.post_processor = processors.ByteLevel(trim_offsets=False)
-    return tk
+    return tekken_tokenizer_json(tekken_file, n_ranks)
 
 
 def llama3_style_tokenizer(texts: list[str], vocab_size: int = 1200):

@@ -19,7 +19,8 @@ from ..adapt.tiny import write_base_tokenizer
 
 ANY = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=40)
 HARD = st.lists(st.sampled_from(list("аб ,.\n\t") + ["\u2581", "\u2581\u2581", "\ud800", "\udfff", "😀", "\x00",
-                                                   "\ue000", " стол", "Столы"]), max_size=30).map("".join)
+                                                   "\ue000", " стол", "Столы", "<s>", "<|begin_of_text|>", "Ġ",
+                                                   "Ð"]), max_size=30).map("".join)
 CI_EXAMPLES, SLOW_EXAMPLES = 2000, 20000
 
 

@@ -73,7 +73,7 @@ def configure_prepare(p: argparse.ArgumentParser) -> None:
         "reads it with a memory map.")
     p.epilog = ("example: hypertok prepare --base ~/models/Mistral-7B-v0.3 --tokenizer tok32k --strategy extend "
                 "--text train.txt --out data/ru32k-extend-train")
-    p.add_argument("--base", required=True, help="local checkpoint folder (its tokenizer.model)")
+    p.add_argument("--base", required=True, help="local checkpoint folder (its tokenizer.model or tokenizer.json)")
     p.add_argument("--tokenizer", required=True, help="HyperTok directory (or a folder with tokenizer.json)")
     p.add_argument("--strategy", choices=STRATEGIES, default="extend",
                    help="extend: base + new entries; replace: the new vocabulary alone")
@@ -108,7 +108,7 @@ EVAL_HELP = "bits per character, generation chars/s and new-token share of a mod
 
 def configure_eval(p: argparse.ArgumentParser) -> None:
     p.formatter_class = HelpFormatter
-    p.description = ("Measure a base model (its own tokenizer.model) or base + adapter on held-out text: bits per "
+    p.description = ("Measure a base model (its own tokenizer) or base + adapter on held-out text: bits per "
                      "character and per byte (comparable across tokenizers), generation characters per second "
                      "(batch 1, KV cache, median of repeats), and the share of generated tokens that are new "
                      "vocabulary entries.")

@@ -28,7 +28,7 @@ import statistics
 import time
 
 from ..loss import causal_lm_nll
-from ..registry import AdaptedTokenizer, BaseTokenizer, LosslessSentencePiece
+from ..registry import AdaptedTokenizer, BaseTokenizer, find_base
 from .data import encode_docs, n_rows, pack, read_documents, rows_of
 from ..errors import HyperTokError
 from .model import (AdaptedModel, autocast, check_adapter_files, check_adapter_for_base, check_base_path, device_of,
@@ -119,8 +119,9 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
              device: str = "auto", model=None, tok=None) -> dict:
     """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does).
 
-    ``base`` is a plain base (its ``tokenizer.model``), the base of ``adapter``, or a folder
-    ``hypertok merge`` wrote (its ``tokenizer.json``, the ids of its rows; issue 11).
+    ``base`` is a plain base (its ``tokenizer.model`` or byte-level BPE ``tokenizer.json``), the
+    base of ``adapter``, or a folder ``hypertok merge`` wrote (its ``tokenizer.json``, the ids of
+    its rows; issue 11).
 
     Every option and input is checked before a model loads (issue 13).
     """
@@ -135,7 +136,7 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
             check_adapter_files(adapter)
             check_adapter_for_base(adapter, base)
     merged = model is None and not adapter and is_merged_dir(base)
-    if merged:  # `hypertok merge` output: its own tokenizer.json, not the base's tokenizer.model
+    if merged:  # `hypertok merge` output: its own tokenizer.json (the ids of its rows), not the base's tokenizer
         tok = AdaptedTokenizer.load(base)
     docs = read_documents([text], max_chars, what="--text")
     if model is None:
@@ -144,7 +145,7 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
             model, tok = adapted.merge_and_unload(), adapted.tokenizer  # same outputs, no LoRA overhead in the timing
         else:
             if not merged:
-                tok = BaseTokenizer(LosslessSentencePiece.find(check_base_path(base)))
+                tok = BaseTokenizer(find_base(check_base_path(base)))
             model = load_base_model(base, dtype, device)
             if model.get_input_embeddings().weight.shape[0] < len(tok):
                 raise HyperTokError(f"{base}: the model has {model.get_input_embeddings().weight.shape[0]} rows but "

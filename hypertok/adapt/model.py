@@ -10,7 +10,8 @@ What it does (issue 5; gathered here by issue 9, after peft's ``PeftModel``):
 - :class:`AdaptedModel` is the peft model with its ``AdaptedTokenizer``:
   ``from_pretrained(base, adapter_dir)`` refuses an adapter made for another base, resizes
   the untouched base and loads the adapter; ``save_pretrained(dir)`` writes adapter,
-  tokenizer, the base's ``tokenizer.model`` and the resize recipe (``hypertok_adapt.json``);
+  tokenizer, the base's tokenizer (its SentencePiece ``tokenizer.model`` or byte-level BPE
+  ``tokenizer.json``) and the resize recipe (``hypertok_adapt.json``);
   ``merge_and_unload()`` gives a plain transformers model and ``save_merged(dir)`` writes it
   with its tokenizer files (``hypertok merge``).
 
@@ -62,12 +63,12 @@ def check_base_path(path: str | os.PathLike) -> Path:
     >>> check_base_path("mistralai/Mistral-7B-v0.3")
     Traceback (most recent call last):
     ...
-    hypertok.errors.HyperTokError: mistralai/Mistral-7B-v0.3: no such folder. HyperTok never downloads models: pass the path of a local checkpoint folder (config.json, *.safetensors, tokenizer.model)
+    hypertok.errors.HyperTokError: mistralai/Mistral-7B-v0.3: no such folder. HyperTok never downloads models: pass the path of a local checkpoint folder (config.json, *.safetensors, tokenizer.model or tokenizer.json)
     """
     p = Path(path)
     if not p.is_dir():
         raise HyperTokError(f"{path}: no such folder. HyperTok never downloads models: pass the path of a local "
-                            f"checkpoint folder (config.json, *.safetensors, tokenizer.model)")
+                            f"checkpoint folder (config.json, *.safetensors, tokenizer.model or tokenizer.json)")
     if not (p / "config.json").is_file():
         raise HyperTokError(f"{p}: no config.json; not a transformers checkpoint folder")
     read_json(p / "config.json")
@@ -332,7 +333,7 @@ class AdaptedModel:
         - ``tokenizer.json`` (ids = rows), ``tokenizer_config.json`` (bos, eos, unk, pad, the
           base's ``add_bos_token``, its chat template) and ``chat_template.jinja``;
         - beside them HyperTok's own files: ``hypertok_adapt.json``, ``tokenizer/``,
-          ``base_tokenizer.model``.
+          ``base_tokenizer.model`` (or ``base_tokenizer.json`` for a byte-level base).
         """
         check_merge_out(out, force=True)  # writes only into a folder `hypertok merge` wrote (or a new or empty one)
         merged = self.merge_and_unload()

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..registry import AdaptedTokenizer, LosslessSentencePiece, load_vocabulary, plan_transfer
+from ..registry import AdaptedTokenizer, LosslessByteLevel, find_base, load_vocabulary, plan_transfer
 from .model import base_fingerprint, base_rows, check_base_path
 
 INITS = ("mean", "mean-norm", "focus", "random", "hewitt")
@@ -43,9 +44,13 @@ FOCUS_TEMPERATURE = 0.1  # softmax temperature over cosine similarities, as FOCU
 
 def plan(base_path: str | os.PathLike, tokenizer_dir: str | os.PathLike, strategy: str, init: str = "mean",
          seed: int = 0):
-    """Check that base and tokenizer reconcile and make the ``AdaptedTokenizer`` (CPU only)."""
+    """Check that base and tokenizer reconcile and make the ``AdaptedTokenizer`` (CPU only).
+
+    The base's tokenizer is its SentencePiece ``tokenizer.model`` or its byte-level BPE
+    ``tokenizer.json`` (:func:`~hypertok.registry.find_base`).
+    """
     bp = check_base_path(base_path)
-    base = LosslessSentencePiece.find(bp)
+    base = find_base(bp)
     new = load_vocabulary(tokenizer_dir)
     recipe = plan_transfer(base, new, strategy, base_rows=base_rows(bp))
     recipe.init, recipe.seed = init, seed
@@ -53,19 +58,47 @@ def plan(base_path: str | os.PathLike, tokenizer_dir: str | os.PathLike, strateg
     cfg = json.loads((bp / "config.json").read_text())
     recipe.base_config = {k: cfg.get(k) for k in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size",
                                                   "tie_word_embeddings")}
-    recipe.tokenizer_config = base_tokenizer_settings(bp)
-    return AdaptedTokenizer(recipe, new, base)
+    recipe.tokenizer_config = base_tokenizer_settings(bp, base)
+    tok = AdaptedTokenizer(recipe, new, base)
+    lost = template_controls_lost(tok)
+    if lost:
+        warnings.warn(f"--strategy {strategy}: the base's chat template writes control tokens that {tokenizer_dir} "
+                      f"lacks ({', '.join(lost[:4])}{', ...' if len(lost) > 4 else ''}); the adapted model reads them "
+                      f"as plain text. Use --strategy extend to keep the base's control tokens", stacklevel=2)
+    return tok
 
 
-def base_tokenizer_settings(base_path: str | os.PathLike) -> dict:
+def template_controls_lost(tok) -> list[str]:
+    """The base's control tokens that its chat template writes and the model tokenizer lacks
+    (``replace`` keeps only HyperTok's own specials: Llama 3's ``<|start_header_id|>``,
+    Mistral's ``[INST]``)."""
+    template = tok.recipe.tokenizer_config.get("chat_template") or ""
+    base = tok.base
+    if not template or base is None:
+        return []
+    if isinstance(base, LosslessByteLevel):
+        controls = [base.pieces[i] for i in sorted(base.controls)]
+    else:
+        controls = [p for i, p in enumerate(base.pieces) if base.sp.is_control(i)]
+    kept = {t.content for t in tok.hf.get_added_tokens_decoder().values()}
+    return [c for c in controls if c in template and c not in kept]
+
+
+def base_tokenizer_settings(base_path: str | os.PathLike, base=None) -> dict:
     """What serving needs from the base's ``tokenizer_config.json`` (and ``chat_template.jinja``):
-    ``add_bos_token`` (True when absent, as SentencePiece Llama/Mistral tokenizers),
-    ``add_eos_token``, ``model_max_length`` and ``chat_template``, where the base has them."""
+    ``add_bos_token``, ``add_eos_token``, ``model_max_length`` and ``chat_template``, where the
+    base has them. Without ``add_bos_token`` (Llama 3's file has none), a byte-level ``base``
+    adds bos when its ``tokenizer.json``'s post-processor puts it first, any other base does
+    (SentencePiece Llama/Mistral tokenizers)."""
     from .model import read_json
 
     bp = Path(base_path)
     cfg = read_json(bp / "tokenizer_config.json") if (bp / "tokenizer_config.json").is_file() else {}
-    out = {"add_bos_token": bool(cfg.get("add_bos_token", True)), "add_eos_token": bool(cfg.get("add_eos_token", False))}
+    adds_bos = True
+    if isinstance(base, LosslessByteLevel):
+        adds_bos = base.adds_bos is not None and base.adds_bos == base.special_tokens["bos"]
+    out = {"add_bos_token": bool(cfg.get("add_bos_token", adds_bos)),
+           "add_eos_token": bool(cfg.get("add_eos_token", False))}
     n = cfg.get("model_max_length")
     if isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 40:
         out["model_max_length"] = n

@@ -4,8 +4,10 @@ What it does (issue 11, the newcomer's path): writes a local checkpoint folder t
 ``hypertok adapt/eval/merge`` take as ``--base``: a randomly initialised 2-layer
 ``MistralForCausalLM`` (hidden size 64 by default, a few MB) with a real tokenizer, Mistral
 v3's ``tokenizer.model`` from mistral-common (or any SentencePiece ``--tokenizer-model``),
-and a ``tokenizer_config.json`` that adds ``<s>`` as Mistral's does. Then, in about a minute
-on two cores::
+and a ``tokenizer_config.json`` that adds ``<s>`` as Mistral's does. ``--tokenizer-json``
+takes a byte-level BPE ``tokenizer.json`` instead (a Llama 3 or Mistral-Nemo checkpoint's,
+with the ``tokenizer_config.json`` beside it), so the path can be tried on that kind of base
+too. Then, in about a minute on two cores::
 
     python -m hypertok.adapt.tiny --out tiny-base
     hypertok adapt --base tiny-base --tokenizer tok32k --train train.txt --out tiny-adapter \\
@@ -29,36 +31,56 @@ from ..options import HelpFormatter
 
 
 def make_tiny_base(out: str | os.PathLike, tokenizer_model: str | os.PathLike | None = None, hidden_size: int = 64,
-                   layers: int = 2, seed: int = 0) -> Path:
-    """Write the tiny base into ``out`` (a new or empty folder) and return its path."""
-    import sentencepiece as spm
+                   layers: int = 2, seed: int = 0, tokenizer_json: str | os.PathLike | None = None) -> Path:
+    """Write the tiny base into ``out`` (a new or empty folder) and return its path.
+
+    Its tokenizer: the SentencePiece ``tokenizer_model`` (default Mistral v3's), or the byte-level
+    BPE ``tokenizer_json`` with the ``tokenizer_config.json`` beside it.
+    """
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
-    from ..registry import mistral_file
+    from ..registry import LosslessByteLevel, mistral_file
 
     out = check_out(out)
     if out.exists() and not is_empty_dir(out):
         raise HyperTokError(f"{out} exists and is not empty; choose a new --out")
     if hidden_size < 8 or hidden_size % 4 or layers < 1:
         raise HyperTokError("--hidden-size must be a multiple of 4 (at least 8) and --layers at least 1")
-    sp_path = Path(tokenizer_model) if tokenizer_model else mistral_file("mistral-v3")
-    try:
-        sp = spm.SentencePieceProcessor(model_file=str(sp_path))
-    except (OSError, RuntimeError) as e:
-        raise HyperTokError(f"{sp_path}: not a SentencePiece model ({e})") from None
+    if tokenizer_model and tokenizer_json:
+        raise HyperTokError("give --tokenizer-model or --tokenizer-json, not both")
+    if tokenizer_json:
+        src = Path(tokenizer_json)
+        base = LosslessByteLevel.from_file(src)
+        rows, bos, eos = len(base), base.bos_id, base.eos_id
+        files = {"tokenizer.json": src}
+        if (src.parent / "tokenizer_config.json").is_file():
+            files["tokenizer_config.json"] = src.parent / "tokenizer_config.json"
+        tokenizer_config = None
+    else:
+        import sentencepiece as spm
+
+        sp_path = Path(tokenizer_model) if tokenizer_model else mistral_file("mistral-v3")
+        try:
+            sp = spm.SentencePieceProcessor(model_file=str(sp_path))
+        except (OSError, RuntimeError) as e:
+            raise HyperTokError(f"{sp_path}: not a SentencePiece model ({e})") from None
+        rows, bos, eos = sp.get_piece_size(), sp.bos_id(), sp.eos_id()
+        files = {"tokenizer.model": sp_path}
+        tokenizer_config = {"add_bos_token": True, "add_eos_token": False, "bos_token": sp.id_to_piece(bos),
+                            "eos_token": sp.id_to_piece(eos), "unk_token": sp.id_to_piece(sp.unk_id()),
+                            "model_max_length": 4096}
     torch.manual_seed(seed)
-    cfg = MistralConfig(vocab_size=sp.get_piece_size(), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+    cfg = MistralConfig(vocab_size=rows, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                         max_position_embeddings=4096, sliding_window=None, tie_word_embeddings=False,
-                        bos_token_id=sp.bos_id(), eos_token_id=sp.eos_id())
+                        bos_token_id=bos, eos_token_id=eos)
     with atomic_dir(out) as tmp:
         MistralForCausalLM(cfg).save_pretrained(tmp)
-        shutil.copyfile(sp_path, tmp / "tokenizer.model")
-        (tmp / "tokenizer_config.json").write_text(json.dumps(
-            {"add_bos_token": True, "add_eos_token": False, "bos_token": sp.id_to_piece(sp.bos_id()),
-             "eos_token": sp.id_to_piece(sp.eos_id()), "unk_token": sp.id_to_piece(sp.unk_id()),
-             "model_max_length": 4096}, indent=2))
+        for name, src in files.items():
+            shutil.copyfile(src, tmp / name)
+        if tokenizer_config is not None:
+            (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
     return out
 
 
@@ -68,12 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="new or empty folder to write the base into")
     p.add_argument("--tokenizer-model", default=None,
                    help="SentencePiece tokenizer.model (default: Mistral v3's, from mistral-common)")
+    p.add_argument("--tokenizer-json", default=None,
+                   help="a byte-level BPE tokenizer.json instead (Llama 3, Mistral-Nemo); the tokenizer_config.json "
+                        "beside it names its bos and eos")
     p.add_argument("--hidden-size", type=int, default=64, help="model width")
     p.add_argument("--layers", type=int, default=2, help="transformer layers")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     args = p.parse_args(argv)
     try:
-        print(f"wrote {make_tiny_base(args.out, args.tokenizer_model, args.hidden_size, args.layers, args.seed)}")
+        out = make_tiny_base(args.out, args.tokenizer_model, args.hidden_size, args.layers, args.seed,
+                             args.tokenizer_json)
+        print(f"wrote {out}")
     except HyperTokError as e:
         raise SystemExit(f"error: {e}") from None
     return 0

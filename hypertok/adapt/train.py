@@ -117,7 +117,8 @@ class AdaptConfig:
     ``.bin`` written by ``hypertok prepare`` for this base, tokenizer and strategy.
     """
 
-    base: str = field(**_help("local checkpoint folder (config.json, weights, tokenizer.model)"))
+    base: str = field(**_help("local checkpoint folder (config.json, weights, and a SentencePiece tokenizer.model "
+                              "or a byte-level BPE tokenizer.json)"))
     tokenizer: str = field(**_help("HyperTok directory (or a folder with tokenizer.json)"))
     train: list[str] = field(**_help("UTF-8 training text files (blank line = document break), "
                                      "or one .bin from `hypertok prepare`"))

@@ -14,8 +14,9 @@ spec                          tokenizer
 ``spm-bpe`` ``spm-unigram``   :mod:`.trained`); ``superbpe``: SuperBPE (Liu et al. 2025),
 ``superbpe``                  whose second stage merges across whitespace
 ``DIR``                       a HyperTok directory, or a directory with a ``tokenizer.json``
-``DIR:extend``                the base (``base=``, default ``mistral-v3``) plus the entries
-                              of DIR it lacks (:class:`.adapted.AdaptedTokenizer`)
+``DIR:extend``                the base (``base=``, default ``mistral-v3``; or a SentencePiece
+                              ``.model``, a byte-level BPE ``tokenizer.json``, a model folder)
+                              plus the entries of DIR it lacks (:class:`.adapted.AdaptedTokenizer`)
 ``DIR:replace``               DIR's vocabulary alone, rows mapped from the base
 ``x.model`` / ``x.json``      any SentencePiece model / HF ``tokenizer.json`` file
 ============================  ==============================================================
@@ -36,16 +37,21 @@ from pathlib import Path
 from ..errors import HyperTokError
 from .adapted import (
     BASE_TOKENIZER_FILE,
+    BASE_TOKENIZER_FILES,
+    BASE_TOKENIZER_JSON,
     RECIPE_FILE,
     STRATEGIES,
     TOKENIZER_SUBDIR,
     AdaptedTokenizer,
     BaseTokenizer,
+    BaseVocabulary,
     Recipe,
+    find_base,
     load_vocabulary,
     plan_transfer,
 )
 from .base import Tokenizer, Unavailable, parse_byte_piece
+from .bytelevel import LosslessByteLevel
 from .hf import HFTokenizer
 from .hypertok_dir import HyperTokTokenizer
 from .mistral import MISTRAL_FILES, MISTRAL_SENTENCEPIECE, load_mistral, mistral_file
@@ -58,7 +64,8 @@ __all__ = [
     "BytesTokenizer", "SentencePieceTokenizer", "LosslessSentencePiece", "HFTokenizer", "HyperTokTokenizer",
     "AdaptedTokenizer", "BaseTokenizer", "Recipe", "plan_transfer", "load_vocabulary", "lossless_sentencepiece_proto",
     "MISTRAL_FILES", "MISTRAL_SENTENCEPIECE", "mistral_file", "load_mistral", "TRAINED_KINDS", "trained",
-    "corpus_sha256", "STRATEGIES", "RECIPE_FILE", "TOKENIZER_SUBDIR", "BASE_TOKENIZER_FILE",
+    "corpus_sha256", "STRATEGIES", "RECIPE_FILE", "TOKENIZER_SUBDIR", "BASE_TOKENIZER_FILE", "BASE_TOKENIZER_JSON",
+    "BASE_TOKENIZER_FILES", "LosslessByteLevel", "BaseVocabulary", "find_base",
 ]
 
 
@@ -76,11 +83,12 @@ TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {
 }
 
 
-def load_base(base: str | os.PathLike) -> LosslessSentencePiece:
+def load_base(base: str | os.PathLike) -> BaseVocabulary:
     """The base vocabulary of a transfer, encoding losslessly.
 
-    ``base``: ``mistral-v1``/``mistral-v3``, a SentencePiece ``.model`` file, or a base model
-    folder holding one ``tokenizer.model``.
+    ``base``: ``mistral-v1``/``mistral-v3``, a SentencePiece ``.model`` file, a byte-level BPE
+    ``tokenizer.json`` (bos/eos from the ``tokenizer_config.json`` beside it), or a base model
+    folder holding either (:func:`find_base`).
     """
     if str(base) in MISTRAL_SENTENCEPIECE:
         try:
@@ -89,9 +97,9 @@ def load_base(base: str | os.PathLike) -> LosslessSentencePiece:
             raise HyperTokError(f"base tokenizer {base}: {e}") from None
     p = Path(base)
     if p.is_dir():
-        return LosslessSentencePiece.find(p)
+        return find_base(p)
     if p.is_file():
-        return LosslessSentencePiece(p)
+        return LosslessByteLevel.from_file(p) if p.suffix == ".json" else LosslessSentencePiece(p)
     raise HyperTokError(f"base tokenizer {base!r}: not {', '.join(MISTRAL_SENTENCEPIECE)}, no such file or folder")
 
 

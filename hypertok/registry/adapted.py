@@ -17,9 +17,19 @@ none of it needs torch):
 - :class:`AdaptedTokenizer` is text <-> model ids for a recipe;
   :class:`BaseTokenizer` is the untouched base behind the same interface.
 
-The base vocabulary is :class:`~hypertok.registry.spm.LosslessSentencePiece`, which spells
-``▁`` and lone surrogates with byte pieces, so both strategies give
-``decode(encode(x)) == x`` for every Python string (issue 13).
+The base vocabulary (:func:`find_base`) is a SentencePiece ``tokenizer.model``
+(:class:`~hypertok.registry.spm.LosslessSentencePiece`, Mistral v1/v3, Llama 2) or a byte-level
+BPE ``tokenizer.json`` (:class:`~hypertok.registry.bytelevel.LosslessByteLevel`, Llama 3,
+Mistral-Nemo's Tekken; issue 11). Both read text losslessly (``▁``, lone surrogates and
+control strings in text are spelled with byte pieces where the file cannot take them), so
+both strategies give ``decode(encode(x)) == x`` for every Python string (issue 13).
+
+The model's one ``tokenizer.json`` (:func:`model_tokenizer`) for ``extend`` is one Unigram
+model over every model row. Over a SentencePiece base its pieces are text (``▁`` written as a
+space) with ``<0xAB>`` byte fallback; over a byte-level base they are written in GPT-2's
+byte-level characters, HyperTok's entries too (``" мир"`` is ``"ĠÐ¼Ð¸ÑĢ"``), behind a
+ByteLevel pre-tokenizer (no regex: entries may span words) and a ByteLevel decoder, so the
+256 byte pieces of the base spell whatever the pieces do not, and no unknown token is needed.
 
 A recipe is user input when it is loaded: :meth:`Recipe.validate` checks every size, id and
 row against the others before anything is allocated, and ``files`` records the sha256 of
@@ -43,6 +53,7 @@ from pathlib import Path
 from ..errors import HyperTokError
 from ..files import atomic_write, sha256_file
 from .base import Tokenizer, parse_byte_piece
+from .bytelevel import LosslessByteLevel, to_byte_level
 from .hf import HFTokenizer
 from .hypertok_dir import HyperTokTokenizer
 from .spm import LosslessSentencePiece, _utf8_lossless
@@ -51,7 +62,9 @@ RECIPE_FILE = "hypertok_adapt.json"
 RECIPE_FORMAT = "hypertok-adapt-recipe"
 RECIPE_VERSION = 2  # 2: issue 11, extend reads one tokenizer.json over all model rows
 TOKENIZER_SUBDIR = "tokenizer"
-BASE_TOKENIZER_FILE = "base_tokenizer.model"
+BASE_TOKENIZER_FILE = "base_tokenizer.model"     # the base's SentencePiece tokenizer.model, copied
+BASE_TOKENIZER_JSON = "base_tokenizer.json"      # or its byte-level BPE tokenizer.json (issue 11)
+BASE_TOKENIZER_FILES = (BASE_TOKENIZER_FILE, BASE_TOKENIZER_JSON)
 MODEL_TOKENIZER_FILE = "tokenizer.json"           # the model's own tokenizer: ids are the model's rows
 MODEL_TOKENIZER_CONFIG = "tokenizer_config.json"  # its special tokens, BOS behaviour and chat template
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
@@ -60,10 +73,56 @@ CHAT_TEMPLATE_FILE = "chat_template.jinja"
 # pieces follow at -1.05..-1.09 by the base's own ranking, single characters at -1.10, and
 # control, byte, unused and filler pieces at -50, so they are never chosen over text.
 BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE = -1.05, 0.04, -1.10, -50.0
+# Every score of the model tokenizer is rounded to 9 decimals, so that it survives tokenizers'
+# JSON writer and reader exactly: its reader (serde_json) gives some doubles back one unit in the
+# last place off, which flips the cut of two equally good segmentations between the tokenizer
+# that trained and the file that serves (seen on ruslit dev over a full-size Tekken extend). A
+# decimal of at most 15 significant digits is read back exactly. The trainer also reads the
+# file's JSON back (``AdaptedTokenizer``), so both parse the same text.
+SCORE_DECIMALS = 9
 STRATEGIES = ("extend", "replace")
 MAX_MODEL_ROWS = 1 << 24  # 16.7M embedding rows: far above any real vocabulary, far below a crafted 1e11
 
 Vocabulary = HyperTokTokenizer | HFTokenizer  # a tokenizer with the piece view
+BaseVocabulary = LosslessSentencePiece | LosslessByteLevel  # the base of a transfer
+
+
+def find_base(base_dir: str | os.PathLike) -> BaseVocabulary:
+    """The base tokenizer of a model folder: its SentencePiece ``tokenizer.model`` (or one
+    ``*.model*``) when it has one, else its byte-level BPE ``tokenizer.json`` (bos/eos named by
+    its ``tokenizer_config.json``), as Llama 3 and Mistral-Nemo ship.
+
+    A folder with both (Mistral 7B, Llama 2) is read from the ``.model``, the file the
+    checkpoint was trained with.
+    """
+    d = Path(base_dir)
+    if (d / "tokenizer.model").is_file() or any(c.is_file() for c in d.glob("*.model*")):
+        return LosslessSentencePiece.find(d)
+    if (d / "tokenizer.json").is_file():
+        return LosslessByteLevel.find(d)
+    tekken = "; a Mistral tekken.json is not read, give the folder the checkpoint's HF tokenizer.json" \
+        if (d / "tekken.json").is_file() else ""
+    raise HyperTokError(f"{d}: no tokenizer next to the weights (neither a SentencePiece tokenizer.model nor a "
+                        f"byte-level BPE tokenizer.json{tekken}); copy the base model's tokenizer files there")
+
+
+def base_record(base: BaseVocabulary) -> dict:
+    """What a recipe keeps about its base tokenizer: the file it is saved as, and (a byte-level
+    file names none) the names of its bos, eos, unk and pad tokens."""
+    if isinstance(base, LosslessByteLevel):
+        return {"kind": "byte-level-bpe", "file": BASE_TOKENIZER_JSON, "special_tokens": dict(base.special_tokens)}
+    return {"kind": "sentencepiece", "file": BASE_TOKENIZER_FILE}
+
+
+def load_saved_base(directory: str | os.PathLike, record: dict) -> BaseVocabulary | None:
+    """The base tokenizer an adapter folder holds (``base_record``), or None where it holds none."""
+    d = Path(directory)
+    name = record.get("file", BASE_TOKENIZER_FILE)
+    if not (d / name).is_file():
+        return None
+    if name == BASE_TOKENIZER_JSON:
+        return LosslessByteLevel(d / name, record.get("special_tokens") or {}, name)
+    return LosslessSentencePiece(d / name)
 
 
 def load_vocabulary(directory: str | os.PathLike) -> Vocabulary:
@@ -109,6 +168,9 @@ class Recipe:
     # the base's tokenizer settings that serving needs (add_bos_token, add_eos_token, chat_template,
     # model_max_length), read from its tokenizer_config.json by ``hypertok.adapt.recipe.plan``
     tokenizer_config: dict = field(default_factory=dict)
+    # the base tokenizer's file in the adapter folder and its special tokens (``base_record``);
+    # empty in recipes from before issue 11: a SentencePiece base_tokenizer.model
+    base_tokenizer: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -185,8 +247,15 @@ class Recipe:
         if not isinstance(self.files, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                        for k, v in self.files.items()):
             raise bad("files must map file names to sha256 digests")
-        if not all(isinstance(x, dict) for x in (self.base_config, self.extra, self.tokenizer_config)):
-            raise bad("base_config, extra and tokenizer_config must be objects")
+        if not all(isinstance(x, dict) for x in (self.base_config, self.extra, self.tokenizer_config,
+                                                 self.base_tokenizer)):
+            raise bad("base_config, extra, tokenizer_config and base_tokenizer must be objects")
+        if self.base_tokenizer.get("file", BASE_TOKENIZER_FILE) not in BASE_TOKENIZER_FILES:
+            raise bad(f"base_tokenizer names the file {self.base_tokenizer.get('file')!r}, not one of "
+                      f"{', '.join(BASE_TOKENIZER_FILES)}")
+        names = self.base_tokenizer.get("special_tokens", {})
+        if not isinstance(names, dict) or not all(isinstance(v, str) or v is None for v in names.values()):
+            raise bad("base_tokenizer's special_tokens must map names to strings")
 
     def check_files(self, directory: str | os.PathLike, names: Sequence[str] | None = None) -> None:
         """Check that the files of an adapter folder are the ones this recipe was saved with.
@@ -212,7 +281,7 @@ class Recipe:
                                     f"folder mixes two saves (an interrupted save?), re-run `hypertok adapt`")
 
 
-def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, base_rows: int | None = None) -> Recipe:
+def plan_transfer(base: BaseVocabulary, new: Vocabulary, strategy: str, base_rows: int | None = None) -> Recipe:
     """Decide every new-vocabulary id's model row and the sources of each new row.
 
     ``base_rows``: rows of the base embedding matrix (``config.vocab_size``), which may exceed
@@ -226,15 +295,16 @@ def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, b
     V = len(base) if base_rows is None else base_rows
     if V < len(base):
         raise HyperTokError(f"{base.path}: the tokenizer has {len(base)} pieces but the model only {V} embedding "
-                            f"rows; this tokenizer.model does not belong to that base model")
+                            f"rows; this tokenizer does not belong to that base model")
     for name in ("bos", "eos"):
         if name not in new.specials:
             raise HyperTokError(f"{new.path}: the tokenizer has no {name} token (<s>/</s>); cannot map it to the base")
-    if base.bos_id < 0 or base.eos_id < 0:
+    if base.bos_id is None or base.eos_id is None or base.bos_id < 0 or base.eos_id < 0:
         raise HyperTokError(f"{base.path}: the base tokenizer has no bos/eos pieces")
+    filler = base.unk_id if base.unk_id is not None else base.pad_id  # a base without <unk> (Llama 3): its pad/eos
     special_src = {new.specials["bos"]: base.bos_id, new.specials["eos"]: base.eos_id}
     if "unk" in new.specials:
-        special_src[new.specials["unk"]] = base.unk_id
+        special_src[new.specials["unk"]] = filler
     if "pad" in new.specials:
         special_src[new.specials["pad"]] = base.pad_id
     surfaces = new.surfaces
@@ -251,12 +321,13 @@ def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, b
             return [special_src[i]]
         if bytes_of[i] is not None:
             return base.pieces_for("", bytes_of[i])
-        return enc[i] or [base.unk_id]
+        return enc[i] or [filler]
 
     if strategy == "replace":
         n = len(new)
         return Recipe("replace", V, n, list(range(n)), list(range(n)), [src(i) for i in range(n)],
-                      bos=new.specials["bos"], eos=new.specials["eos"], pad=new.specials.get("pad", new.specials["eos"]))
+                      bos=new.specials["bos"], eos=new.specials["eos"], pad=new.specials.get("pad", new.specials["eos"]),
+                      base_tokenizer=base_record(base))
     new_to_model, new_rows, sources = [], [], []
     added = set(getattr(new, "added_specials", {}).values())
     base_named = {p: i for i, p in enumerate(base.pieces) if not base.surfaces[i] and base.bytes_of[i] is None}
@@ -281,7 +352,7 @@ def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, b
     if not new_rows:
         raise HyperTokError(f"{new.path}: every entry is already one base piece; `extend` adds nothing")
     return Recipe("extend", V, V + len(new_rows), new_to_model, new_rows, sources,
-                  bos=base.bos_id, eos=base.eos_id, pad=base.pad_id)
+                  bos=base.bos_id, eos=base.eos_id, pad=base.pad_id, base_tokenizer=base_record(base))
 
 
 # ----------------------------------------------------------------------------------------
@@ -289,11 +360,15 @@ def plan_transfer(base: LosslessSentencePiece, new: Vocabulary, strategy: str, b
 # ----------------------------------------------------------------------------------------
 
 def _hf_pipeline_of(new: Vocabulary):
-    """The HF ``tokenizers`` pipeline a vocabulary encodes with (HyperTok or tokenizer.json)."""
+    """The HF ``tokenizers`` pipeline a vocabulary encodes with (HyperTok or tokenizer.json),
+    a copy (the post-processor set on it stays ours) with Unigram scores of ``SCORE_DECIMALS``."""
     from tokenizers import Tokenizer as HFTk
 
     hf = new.tok.hf if isinstance(new, HyperTokTokenizer) else new.tk
-    return HFTk.from_str(hf.to_str())  # a copy: the post-processor set below stays ours
+    data = json.loads(hf.to_str())
+    if (data.get("model") or {}).get("type") == "Unigram":
+        data["model"]["vocab"] = [[p, round(score, SCORE_DECIMALS)] for p, score in data["model"]["vocab"]]
+    return HFTk.from_str(json.dumps(data, ensure_ascii=False))
 
 
 def _entry_score(new: Vocabulary, i: int) -> float:
@@ -303,17 +378,13 @@ def _entry_score(new: Vocabulary, i: int) -> float:
     return -1.02
 
 
-def model_pieces(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece) -> list[tuple[str, float]]:
-    """``extend``: (content, Unigram score) of every model row, in row order.
+def _sentencepiece_rows(base: LosslessSentencePiece) -> tuple[list[tuple[str, float]], list[str]]:
+    """(content, score) of every piece of a SentencePiece base, and its control pieces.
 
-    Rows below the base size are the base's pieces with ``▁`` written as a space (control,
-    unknown and byte pieces keep their names, so ``<0xAB>`` is HF byte fallback), rows the
-    checkpoint padded are unused fillers, and the new rows are the entries' surfaces. An
-    entry that is one base piece lends that row its score. So the segmentation is the fewest
-    model tokens, entries first among equally short ones.
+    A piece reads as its text with ``▁`` written as a space; control, unknown and byte
+    pieces keep their names (so ``<0xAB>`` is HF byte fallback).
     """
     sp = base.sp
-    V, M = recipe.base_vocab_size, recipe.model_vocab_size
     ranked = sorted((i for i in range(len(base)) if base.surfaces[i]), key=lambda i: -sp.get_score(i))
     rank = {i: r / max(1, len(ranked) - 1) for r, i in enumerate(ranked)}
     pieces: list[tuple[str, float]] = []
@@ -325,6 +396,57 @@ def model_pieces(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece) -
             pieces.append((surface, CHAR_SCORE))
         else:
             pieces.append((surface, BASE_PIECE_SCORE - BASE_PIECE_SPREAD * rank[i]))
+    controls = [p for i, p in enumerate(base.pieces) if sp.is_control(i) or sp.is_unknown(i)]
+    return pieces, controls
+
+
+def _byte_level_rows(base: LosslessByteLevel) -> tuple[list[tuple[str, float]], list[str]]:
+    """(content, score) of every token of a byte-level BPE base, and its control tokens.
+
+    A token reads as its bytes in byte-level characters (as in the base's own file); control
+    tokens keep their names. One-byte and one-character tokens score as characters, longer
+    ones by the base's merge order (its ids). Ids that spell nothing (holes) and added tokens
+    that spell what another token spells become unused fillers.
+    """
+    table = base.piece_bytes
+    ranked = [i for i, b in enumerate(table) if b and len(b) > 1 and i not in base.controls]
+    rank = {i: r / max(1, len(ranked) - 1) for r, i in enumerate(ranked)}
+    pieces: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    for i, b in enumerate(table):
+        if i in base.controls:
+            content, score = base.pieces[i], RARE_SCORE
+        elif not b:
+            content, score = f"<hypertok_unused_{i}>", RARE_SCORE
+        else:
+            content = to_byte_level(b)
+            score = CHAR_SCORE if len(b) == 1 or len(base.surfaces[i]) == 1 else \
+                BASE_PIECE_SCORE - BASE_PIECE_SPREAD * rank[i]
+            if content in seen:
+                content, score = f"<hypertok_unused_{i}>", RARE_SCORE
+        seen.add(content)
+        pieces.append((content, score))
+    return pieces, [base.pieces[i] for i in sorted(base.controls)]
+
+
+def _model_content(base: BaseVocabulary, surface: str) -> str:
+    """An entry's text as a piece of the model tokenizer over ``base``."""
+    if isinstance(base, LosslessByteLevel):
+        return to_byte_level(surface.encode("utf-8", "surrogatepass"))
+    return surface
+
+
+def model_pieces(recipe: Recipe, new: Vocabulary, base: BaseVocabulary) -> list[tuple[str, float]]:
+    """``extend``: (content, Unigram score) of every model row, in row order.
+
+    Rows below the base size are the base's pieces (:func:`_sentencepiece_rows`,
+    :func:`_byte_level_rows`), rows the checkpoint padded are unused fillers, and the new
+    rows are the entries' surfaces (in byte-level characters over a byte-level base). An
+    entry that is one base piece lends that row its score. So the segmentation is the fewest
+    model tokens, entries first among equally short ones.
+    """
+    V, M = recipe.base_vocab_size, recipe.model_vocab_size
+    pieces = (_byte_level_rows(base) if isinstance(base, LosslessByteLevel) else _sentencepiece_rows(base))[0]
     pieces += [(f"<hypertok_unused_{r}>", RARE_SCORE) for r in range(len(base), V)]
     special_rows = _added_special_rows(recipe, new)
     pieces += [("", 0.0)] * (M - V - len(special_rows))  # the special tokens' rows are added tokens
@@ -335,7 +457,7 @@ def model_pieces(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece) -
             continue
         score = _entry_score(new, i)
         if m >= V:
-            pieces[m] = (new.surfaces[i], score)
+            pieces[m] = (_model_content(base, new.surfaces[i]), score)
         elif base.surfaces[m]:
             pieces[m] = (pieces[m][0], max(pieces[m][1], score))
     seen: dict[str, int] = {}
@@ -345,7 +467,7 @@ def model_pieces(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece) -
                                 f"{f', as row {seen[content]} does' if content in seen else ''}; the recipe and "
                                 f"the vocabularies disagree, re-run `hypertok adapt`")
         seen[content] = m
-    return pieces
+    return [(content, round(score, SCORE_DECIMALS)) for content, score in pieces]
 
 
 def _added_special_rows(recipe: Recipe, new: Vocabulary) -> list[int]:
@@ -359,13 +481,17 @@ def _added_special_rows(recipe: Recipe, new: Vocabulary) -> list[int]:
     return rows
 
 
-def model_tokenizer(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece | None):
+def model_tokenizer(recipe: Recipe, new: Vocabulary, base: BaseVocabulary | None):
     """The model's ``tokenizer.json`` as an HF ``tokenizers.Tokenizer``: ids are model rows.
 
-    ``extend``: one Unigram model over :func:`model_pieces` with HyperTok's pipeline (lines
-    split after each newline, byte fallback, byte-fusing decoder) and the base's control pieces
-    as special tokens. ``replace``: the new vocabulary's own pipeline. Both get a post-processor
-    that adds ``<s>`` when the base adds it (``add_bos_token``), as a Llama/Mistral tokenizer does.
+    ``extend``: one Unigram model over :func:`model_pieces`, lines split after each newline
+    (entries may span words, never lines), and the base's control pieces as special tokens.
+    Over a SentencePiece base: byte fallback and a byte-fusing decoder (HyperTok's pipeline);
+    over a byte-level BPE base: a ByteLevel pre-tokenizer without regex or prefix space and a
+    ByteLevel decoder, so every piece, the base's 256 byte tokens included, is written in
+    byte-level characters and no text is unknown. ``replace``: the new vocabulary's own
+    pipeline. Both get a post-processor that adds the bos token when the base adds it
+    (``add_bos_token``), as a Llama/Mistral tokenizer does.
 
     >>> # see tests/registry/test_model_tokenizer.py for a worked example
     """
@@ -374,12 +500,23 @@ def model_tokenizer(recipe: Recipe, new: Vocabulary, base: LosslessSentencePiece
 
     if recipe.strategy == "extend":
         pieces = model_pieces(recipe, new, base)
-        tk = HFTk(models.Unigram(pieces, unk_id=base.unk_id, byte_fallback=True))
-        if getattr(new, "normalizer", "none") == "nfc":
-            tk.normalizer = normalizers.NFC()
-        tk.pre_tokenizer = pre_tokenizers.Split(Regex("\n"), behavior="merged_with_previous")
-        tk.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
-        controls = [p for i, p in enumerate(base.pieces) if base.sp.is_control(i) or base.sp.is_unknown(i)]
+        lines = pre_tokenizers.Split(Regex("\n"), behavior="merged_with_previous")
+        nfc = normalizers.NFC() if getattr(new, "normalizer", "none") == "nfc" else None
+        if isinstance(base, LosslessByteLevel):
+            controls = _byte_level_rows(base)[1]
+            tk = HFTk(models.Unigram(pieces, unk_id=base.unk_id, byte_fallback=False))
+            tk.pre_tokenizer = pre_tokenizers.Sequence([
+                lines, pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)])
+            tk.decoder = decoders.ByteLevel()
+            if nfc:
+                tk.normalizer = nfc
+        else:
+            controls = _sentencepiece_rows(base)[1]
+            tk = HFTk(models.Unigram(pieces, unk_id=base.unk_id, byte_fallback=True))
+            tk.pre_tokenizer = lines
+            tk.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+            if nfc:
+                tk.normalizer = nfc
         tk.add_special_tokens([AddedToken(p, special=True, normalized=False) for p in controls])
         added = sorted(getattr(new, "added_specials", {}).items(), key=lambda kv: recipe.new_to_model[kv[1]])
         tk.add_special_tokens([AddedToken(s, special=True, normalized=False) for s, _ in added])
@@ -407,17 +544,22 @@ class AdaptedTokenizer(Tokenizer):
     are the tokens that serve it. ``vocab_size`` is the number of model rows. Lossless for
     every Python string: lone surrogates (which the Rust file cannot take) and, where the base
     lacks their characters, literal control strings (``<s>``) are spelled with byte pieces.
+    ``base``: a SentencePiece or byte-level BPE base (:func:`find_base`).
     """
 
     family = "adapted"
 
-    def __init__(self, recipe: Recipe, new: Vocabulary | None, base: LosslessSentencePiece | None,
+    def __init__(self, recipe: Recipe, new: Vocabulary | None, base: BaseVocabulary | None,
                  name: str | None = None, hf=None):
+        from tokenizers import Tokenizer as HFTk
+
         super().__init__()
         self.recipe, self.new, self.base = recipe, new, base
         self.extend = recipe.strategy == "extend"
         if self.extend and base is None:
-            raise HyperTokError("an `extend` adapter needs the base tokenizer (base_tokenizer.model)")
+            raise HyperTokError("an `extend` adapter needs the base tokenizer (base_tokenizer.model or .json)")
+        # extend over a byte-level base: the model file's pieces are byte-level characters
+        self.byte_level = self.extend and isinstance(base, LosslessByteLevel)
         recipe.validate()
         self.model_to_new = {m: i for i, m in enumerate(recipe.new_to_model) if m >= recipe.base_vocab_size}
         self.bos = self.bos_id = recipe.bos
@@ -426,21 +568,26 @@ class AdaptedTokenizer(Tokenizer):
         self.vocab_size = recipe.model_vocab_size
         self.name = name or (f"{new.path.name if new is not None and new.path else 'base'}:{recipe.strategy}")
         if new is not None:
-            self.hf = hf if hf is not None else model_tokenizer(recipe, new, base)
+            # the trainer reads its file as serving will: parsed from the JSON it saves
+            self.hf = hf if hf is not None else HFTk.from_str(model_tokenizer(recipe, new, base).to_str())
             if self.hf.get_vocab_size(with_added_tokens=True) != self.vocab_size:
                 raise HyperTokError(f"{self.name}: the model tokenizer has {self.hf.get_vocab_size(True)} ids for "
                                     f"{self.vocab_size} model rows; the folder mixes two saves, re-run `hypertok adapt`")
             self.hf.encode_special_tokens = True  # a literal "<s>" in text is text, as in HyperTok.encode
-            self._byte_ids = {parse_byte_piece(t): i for t, i in self.hf.get_vocab().items()
-                              if parse_byte_piece(t) is not None}
+            if self.byte_level:
+                self._byte_ids = dict(base.byte_ids)
+            else:
+                self._byte_ids = {parse_byte_piece(t): i for t, i in self.hf.get_vocab().items()
+                                  if parse_byte_piece(t) is not None}
             self._escape = self._escape_pattern()
 
     def _escape_pattern(self):
         """Lone surrogates, and control strings the model could read as their own token
-        (only when the base lacks one of their characters): spelled with byte pieces."""
+        (only when the base lacks one of their characters): spelled with byte pieces.
+        A byte-level model lacks none: it spells every byte."""
         vocab = self.hf.get_vocab()
         risky = [t.content for t in self.hf.get_added_tokens_decoder().values()
-                 if any(ch not in vocab for ch in t.content)]
+                 if not self.byte_level and any(ch not in vocab for ch in t.content)]
         alts = [re.escape(t) for t in sorted(risky, key=len, reverse=True)] + ["[\ud800-\udfff]"]
         return re.compile("|".join(alts))
 
@@ -484,9 +631,9 @@ class AdaptedTokenizer(Tokenizer):
 
         d = Path(adapter_dir)
         recipe = Recipe.load(d)
-        recipe.check_files(d, [n for n in recipe.files if n in (BASE_TOKENIZER_FILE, MODEL_TOKENIZER_FILE)
+        recipe.check_files(d, [n for n in recipe.files if n in (*BASE_TOKENIZER_FILES, MODEL_TOKENIZER_FILE)
                                or n.startswith(TOKENIZER_SUBDIR + "/")])
-        base = LosslessSentencePiece(d / BASE_TOKENIZER_FILE) if (d / BASE_TOKENIZER_FILE).is_file() else None
+        base = load_saved_base(d, recipe.base_tokenizer)
         hf = None
         if MODEL_TOKENIZER_FILE in recipe.files:
             try:
@@ -498,22 +645,25 @@ class AdaptedTokenizer(Tokenizer):
             raise HyperTokError(f"{d}: the recipe maps {len(recipe.new_to_model)} tokens but {d / TOKENIZER_SUBDIR} "
                                 f"has {len(new)}; the folder mixes two saves, re-run `hypertok adapt`")
         if base is not None and len(base) > recipe.base_vocab_size:
-            raise HyperTokError(f"{d / BASE_TOKENIZER_FILE} has {len(base)} pieces, more than the recipe's "
+            raise HyperTokError(f"{base.path} has {len(base)} pieces, more than the recipe's "
                                 f"{recipe.base_vocab_size} base rows; the folder mixes two saves")
         return cls(recipe, new, base, hf=hf)
 
     def save(self, adapter_dir: str | os.PathLike, also_hash: Sequence[str] = ()) -> None:
         """Write the model's ``tokenizer.json`` and ``tokenizer_config.json`` (and the chat
-        template), HyperTok's vocabulary, the base tokenizer and the recipe into ``adapter_dir``
-        (the recipe last, with the sha256 of the others and of the files named in ``also_hash``)."""
+        template), HyperTok's vocabulary, the base tokenizer (``base_tokenizer.model`` or, for a
+        byte-level base, ``base_tokenizer.json``) and the recipe into ``adapter_dir`` (the recipe
+        last, with the sha256 of the others and of the files named in ``also_hash``)."""
         from ..files import atomic_write
 
         d = Path(adapter_dir)
         self.new.copy_to(d / TOKENIZER_SUBDIR)
         names = [f"{TOKENIZER_SUBDIR}/{f.name}" for f in sorted((d / TOKENIZER_SUBDIR).iterdir())]
         if self.base is not None:
-            shutil.copyfile(self.base.path, d / BASE_TOKENIZER_FILE)
-            names.append(BASE_TOKENIZER_FILE)
+            record = base_record(self.base)
+            shutil.copyfile(self.base.path, d / record["file"])
+            names.append(record["file"])
+            self.recipe.base_tokenizer = record
         atomic_write(d / MODEL_TOKENIZER_FILE, self.model_json())
         cfg = self.hf_config()
         atomic_write(d / MODEL_TOKENIZER_CONFIG, json.dumps(cfg, ensure_ascii=False, indent=2, sort_keys=True))
@@ -582,9 +732,9 @@ class AdaptedTokenizer(Tokenizer):
 class BaseTokenizer(AdaptedTokenizer):
     """The untouched base model's own tokenizer behind the same interface (for `hypertok eval`)."""
 
-    def __init__(self, base: LosslessSentencePiece):
+    def __init__(self, base: BaseVocabulary):
         Tokenizer.__init__(self)
-        self.base, self.new, self.extend = base, None, False
+        self.base, self.new, self.extend, self.byte_level = base, None, False, False
         self.recipe = Recipe("base", len(base), len(base), [], [], [], base.bos_id, base.eos_id, base.pad_id)
         self.model_to_new = {}
         self.bos = self.bos_id = base.bos_id

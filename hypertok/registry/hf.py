@@ -21,21 +21,9 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from .base import Tokenizer, parse_byte_piece, piece_surface
+from .bytelevel import CHAR_TO_BYTE
 
 NON_ENTRY_KINDS = frozenset({"fallback", "char", "byte", "special"})
-
-
-def _byte_level_decoder_table() -> dict[str, int]:
-    """GPT-2's byte <-> printable-character map, inverted (character -> byte)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
 
 
 class HFTokenizer(Tokenizer):
@@ -92,7 +80,7 @@ class HFTokenizer(Tokenizer):
     def _build_piece_bytes(self) -> list[bytes | None]:
         vocab = self.tk.get_vocab(with_added_tokens=True)
         out: list[bytes | None] = [None] * self.vocab_size
-        table = _byte_level_decoder_table() if self._pre_type == "ByteLevel" else None
+        table = CHAR_TO_BYTE if self._pre_type == "ByteLevel" else None
         specials = {t.content for t in self.tk.get_added_tokens_decoder().values() if t.special}
         for tok, i in vocab.items():
             if i >= len(out):

@@ -1,0 +1,301 @@
+"""Byte-level BPE ``tokenizer.json`` files (Llama 3, Mistral-Nemo's Tekken) as the base of vocabulary transfer.
+
+What it does (issue 11, "bases beyond SentencePiece"):
+
+- the GPT-2 byte <-> character table that byte-level BPE files write their pieces in
+  (:data:`BYTE_TO_CHAR`, :data:`CHAR_TO_BYTE`, :func:`to_byte_level`): byte 0x20 is ``Ġ``,
+  0x0A is ``Ċ``, printable ASCII is itself, so the Cyrillic ``" мир"`` is ``"ĠÐ¼Ð¸ÑĢ"``;
+- :func:`is_byte_level` tells a byte-level BPE ``tokenizer.json`` from others;
+- :class:`LosslessByteLevel` reads such a file as the base vocabulary of
+  :mod:`hypertok.registry.adapted`, the twin of
+  :class:`~hypertok.registry.spm.LosslessSentencePiece`: the file's own segmentation with
+  the normaliser dropped and no prefix space added (in memory), control strings in text
+  read as text, and lone surrogates (which the Rust library cannot take) spelled with the
+  byte tokens of their ``surrogatepass`` bytes, so ``decode(encode(x)) == x`` for every
+  Python string and spans concatenate. It gives the same piece view (``pieces``,
+  ``surfaces``, ``bytes_of``, ``byte_ids``, ``single``, ``pieces_for``). The file names no
+  bos or eos, so they come from the ``tokenizer_config.json`` beside it (``bos_token``,
+  ``eos_token``, ``unk_token``, ``pad_token``), as transformers reads them.
+
+What it does not do: no training, and no other kind of ``tokenizer.json`` as a base (a
+Metaspace BPE with byte fallback, such as Llama 2's or Mistral v3's converted file, is
+read from its ``tokenizer.model``). Mistral's native ``tekken.json`` is not read: the HF
+checkpoint's ``tokenizer.json`` is the same vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import HyperTokError
+from .base import Tokenizer
+
+__all__ = ["BYTE_TO_CHAR", "CHAR_TO_BYTE", "to_byte_level", "is_byte_level", "LosslessByteLevel", "special_name"]
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's map: printable Latin-1 bytes stand for themselves, the other 68 bytes for U+0100 onwards."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+BYTE_TO_CHAR: dict[int, str] = _bytes_to_unicode()
+CHAR_TO_BYTE: dict[str, int] = {c: b for b, c in BYTE_TO_CHAR.items()}
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what the Rust library cannot take
+
+
+def to_byte_level(data: bytes) -> str:
+    """Bytes as a byte-level BPE file writes them.
+
+    >>> to_byte_level(" мир".encode())
+    'ĠÐ¼Ð¸ÑĢ'
+    """
+    return "".join(BYTE_TO_CHAR[b] for b in data)
+
+
+def _has_byte_level(node) -> bool:
+    if not isinstance(node, dict):
+        return False
+    if node.get("type") == "ByteLevel":
+        return True
+    return any(_has_byte_level(p) for p in node.get("pretokenizers") or [])
+
+
+def is_byte_level(data: dict) -> bool:
+    """Whether a parsed ``tokenizer.json`` is a byte-level BPE (a ByteLevel pre-tokenizer, alone or in a Sequence).
+
+    >>> is_byte_level({"model": {"type": "BPE"}, "pre_tokenizer": {"type": "ByteLevel"}})
+    True
+    >>> is_byte_level({"model": {"type": "BPE"}, "pre_tokenizer": {"type": "Metaspace"}})
+    False
+    """
+    return (data.get("model") or {}).get("type") == "BPE" and _has_byte_level(data.get("pre_tokenizer"))
+
+
+def _no_prefix_space(node):
+    """The pre-tokenizer with every ByteLevel's ``add_prefix_space`` off (a copy)."""
+    if isinstance(node, dict):
+        node = {k: _no_prefix_space(v) for k, v in node.items()}
+        if node.get("type") == "ByteLevel":
+            node["add_prefix_space"] = False
+    elif isinstance(node, list):
+        node = [_no_prefix_space(x) for x in node]
+    return node
+
+
+def special_name(value) -> str | None:
+    """A special token as ``tokenizer_config.json`` writes it: a string, ``{"content": ...}`` or null.
+
+    >>> special_name({"content": "<s>", "lstrip": False}), special_name("</s>"), special_name(None)
+    ('<s>', '</s>', None)
+    """
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) and value else None
+
+
+def _template_bos(data: dict) -> str | None:
+    """The special token a TemplateProcessing post-processor puts first (Llama 3's ``<|begin_of_text|>``)."""
+    def find(node):
+        if not isinstance(node, dict):
+            return None
+        if node.get("type") == "TemplateProcessing":
+            first = (node.get("single") or [None])[0]
+            return (first or {}).get("SpecialToken", {}).get("id") if isinstance(first, dict) else None
+        for p in node.get("processors") or []:
+            if (found := find(p)) is not None:
+                return found
+        return None
+
+    return find(data.get("post_processor"))
+
+
+class LosslessByteLevel(Tokenizer):
+    """A byte-level BPE ``tokenizer.json`` read losslessly (the base of vocabulary transfer).
+
+    ``special_tokens``: names of ``bos``, ``eos``, ``unk`` and ``pad`` (``None``: the base has
+    none). ``pieces[i]``: the file's token (byte-level characters; control tokens by name);
+    ``surfaces[i]``: its text (``""`` for control tokens and for bytes that are no UTF-8 text);
+    ``bytes_of[i]``: the byte of a one-byte token. ``controls``: ids of the special tokens.
+    """
+
+    family = "byte-level-bpe"
+    dummy_prefix = False
+
+    def __init__(self, path: str | os.PathLike, special_tokens: dict | None = None, name: str | None = None) -> None:
+        from tokenizers import Tokenizer as HFTk
+
+        super().__init__()
+        self.path = Path(path)
+        self.name = name or self.path.name
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise HyperTokError(f"{self.path}: not a readable tokenizer.json ({e})") from None
+        if not isinstance(data, dict) or not is_byte_level(data):
+            pre = (data.get("pre_tokenizer") or {}).get("type") if isinstance(data, dict) else None
+            raise HyperTokError(
+                f"{self.path}: not a byte-level BPE tokenizer.json (pre-tokenizer {pre!r}); HyperTok takes a "
+                f"SentencePiece tokenizer.model or a byte-level BPE tokenizer.json (Llama 3, Mistral-Nemo) as a base")
+        self.adds_bos = _template_bos(data)  # the name of the token the file's post-processor puts first, if any
+        data = {**data, "normalizer": None, "post_processor": None, "pre_tokenizer": _no_prefix_space(data["pre_tokenizer"])}
+        try:
+            self.tk = HFTk.from_str(json.dumps(data))
+        except Exception as e:  # tokenizers raises plain Exception
+            raise HyperTokError(f"{self.path}: cannot be loaded by tokenizers ({e})") from None
+        self.tk.encode_special_tokens = True  # "<s>" in text is text, as in HyperTok.encode
+        vocab = self.tk.get_vocab(with_added_tokens=True)
+        self.vocab_size = max(vocab.values()) + 1
+        added = self.tk.get_added_tokens_decoder()
+        self.controls = frozenset(i for i, t in added.items() if t.special)
+        self.pieces = [""] * self.vocab_size
+        for tok, i in vocab.items():
+            self.pieces[i] = tok
+        table: list[bytes | None] = []
+        for i, p in enumerate(self.pieces):
+            if i in self.controls:
+                table.append(b"")
+            elif i in added:  # a non-special added token is matched as raw text
+                table.append(added[i].content.encode("utf-8"))
+            elif p and all(c in CHAR_TO_BYTE for c in p):
+                table.append(bytes(CHAR_TO_BYTE[c] for c in p))
+            else:  # a hole in the ids, or a piece no text can reach
+                table.append(None)
+        self._piece_bytes = table
+        self.unused = frozenset(i for i, b in enumerate(table) if b is None)
+        self.bytes_of: list[int | None] = [b[0] if b is not None and len(b) == 1 and i not in self.controls else None
+                                           for i, b in enumerate(table)]
+        self.byte_ids: dict[int, int] = {}
+        for i, b in enumerate(self.bytes_of):
+            if b is not None:
+                self.byte_ids.setdefault(b, i)
+        if len(self.byte_ids) < 256:
+            missing = sorted(set(range(256)) - set(self.byte_ids))
+            raise HyperTokError(f"{self.path}: no token for {len(missing)} of the 256 bytes (e.g. 0x{missing[0]:02X}); "
+                                f"a byte-level BPE base must spell every byte")
+        self.surfaces = [_text(b) if i not in self.controls else "" for i, b in enumerate(table)]
+        self.single: dict[str, int] = {}
+        for i, s in enumerate(self.surfaces):
+            if s:
+                self.single.setdefault(s, i)
+        self._set_specials(special_tokens if special_tokens is not None else self._guess_specials(), vocab)
+        self.info = {"file": str(self.path), "special_tokens": dict(self.special_tokens)}
+
+    def _guess_specials(self) -> dict:
+        """bos/eos when no ``tokenizer_config.json`` names them: ``<s>``/``</s>`` or Llama 3's pair."""
+        for bos, eos in (("<s>", "</s>"), ("<|begin_of_text|>", "<|end_of_text|>")):
+            if self.tk.token_to_id(bos) is not None and self.tk.token_to_id(eos) is not None:
+                unk = "<unk>" if self.tk.token_to_id("<unk>") is not None else None
+                pad = "<pad>" if self.tk.token_to_id("<pad>") is not None else None
+                return {"bos": bos, "eos": eos, "unk": unk, "pad": pad}
+        raise HyperTokError(f"{self.path}: cannot tell its bos and eos tokens; put a tokenizer_config.json with "
+                            f"bos_token and eos_token beside it")
+
+    def _set_specials(self, names: dict, vocab: dict[str, int]) -> None:
+        self.special_tokens = {k: special_name(names.get(k)) for k in ("bos", "eos", "unk", "pad")}
+        ids = {}
+        for k, name in self.special_tokens.items():
+            if name is not None and name not in vocab:
+                raise HyperTokError(f"{self.path}: the {k} token {name!r} of its tokenizer_config.json is not in "
+                                    f"the tokenizer; the two files do not belong together")
+            ids[k] = vocab.get(name) if name is not None else None
+        if ids["bos"] is None or ids["eos"] is None:
+            raise HyperTokError(f"{self.path}: the base names no {'bos' if ids['bos'] is None else 'eos'} token "
+                                f"(tokenizer_config.json bos_token/eos_token); HyperTok needs both")
+        self.bos_id, self.eos_id, self.unk_id = ids["bos"], ids["eos"], ids["unk"]
+        self.pad_id = next(i for i in (ids["pad"], ids["unk"], ids["eos"]) if i is not None)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, name: str | None = None) -> "LosslessByteLevel":
+        """A ``tokenizer.json`` file, its specials from the ``tokenizer_config.json`` beside it (if any)."""
+        from ..files import read_json
+
+        p = Path(path)
+        cfg_path = p.parent / "tokenizer_config.json"
+        names = None
+        if cfg_path.is_file():
+            cfg = read_json(cfg_path)
+            if special_name(cfg.get("bos_token")) or special_name(cfg.get("eos_token")):
+                names = {k: cfg.get(f"{k}_token") for k in ("bos", "eos", "unk", "pad")}
+        return cls(p, names, name)
+
+    @classmethod
+    def find(cls, base_dir: str | os.PathLike) -> "LosslessByteLevel":
+        """The ``tokenizer.json`` of a base model folder (bos/eos from its ``tokenizer_config.json``)."""
+        d = Path(base_dir)
+        if not (d / "tokenizer.json").is_file():
+            raise HyperTokError(f"{d}: no tokenizer.json")
+        return cls.from_file(d / "tokenizer.json")
+
+    # ------------------------------------------------------------------ text <-> ids
+    def _spell_bytes(self, ch: str) -> list[int]:
+        return [self.byte_ids[b] for b in ch.encode("utf-8", "surrogatepass")]
+
+    def encode(self, text: str) -> list[int]:
+        if not text:
+            return []
+        if not _SURROGATE.search(text):
+            return self.tk.encode(text, add_special_tokens=False).ids
+        ids: list[int] = []
+        start = 0
+        for m in _SURROGATE.finditer(text):
+            if start < m.start():
+                ids.extend(self.tk.encode(text[start:m.start()], add_special_tokens=False).ids)
+            ids.extend(self._spell_bytes(m.group()))
+            start = m.end()
+        if start < len(text):
+            ids.extend(self.tk.encode(text[start:], add_special_tokens=False).ids)
+        return ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        texts = list(texts)
+        plain = [i for i, t in enumerate(texts) if t and not _SURROGATE.search(t)]
+        out: list[list[int]] = [[] for _ in texts]
+        batch = getattr(self.tk, "encode_batch_fast", self.tk.encode_batch)
+        for i, enc in zip(plain, batch([texts[i] for i in plain], add_special_tokens=False)):
+            out[i] = enc.ids
+        for i, t in enumerate(texts):
+            if t and _SURROGATE.search(t):
+                out[i] = self.encode(t)
+        return out
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.decode_pieces(ids)
+
+    def decode_pieces(self, ids: Sequence[int]) -> str:
+        from .spm import _utf8_lossless
+
+        table = self.piece_bytes
+        return _utf8_lossless(b"".join(table[i] or b"" for i in ids))
+
+    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
+        return [self.decode_pieces(ids) for ids in batch]
+
+    def _build_piece_bytes(self) -> list[bytes | None]:
+        return self._piece_bytes  # built in __init__: the piece view needs it
+
+    def pieces_for(self, surface: str, byte: int | None = None) -> list[int]:
+        """Base ids that spell ``surface`` (or the single ``byte``)."""
+        if byte is not None:
+            return [self.byte_ids[byte]]
+        return self.encode(surface)
+
+
+def _text(b: bytes | None) -> str:
+    if not b:
+        return ""
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""

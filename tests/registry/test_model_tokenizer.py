@@ -178,6 +178,14 @@ def test_old_extend_recipe_is_refused(saved, tmp_path):
 CHAT = ["<|im_start|>", "<|im_end|>", "[INST]"]  # "[INST]" is a control piece of Mistral v3 itself
 
 
+@pytest.fixture(scope="module")
+def v3():
+    """Mistral v3's own tokenizer.model: it has a control piece ("[INST]") named like a chat special."""
+    from hypertok.registry import LosslessSentencePiece
+
+    return LosslessSentencePiece(mistral_file_or_skip("mistral-v3"))
+
+
 @pytest.fixture(scope="module", params=["extend", "replace"])
 def conv_saved(request, v3, tiny_corpus, tmp_path_factory):
     """An adapted tokenizer whose vocabulary has chat special tokens and the NFC normaliser."""

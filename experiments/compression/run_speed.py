@@ -117,25 +117,34 @@ def child(directory: Path, size: int, threads: int, mb: float, repeats: int) -> 
     print(json.dumps(rows))
 
 
-def compression_child(directory: Path) -> None:
-    """chars/token on the whole of both dev texts, round trip, tokenizer.json ids = HyperTok ids."""
+def compression_child(directory: Path, before: Path | None) -> None:
+    """chars/token on the whole of both dev texts, round trip, tokenizer.json ids = HyperTok ids;
+    with ``before``, the same for that build and how many lines its ids differ on."""
     from tokenizers import Tokenizer
 
     from hypertok import HyperTok
     from hypertok.files import read_text
 
-    tok = HyperTok.load(directory)
-    hf = Tokenizer.from_file(str(directory / "tokenizer.json"))
-    out = {"dir": str(directory), "engine": "sentencepiece" if tok._engine() else "tokenizers", "texts": {}}
+    builds = {"new": directory, "before": before} if before else {"new": directory}
+    toks = {k: HyperTok.load(d) for k, d in builds.items()}
+    out: dict = {k: {"dir": str(d), "engine": "sentencepiece" if toks[k]._engine() else "tokenizers", "texts": {}}
+                 for k, d in builds.items()}
     for path in TEXTS:
         text = read_text(path)
         lines = text.splitlines(keepends=True)
-        ids = tok.encode_batch(lines)
-        hf_ids = [e.ids for e in hf.encode_batch_fast(lines, add_special_tokens=False)]
-        n = sum(map(len, ids))
-        out["texts"][path.name] = {"chars": len(text), "tokens": n, "chars_per_token": len(text) / n,
-                                   "round_trip": tok.decode([i for x in ids for i in x]) == text,
-                                   "tokenizer_json_ids_identical": ids == hf_ids}
+        ids = {}
+        for k, d in builds.items():
+            ids[k] = toks[k].encode_batch(lines)
+            hf = Tokenizer.from_file(str(d / "tokenizer.json"))
+            hf_ids = [e.ids for e in hf.encode_batch_fast(lines, add_special_tokens=False)]
+            n = sum(map(len, ids[k]))
+            out[k]["texts"][path.name] = {
+                "chars": len(text), "lines": len(lines), "tokens": n, "chars_per_token": len(text) / n,
+                "round_trip": toks[k].decode([i for x in ids[k] for i in x]) == text,
+                "tokenizer_json_ids_identical": ids[k] == hf_ids}
+        if before:
+            out["new"]["texts"][path.name]["lines_with_other_ids_than_before"] = sum(
+                a != b for a, b in zip(ids["new"], ids["before"]))
     print(json.dumps(out))
 
 
@@ -189,23 +198,27 @@ def report(result: dict, sizes: list[int]) -> list[str]:
     rows = result["rows"]
     threads = sorted({r["threads"] for r in rows})
     head = " | ".join(f"{t} thread{'s' if t > 1 else ''} MB/s" for t in threads)
-    md = [f"| tokenizer | size | {head} | 1 thread, vs spm-bpe | 1 thread MB per CPU second |",
+    md = [f"| tokenizer | size | {head} | 1 thread, MB per CPU second | vs spm-bpe, 1 thread (wall / CPU) |",
           "|---|---|" + "---|" * (len(threads) + 2)]
     for size in sizes:
         by = {(r["tokenizer"], r["threads"]): r for r in rows if r["size"] == size}
         names = list(dict.fromkeys(r["tokenizer"] for r in rows if r["size"] == size))
+        spm = by["spm-bpe", 1]
         for name in names:
             speeds = " | ".join(f"{by[name, t]['encode_mb_s']:.1f}" for t in threads)
             one = by[name, 1]
-            md.append(f"| {name} | {size // 1000}k | {speeds} | "
-                      f"{one['encode_mb_s'] / by['spm-bpe', 1]['encode_mb_s']:.2f}x | {one['encode_mb_per_cpu_s']:.1f} |")
-    md += ["", "| HyperTok build | size | text | chars/token | round trip | tokenizer.json ids identical | engine |",
-           "|---|---|---|---|---|---|---|"]
+            md.append(f"| {name} | {size // 1000}k | {speeds} | {one['encode_mb_per_cpu_s']:.1f} | "
+                      f"{one['encode_mb_s'] / spm['encode_mb_s']:.2f}x / "
+                      f"{one['encode_mb_per_cpu_s'] / spm['encode_mb_per_cpu_s']:.2f}x |")
+    md += ["", "| HyperTok build | size | text | tokens | chars/token | round trip | tokenizer.json ids identical "
+               "| engine | lines with other ids than before |", "|---|---|---|---|---|---|---|---|---|"]
     for c in result["compression"]:
         for name, t in c["texts"].items():
-            md.append(f"| {c['which']} | {c['size'] // 1000}k | {name} | {t['chars_per_token']:.4f} | "
+            other = t.get("lines_with_other_ids_than_before")
+            other = "" if other is None else f"{other} of {t['lines']}"
+            md.append(f"| {c['which']} | {c['size'] // 1000}k | {name} | {t['tokens']} | {t['chars_per_token']:.4f} | "
                       f"{'yes' if t['round_trip'] else 'NO'} | {'yes' if t['tokenizer_json_ids_identical'] else 'NO'} "
-                      f"| {c['engine']} |")
+                      f"| {c['engine']} | {other} |")
     s = result["stream"]
     md.append(f"\nencode_stream of {s['file']} ({s['decompressed_mb']:.0f} MB decompressed, {s['threads']} threads): "
               f"{s['encode_mb_s']:.1f} MB/s, peak RSS {s['peak_rss_mb']:.0f} MB "
@@ -254,14 +267,15 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=1.0, help="MB of lines from each dev text")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    ap.add_argument("--compression-child", help=argparse.SUPPRESS)
+    ap.add_argument("--compression-child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--stream-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         directory, size, threads = args.child
         return child(Path(directory), int(size), int(threads), args.mb, args.repeats)
     if args.compression_child:
-        return compression_child(Path(args.compression_child))
+        dirs = [Path(d) for d in args.compression_child]
+        return compression_child(dirs[0], dirs[1] if len(dirs) > 1 else None)
     if args.stream_child:
         return stream_child(Path(args.stream_child))
     command = " ".join(["python", str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]])
@@ -274,10 +288,9 @@ def main() -> None:
             rows += json.loads(run_child(["--child", directory, str(size), str(threads), "--mb", str(args.mb),
                                           "--repeats", str(args.repeats)], threads))
             print(f"measured {size} with {threads} thread(s)", flush=True)
-        for which, pattern in (("new", args.hypertok), ("before", args.before)):
-            if pattern:
-                c = json.loads(run_child(["--compression-child", pattern.format(size=size)], None))
-                compression.append({"which": which, "size": size, **c})
+        dirs = [directory] + ([args.before.format(size=size)] if args.before else [])
+        c = json.loads(run_child(["--compression-child", *dirs], None))
+        compression += [{"which": which, "size": size, **c[which]} for which in c]
     result["rows"], result["compression"] = rows, compression
     result["stream"] = json.loads(run_child(["--stream-child", args.hypertok.format(size=args.sizes[0])], None))
     from hypertok.files import atomic_write, library_versions

@@ -28,7 +28,8 @@ read from .xz: MB/s and the peak RSS of its process, to show that memory does no
 with the file. The machine (CPU model, cores, load before and after) and the command are
 recorded in ``speed.json``.
 
-    python experiments/compression/run_speed.py       # writes speed.json, speed.md, speed.png
+    python experiments/compression/run_speed.py            # writes speed.json, speed.md, speed.png
+    python experiments/compression/run_speed.py --report   # table and plot again from speed.json
 """
 
 from __future__ import annotations
@@ -246,7 +247,7 @@ def plot(result: dict, sizes: list[int]) -> None:
                      and r["threads"] == threads) for n in names]
         ax.bar([i + k * width for i in range(len(names))], vals, width, label=f"{size // 1000}k, {threads} thr")
     spm = [r["encode_mb_s"] for r in rows if r["tokenizer"] == "spm-bpe" and r["threads"] == 1]
-    ax.axhline(min(spm), color="grey", lw=0.8, ls="--", label="spm-bpe, 1 thread (lowest size)")
+    ax.axhline(min(spm), color="grey", lw=0.8, ls="--", label="spm-bpe, 1 thread (the lower of its sizes)")
     ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(names))])
     ax.set_xticklabels([n.replace(", ", ",\n", 1) for n in names], rotation=25, ha="right", fontsize=7)
     ax.set_ylabel("encode MB/s (median)")
@@ -266,6 +267,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1}))
     ap.add_argument("--mb", type=float, default=1.0, help="MB of lines from each dev text")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--report", action="store_true", help="only redraw speed.md and speed.png from speed.json")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--compression-child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--stream-child", help=argparse.SUPPRESS)
@@ -278,6 +280,15 @@ def main() -> None:
         return compression_child(dirs[0], dirs[1] if len(dirs) > 1 else None)
     if args.stream_child:
         return stream_child(Path(args.stream_child))
+    from hypertok.files import atomic_write, library_versions
+
+    if args.report:
+        result = json.loads((HERE / "speed.json").read_text(encoding="utf-8"))
+        sizes = list(dict.fromkeys(r["size"] for r in result["rows"]))
+        md = report(result, sizes)
+        atomic_write(HERE / "speed.md", "\n".join(md) + "\n")
+        plot(result, sizes)
+        return print("\n".join(md))
     command = " ".join(["python", str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]])
     result: dict = {"what": "encode MB/s, median of rounds after a warm-up round; UTF-8 MB of the lines",
                     "command": command, "machine": machine(), "texts": [p.name for p in TEXTS]}
@@ -293,8 +304,6 @@ def main() -> None:
         compression += [{"which": which, "size": size, **c[which]} for which in c]
     result["rows"], result["compression"] = rows, compression
     result["stream"] = json.loads(run_child(["--stream-child", args.hypertok.format(size=args.sizes[0])], None))
-    from hypertok.files import atomic_write, library_versions
-
     result["machine"]["load_after"] = os.getloadavg()
     result["versions"] = library_versions(["tokenizers", "sentencepiece"])
     atomic_write(HERE / "speed.json", json.dumps(result, indent=1) + "\n")

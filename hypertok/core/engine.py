@@ -1,32 +1,40 @@
 """The fast encoder of HyperTok's Python API: SentencePiece's Viterbi over the same vocabulary.
 
 HyperTok encodes with a Unigram model (``hypertok.core.pipeline``). HF ``tokenizers`` runs
-it at about 2.5 MB/s on this vocabulary, a third of SentencePiece BPE: its trie keeps a
-hash map per byte and allocates a string for every piece that matches, and each line is
-one long lattice (issue 12 measured it in ``experiments/compression/run_speed.py``).
-SentencePiece runs the *same* algorithm, the optimized Viterbi of ``unigram_model.cc``
-(HF's ``encode_optimized`` is a port of it), over a double-array trie, 5-6x faster. This
-module writes the HyperTok vocabulary as a SentencePiece model (ids, pieces and scores
-unchanged, identity normalizer, no dummy prefix, spaces kept as spaces) and encodes
-through it wherever the two engines provably give the same ids:
+it at about a third of SentencePiece BPE's speed on this vocabulary: its trie keeps a hash
+map per byte and allocates a string for every piece that matches, at every character of
+a line (issue 12; ``experiments/compression/run_speed.py``, ``speed.md``). SentencePiece
+runs the *same* algorithm, the optimized Viterbi of ``unigram_model.cc`` (HF's
+``encode_optimized`` is a port of it), over a double-array trie, several times faster.
+This module writes the HyperTok vocabulary as a SentencePiece model (ids, pieces and
+scores unchanged, identity normalizer, no dummy prefix, spaces kept as spaces) and
+encodes through it wherever the two engines provably give the same ids:
 
 1. **Same arithmetic.** SentencePiece keeps scores and path sums in float32, tokenizers in
    float64. Builders since issue 12 put every score on a grid of ``2**-SCORE_BITS``
-   (``hypertok.core.format.grid_score``), and a line of at most ``max_line`` characters
-   has at most ``max_line`` tokens, so every path sum is a multiple of ``2**-12`` below
-   ``2**12`` in magnitude: exact in float32 and float64 alike. Both engines then make the
-   same comparisons, ties included (the first path found keeps a tie in both). A
-   vocabulary whose scores are off the grid (one built before issue 12) gets no engine.
-2. **Same lattice.** Lines are cut after ``"\\n"`` as the ``tokenizer.json`` pre-tokenizer
-   cuts them, and only lines whose every character is a one-character piece go through
-   SentencePiece: unknown characters score ``min_score - 10`` in both, but tokenizers
-   takes that minimum over the special and byte pieces too (-50), SentencePiece over
-   normal pieces only. Special and byte pieces are lattice edges in tokenizers only; at
-   -50 against a spelling of at most 6 pieces of about -1 they never win.
+   (``hypertok.core.format.grid_score``), and a segment of at most ``max_line``
+   characters has at most ``max_line`` tokens, so every path sum is a multiple of
+   ``2**-12`` below ``2**12`` in magnitude: exact in float32 and float64 alike. Both
+   engines then make the same comparisons, ties included (the first path found keeps a
+   tie in both). A vocabulary whose scores are off the grid (one built before issue 12)
+   gets no engine.
+2. **Same lattice.** Lines are cut after ``"\n"`` as the ``tokenizer.json`` pre-tokenizer
+   cuts them. Special and byte pieces are lattice edges in tokenizers only; at -50
+   against a spelling of at most 6 pieces of about -1 they never win. Unknown characters
+   score ``min_score - 10`` in both, but tokenizers takes that minimum over the special
+   and byte pieces too (-50), SentencePiece over normal pieces only: so a line with a
+   character that is inside a longer piece but no piece itself goes to tokenizers.
+3. **Cuts where the best path must pass.** Where no piece spans a position, every path
+   of the line passes through it, so the best path of the line is the best path of each
+   side, joined (with exact sums, ties included). Such positions are the two sides of a
+   character that is in no piece at all (spelled with its UTF-8 bytes, as tokenizers
+   spells an unknown character), and, in a line too long for float32, a space that
+   :meth:`SentencePieceEngine._spanned` finds no piece across.
 
 Every other line (and every off-grid vocabulary) goes to the tokenizers pipeline, so the
-ids are always those of ``tokenizer.json``; ``tests/core`` checks the two engines on
-random text and on the real corpus.
+ids are always those of ``tokenizer.json``; ``tests/core/test_engine.py`` checks each claim
+against tokenizers on text made of the vocabulary's pieces, and ``test_ruslit.py`` on the
+real corpus.
 
 What it does not do: no line that breaks a condition above, no lone surrogates (the
 caller spells those with bytes), no decoding. It needs only ``sentencepiece``, a
@@ -38,7 +46,7 @@ from __future__ import annotations
 import re
 import struct
 
-from .format import SCORE_BITS, SPECIALS, Entry, on_score_grid
+from .format import BYTE0, N_BYTES, SCORE_BITS, SPECIALS, Entry, byte_piece, on_score_grid
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 
@@ -116,7 +124,6 @@ class SentencePieceEngine:
         self._pieces = {e.surface for e in entries}  # every edge of tokenizers' lattice
         self._longest = max(map(len, self._pieces))
         self._inside = {c for s in surfaces if len(s) > 1 for c in s} - singles  # in a piece, not one
-        self._byte0 = next(e.id for e in entries if e.kind == "byte")
         # One search finds a character that is not a one-character piece.
         self._other = re.compile("[^" + "".join(re.escape(c) for c in sorted(singles)) + "]")
 
@@ -125,8 +132,8 @@ class SentencePieceEngine:
         normal = [e for e in entries if _piece_type(e) == _NORMAL]
         if not normal or not all(on_score_grid(e.score) for e in entries):
             return None
-        if [e.surface for e in entries if e.kind == "byte"] != [f"<0x{b:02X}>" for b in range(256)]:
-            return None
+        if [e.surface for e in entries[BYTE0:BYTE0 + N_BYTES]] != [byte_piece(b) for b in range(N_BYTES)]:
+            return None  # byte ids are spelled BYTE0 + b below
         import sentencepiece as spm
 
         try:
@@ -142,7 +149,7 @@ class SentencePieceEngine:
         return cls(sp, entries, max_line)
 
     def takes(self, line: str) -> bool:
-        """Whether this whole line (no ``"\n"`` but at its end) is encoded here in one piece."""
+        """Whether this whole line (no newline but at its end) is encoded here in one piece."""
         return len(line) <= self.max_line and not self._other.search(line)
 
     def _spanned(self, line: str, p: int) -> bool:
@@ -171,7 +178,7 @@ class SentencePieceEngine:
                 return None
             if start < m.start():
                 parts.append(line[start:m.start()])
-            parts.append([self._byte0 + b for b in m.group().encode("utf-8")])
+            parts.append([BYTE0 + b for b in m.group().encode("utf-8")])
             start = m.end()
         if start < len(line):
             parts.append(line[start:])

@@ -22,6 +22,8 @@ costs about 1 (entries a little less than fallback pieces, which cost a little l
 characters), so the encoder finds the fewest tokens. The final scores are
 ``-1 + ALPHA * log p(token)``, p measured on the corpus sample: still fewest tokens first,
 but among equally short spellings the most probable one wins (" план"+"а", not " пл"+"ана").
+They are rounded to multiples of ``2**-12`` (``hypertok.core.format.grid_score``), so that
+SentencePiece's float32 encoder gives exactly the ids of ``tokenizer.json`` (issue 12).
 
 What it does not do: no corpus reading, no symbols, no files (``hypertok.builder.build``).
 """
@@ -31,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..core.format import BYTE0, N_BYTES, SPECIALS, Entry, byte_piece
+from ..core.format import BYTE0, N_BYTES, SPECIALS, Entry, byte_piece, grid_score
 from ..core.pipeline import hf_tokenizer
 from ..errors import HyperTokError
 from .candidates import GENERATORS, Candidate, user_concepts
@@ -181,8 +183,8 @@ def _usage(hf, sample: list[str], size: int):
 
 
 def _rescore(entries: list[Entry], counts: Counts) -> None:
-    """Final scores: ``-1 + ALPHA * log p``, with p the token's share of the sample's tokens
-    (or of corpus counts when there is no sample, as for the navec word list)."""
+    """Final scores: ``-1 + ALPHA * log p`` on the score grid, with p the token's share of the
+    sample's tokens (or of corpus counts when there is no sample, as for the navec word list)."""
     if counts.sample:
         hf = hf_tokenizer(entries)
         weights = _usage(hf, counts.sample, len(entries)).tolist()
@@ -191,7 +193,7 @@ def _rescore(entries: list[Entry], counts: Counts) -> None:
     total = float(sum(weights)) + 0.5 * len(entries)
     for e, w in zip(entries, weights):
         if e.kind not in ("special", "byte"):
-            e.score = -1.0 + ALPHA * math.log((w + 0.5) / total)
+            e.score = grid_score(-1.0 + ALPHA * math.log((w + 0.5) / total))
 
 
 def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], counts: Counts,

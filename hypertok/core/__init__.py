@@ -1,7 +1,8 @@
-"""The runtime core: the directory format, the HF pipeline, and ``HyperTok`` (issue 9).
+"""The runtime core: the directory format, the HF pipeline, the SentencePiece engine and
+``HyperTok`` (issues 9, 12).
 
-It needs only ``tokenizers``: loading a directory and encoding imports neither numpy nor
-torch. Nothing here builds vocabularies (``hypertok.builder``) or compares tokenizers.
+It needs only ``tokenizers`` and ``sentencepiece``: loading a directory and encoding
+imports neither numpy nor torch. Nothing here builds vocabularies (``hypertok.builder``) or compares tokenizers.
 """
 
 from .format import Entry

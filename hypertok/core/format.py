@@ -63,6 +63,11 @@ NORMALIZERS = ("none", "nfc")
 
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
+# Scores are multiples of 2**-SCORE_BITS (issue 12): then every sum along a line is exact in
+# float32 as in float64, and SentencePiece's encoder gives tokenizers' ids
+# (``hypertok.core.engine``). 2**-12 is about 0.0002, a tenth of a nat of ``0.002 * log p``.
+SCORE_BITS = 12
+
 # transformers reads these to set the special tokens when loading the directory.
 TRANSFORMERS_CONFIG = {
     "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
@@ -83,6 +88,24 @@ class Entry:
     lemma: str = ""
     tags: str = ""
     symbol: str = ""
+
+
+def grid_score(score: float) -> float:
+    """``score`` rounded to the nearest multiple of ``2**-SCORE_BITS``.
+
+    >>> grid_score(-1.0123456789), grid_score(-50.0)
+    (-1.012451171875, -50.0)
+    """
+    return round(score * (1 << SCORE_BITS)) / (1 << SCORE_BITS)
+
+
+def on_score_grid(score: float, limit: float = 64.0) -> bool:
+    """Whether ``score`` is a multiple of ``2**-SCORE_BITS`` of magnitude at most ``limit``.
+
+    >>> on_score_grid(-1.012451171875), on_score_grid(-1.0123456789)
+    (True, False)
+    """
+    return abs(score) <= limit and float(score * (1 << SCORE_BITS)).is_integer()
 
 
 def byte_piece(b: int) -> str:

@@ -2,9 +2,12 @@
 
 Encoding is a shortest-path search: every token costs about 1, with small tie-breaking
 differences (entries before fallback pieces before single characters), so each line is
-cut into the fewest tokens the vocabulary allows. The search runs in HF ``tokenizers``
-(Rust, built by ``hypertok.core.pipeline``); ``tests/core/reference.py`` has the same
-algorithm in readable pure Python, and a test checks that the two agree.
+cut into the fewest tokens the vocabulary allows. The search is defined by HF
+``tokenizers`` (Rust, built by ``hypertok.core.pipeline``, saved as ``tokenizer.json``);
+SentencePiece runs the same search several times faster, so it encodes every line where
+it provably gives the same ids (``hypertok.core.engine``, issue 12) and tokenizers the
+rest. ``tests/core/reference.py`` has the algorithm in readable pure Python, and tests
+check that all three agree.
 
 Lossless for every Python string: characters the vocabulary lacks (emoji, the symbol
 pool's own code points, control characters) are spelled with byte tokens. Lone
@@ -32,7 +35,8 @@ of ``tokenizer.json`` itself (the Rust ``unicode-normalization`` tables), which 
 combining marks added since (Unicode 13/14) the two libraries order marks differently.
 
 What it does not do: no building (``hypertok.builder``) and no file format details
-(``hypertok.core.format``). It needs only ``tokenizers``: no numpy, no torch.
+(``hypertok.core.format``). It needs only ``tokenizers`` and ``sentencepiece``: no numpy,
+no torch.
 """
 
 from __future__ import annotations
@@ -46,9 +50,20 @@ from pathlib import Path
 from ..errors import HyperTokError
 from .format import (BYTE0, SPECIAL_NAMES, Entry, check_out_dir, entry_bytes, normalizer_name,
                      normalizer_of, parse_byte_piece, read_directory, special_tokens, write_directory)
+from .engine import SentencePieceEngine
 from .pipeline import hf_tokenizer
 
 _CHUNK_CHARS = 1 << 16
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSET = object()
+ENGINES = ("auto", "tokenizers")
+
+
+def _threads(num_threads: int | None) -> int:
+    """Threads for a batch: ``num_threads`` if given (at least 1), else every core."""
+    if num_threads is None:
+        return os.cpu_count() or 1
+    return max(1, int(num_threads))
 
 
 def _split_chunks(text: str, size: int = _CHUNK_CHARS) -> list[str]:
@@ -104,7 +119,10 @@ class HyperTok:
     True
     """
 
-    def __init__(self, entries: list[Entry], config: dict, path: str | os.PathLike | None = None, hf=None):
+    def __init__(self, entries: list[Entry], config: dict, path: str | os.PathLike | None = None, hf=None,
+                 engine: str = "auto"):
+        if engine not in ENGINES:
+            raise HyperTokError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         for i, e in enumerate(entries):
             if e.id != i:
                 raise HyperTokError(f"vocabulary entry {i} has id {e.id}; ids must be 0..N-1 in order")
@@ -138,6 +156,8 @@ class HyperTok:
         self.hf.encode_special_tokens = True  # a literal "<s>" in text is text
         # encode_batch_fast (tokenizers >= 0.20) skips character offsets, which we never use.
         self._batch = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
+        self.engine = engine
+        self._fast = _UNSET
 
     # -- size and description -------------------------------------------------------------
     def __len__(self) -> int:
@@ -156,7 +176,14 @@ class HyperTok:
         return f"HyperTok(size={len(self)}, mode={mode!r}, path={str(self.path) if self.path else None!r})"
 
     # -- encoding ---------------------------------------------------------------------------
-    def _encode_utf8(self, text: str) -> list[int]:
+    def _engine(self) -> SentencePieceEngine | None:
+        """The SentencePiece engine, built on first use (``None``: tokenizers encodes all)."""
+        if self._fast is _UNSET:
+            self._fast = SentencePieceEngine.for_entries(self.entries) if self.engine == "auto" else None
+        return self._fast
+
+    def _hf_encode(self, text: str) -> list[int]:
+        """tokenizers' ids for valid UTF-8 text (a long text in parallel blocks of whole lines)."""
         if len(text) <= _CHUNK_CHARS:
             return self.hf.encode(text, add_special_tokens=False).ids
         ids: list[int] = []
@@ -164,37 +191,46 @@ class HyperTok:
             ids.extend(enc.ids)
         return ids
 
-    def _encode_any(self, text: str) -> list[int]:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-        else:
-            return self._encode_utf8(text)
+    def _hf_lines(self, texts: list[str]) -> list[list[int]]:
+        if all(len(t) <= _CHUNK_CHARS for t in texts):
+            return [enc.ids for enc in self._batch(texts, add_special_tokens=False)]
+        return [self._hf_encode(t) for t in texts]
+
+    def _encode_valid(self, texts: list[str], threads: int) -> list[list[int]]:
+        """Ids of texts without lone surrogates: SentencePiece where it is exact, else tokenizers."""
+        fast = self._engine()
+        if fast is None:
+            return self._hf_lines(texts)
+        if self.hf.normalizer is not None:  # the engine reads text as tokenizers' model sees it
+            texts = [self.hf.normalizer.normalize_str(t) for t in texts]
+        return fast.encode(texts, self._hf_lines, threads)
+
+    def _encode_any(self, text: str, threads: int = 1) -> list[int]:
+        if not _SURROGATE.search(text):
+            return self._encode_valid([text], threads)[0]
         # Lone surrogates: spell each with the bytes of its surrogatepass encoding.
         ids: list[int] = []
         start = 0
-        for i, ch in enumerate(text):
-            if 0xD800 <= ord(ch) <= 0xDFFF:
-                if start < i:
-                    ids.extend(self._encode_utf8(text[start:i]))
-                ids.extend(BYTE0 + b for b in ch.encode("utf-8", "surrogatepass"))
-                start = i + 1
+        for m in _SURROGATE.finditer(text):
+            if start < m.start():
+                ids.extend(self._encode_valid([text[start:m.start()]], threads)[0])
+            ids.extend(BYTE0 + b for b in m.group().encode("utf-8", "surrogatepass"))
+            start = m.end()
         if start < len(text):
-            ids.extend(self._encode_utf8(text[start:]))
+            ids.extend(self._encode_valid([text[start:]], threads)[0])
         return ids
 
-    def _encode_special(self, text: str) -> list[int]:
+    def _encode_special(self, text: str, threads: int = 1) -> list[int]:
         """Special tokens in ``text`` as their ids, the text between them encoded as usual."""
         ids: list[int] = []
         start = 0
         for m in self._special_re.finditer(text):
             if start < m.start():
-                ids.extend(self._encode_any(text[start:m.start()]))
+                ids.extend(self._encode_any(text[start:m.start()], threads))
             ids.append(self.special_tokens[m.group()])
             start = m.end()
         if start < len(text):
-            ids.extend(self._encode_any(text[start:]))
+            ids.extend(self._encode_any(text[start:], threads))
         return ids
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False, allow_special: bool = False) -> list[int]:
@@ -202,7 +238,8 @@ class HyperTok:
 
         ``allow_special``: special tokens written in ``text`` (``<s>``, ``<|im_start|>``) become
         their ids, as plain ``tokenizer.json`` reads them; by default they are text like any
-        other. Raises ``HyperTokError`` if ``text`` is not a ``str``.
+        other. A text longer than 64k characters is encoded on all cores, line by line.
+        Raises ``HyperTokError`` if ``text`` is not a ``str``.
 
         >>> import tempfile, pathlib
         >>> from hypertok import BuildConfig, build
@@ -217,7 +254,8 @@ class HyperTok:
         """
         if not isinstance(text, str):
             raise HyperTokError(f"encode takes a str, got {type(text).__name__}")
-        ids = self._encode_special(text) if allow_special else self._encode_any(text)
+        threads = _threads(None) if len(text) > _CHUNK_CHARS else 1
+        ids = self._encode_special(text, threads) if allow_special else self._encode_any(text, threads)
         if add_bos:
             ids.insert(0, SPECIAL_NAMES["bos"])
         if add_eos:
@@ -234,39 +272,40 @@ class HyperTok:
         return "".join(p if len(p) == 1 and 0xD800 <= ord(p) <= 0xDFFF else norm(p) for p in parts if p)
 
     def encode_batch(self, texts: list[str], add_bos: bool = False, add_eos: bool = False,
-                     allow_special: bool = False) -> list[list[int]]:
-        """``[encode(t) for t in texts]``, with the Rust encoder run in parallel."""
+                     allow_special: bool = False, num_threads: int | None = None) -> list[list[int]]:
+        """``[encode(t) for t in texts]``, on ``num_threads`` threads (default: every core).
+
+        The texts' lines are shared out among the threads, so a batch of many texts or of a
+        few long ones scales alike.
+        """
         texts = list(texts)
-        out: list[list[int] | None] = [None] * len(texts)
-        fast = []
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise HyperTokError(f"encode_batch: item {i} is {type(t).__name__}, not str")
-            if allow_special and self._special_re.search(t):
-                out[i] = self._encode_special(t)
-                continue
-            try:
-                t.encode("utf-8")
-            except UnicodeEncodeError:
-                out[i] = self._encode_any(t)
-            else:
-                if len(t) <= _CHUNK_CHARS:
-                    fast.append(i)
-                else:
-                    out[i] = self._encode_utf8(t)
-        for i, enc in zip(fast, self._batch([texts[i] for i in fast], add_special_tokens=False)):
-            out[i] = enc.ids
+        threads = _threads(num_threads)
+        odd = [i for i, t in enumerate(texts) if _SURROGATE.search(t) or (allow_special and self._special_re.search(t))]
+        if odd:
+            out: list[list[int]] = [None] * len(texts)  # type: ignore[list-item]
+            for i in odd:
+                out[i] = (self._encode_special if allow_special else self._encode_any)(texts[i], threads)
+            plain = [i for i, got in enumerate(out) if got is None]
+            for i, ids in zip(plain, self._encode_valid([texts[i] for i in plain], threads)):
+                out[i] = ids
+        else:
+            out = self._encode_valid(texts, threads)
         if add_bos or add_eos:
-            out = [([1] if add_bos else []) + ids + ([2] if add_eos else []) for ids in out]  # type: ignore[operator]
-        return out  # type: ignore[return-value]
+            out = [([1] if add_bos else []) + ids + ([2] if add_eos else []) for ids in out]
+        return out
 
-    def encode_stream(self, source, block_chars: int = 1 << 22, encoding: str = "utf-8") -> Iterator[list[int]]:
+    def encode_stream(self, source, block_chars: int = 1 << 22, encoding: str = "utf-8",
+                      num_threads: int | None = None) -> Iterator[list[int]]:
         """Ids of a text larger than memory, one list per block of whole lines.
 
         ``source`` is a file path (``.xz``, ``.gz``, ``.zst`` read decompressed, streamed) or
         an iterable of ``str`` pieces (split anywhere). Lines never share a token except
         through their newline, so the blocks are cut after newlines and the concatenated
-        lists equal ``encode(whole text)``. Memory stays at about ``block_chars``.
+        lists equal ``encode(whole text)``. Memory stays at about ``block_chars``. Each block's
+        lines are encoded on ``num_threads`` threads (default: every core).
 
         >>> import tempfile, pathlib
         >>> from hypertok import BuildConfig, build
@@ -278,6 +317,7 @@ class HyperTok:
         """
         if isinstance(source, (str, os.PathLike)):
             source = _read_pieces(source, encoding)
+        threads = _threads(num_threads)
         pending: list[str] = []
         size = 0
         for piece in source:
@@ -289,11 +329,11 @@ class HyperTok:
                 text = "".join(pending)
                 cut = text.rfind("\n") + 1
                 if cut:
-                    yield self.encode(text[:cut])
+                    yield self._encode_any(text[:cut], threads)
                     pending, size = [text[cut:]], len(text) - cut
         text = "".join(pending)
         if text:
-            yield self.encode(text)
+            yield self._encode_any(text, threads)
 
     # -- decoding ---------------------------------------------------------------------------
     def _check_ids(self, ids, what: str = "decode") -> None:
@@ -370,10 +410,14 @@ class HyperTok:
         return out
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "HyperTok":
-        """Load a tokenizer directory, checking its format version and file hashes."""
+    def load(cls, directory: str | os.PathLike, engine: str = "auto") -> "HyperTok":
+        """Load a tokenizer directory, checking its format version and file hashes.
+
+        ``engine="tokenizers"`` encodes every line with the ``tokenizer.json`` pipeline;
+        ``"auto"`` uses SentencePiece where it gives the same ids (``hypertok.core.engine``).
+        """
         entries, config, hf = read_directory(directory)
-        return cls(entries, config, path=Path(directory), hf=hf)
+        return cls(entries, config, path=Path(directory), hf=hf, engine=engine)
 
     # -- the names transformers users expect (issue 11) --------------------------------------
     def decode_batch(self, batch, skip_special_tokens: bool = True) -> list[str]:

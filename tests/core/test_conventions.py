@@ -219,3 +219,16 @@ def test_load_refuses_a_normaliser_the_config_does_not_record(nfc_tok, tmp_path)
 def test_unknown_normaliser_is_refused():
     with pytest.raises(HyperTokError, match="normalize"):
         BuildConfig(normalize="nfkc")
+
+
+@_property(300)
+@given(st.text(st.sampled_from(RUSSIAN + COMBINING + " \n"), max_size=60)
+       | st.lists(st.sampled_from(CHAT + ["й", "и\u0306", "ё", "е\u0308", " да", "\n"]), max_size=12).map("".join))
+def test_the_fast_encoder_gives_tokenizer_json_ids_with_nfc_and_specials(nfc_tok, text):
+    """Issue 12's SentencePiece engine sits in front of both conventions: it reads the text
+    as tokenizer.json's normaliser leaves it, and special tokens in text stay text."""
+    assert nfc_tok._engine() is not None  # a new build is on the score grid, so the engine encodes
+    hf = _file(nfc_tok)
+    hf.encode_special_tokens = True  # as HyperTok reads text: a literal special is text
+    assert nfc_tok.encode(text) == hf.encode(text, add_special_tokens=False).ids
+    assert nfc_tok.encode_batch([text, text + "\n" + text]) == [nfc_tok.encode(text), nfc_tok.encode(text + "\n" + text)]

@@ -71,7 +71,8 @@ class BuildConfig:
     special_tokens: list[str] = field(default_factory=list, metadata={"help": (
         'extra special tokens (chat and control tokens), comma-separated: "<|im_start|>,<|im_end|>". They get '
         "the last ids and are special tokens of tokenizer.json (plain transformers reads them in text as one id); "
-        "HyperTok's encode reads them only with allow_special=True, otherwise they are text")})
+        "HyperTok's encode reads them only with allow_special=True, otherwise they are text "
+        "(default: none: only <unk> <s> </s> <pad>)")})
     normalize: str = _opt("none", "text normalisation before encoding: none keeps decode(encode(x)) == x exactly; "
                           "nfc composes first (decomposed Cyrillic costs far fewer tokens), so decode(encode(x)) is "
                           "the NFC form of x. Also in tokenizer.json", choices=NORMALIZERS)

@@ -48,16 +48,21 @@ def _write_text(text: str, source: str) -> None:
 
 def configure_encode(parser: argparse.ArgumentParser) -> None:
     _configure_io(parser, "Text -> ids (or --symbols)")
+    parser.add_argument("--allow-special", action="store_true",
+                        help="read special tokens written in the text (<s>, the build's --special-tokens such as "
+                             "<|im_start|>) as their ids, as plain tokenizer.json does: for text you wrote, such as "
+                             "a chat template, never for user input (without it they are text)")
 
 
 def run_encode(args: argparse.Namespace) -> int:
     tok = HyperTok.load(args.dir)
     sep = ""
-    for block in iter_text(args.file):
+    for block in iter_text(args.file):  # blocks end after a newline, which no special token spans
         if args.symbols:
-            sys.stdout.write(tok.to_symbols(block))
+            sys.stdout.write("".join(tok.symbols[i] for i in tok.encode(block, allow_special=True))
+                             if args.allow_special else tok.to_symbols(block))
             continue
-        ids = tok.encode(block)
+        ids = tok.encode(block, allow_special=args.allow_special)
         if ids:
             sys.stdout.write(sep + " ".join(map(str, ids)))
             sep = " "

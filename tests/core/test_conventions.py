@@ -232,3 +232,17 @@ def test_the_fast_encoder_gives_tokenizer_json_ids_with_nfc_and_specials(nfc_tok
     hf.encode_special_tokens = True  # as HyperTok reads text: a literal special is text
     assert nfc_tok.encode(text) == hf.encode(text, add_special_tokens=False).ids
     assert nfc_tok.encode_batch([text, text + "\n" + text]) == [nfc_tok.encode(text), nfc_tok.encode(text + "\n" + text)]
+
+
+def test_encode_command_reads_special_tokens_only_when_asked(chat_tok, tmp_path, capsys):
+    from hypertok.cli import main
+
+    text = "да<|im_start|>нет\n<|im_end|>"
+    (tmp_path / "chat.txt").write_text(text, encoding="utf-8")
+    for flag, want in (([], chat_tok.encode(text)), (["--allow-special"], chat_tok.encode(text, allow_special=True))):
+        assert main(["encode", str(chat_tok.path), str(tmp_path / "chat.txt"), *flag]) == 0
+        assert [int(i) for i in capsys.readouterr().out.split()] == want
+        assert main(["encode", str(chat_tok.path), str(tmp_path / "chat.txt"), "--symbols", *flag]) == 0
+        assert capsys.readouterr().out == "".join(chat_tok.symbols[i] for i in want)
+    assert chat_tok.special_tokens["<|im_start|>"] in chat_tok.encode(text, allow_special=True)
+    assert chat_tok.special_tokens["<|im_start|>"] not in chat_tok.encode(text)

@@ -28,11 +28,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import HyperTokError
 from .base import Tokenizer
+from .spm import LosslessPieces
 
 __all__ = ["BYTE_TO_CHAR", "CHAR_TO_BYTE", "to_byte_level", "is_byte_level", "LosslessByteLevel", "special_name"]
 
@@ -121,7 +121,7 @@ def _template_bos(data: dict) -> str | None:
     return find(data.get("post_processor"))
 
 
-class LosslessByteLevel(Tokenizer):
+class LosslessByteLevel(LosslessPieces, Tokenizer):
     """A byte-level BPE ``tokenizer.json`` read losslessly (the base of vocabulary transfer).
 
     ``special_tokens``: names of ``bos``, ``eos``, ``unk`` and ``pad`` (``None``: the base has
@@ -132,6 +132,7 @@ class LosslessByteLevel(Tokenizer):
 
     family = "byte-level-bpe"
     dummy_prefix = False
+    _slow = _SURROGATE  # lone surrogates: spelled with byte tokens in ``encode``
 
     def __init__(self, path: str | os.PathLike, special_tokens: dict | None = None, name: str | None = None) -> None:
         from tokenizers import Tokenizer as HFTk
@@ -258,29 +259,9 @@ class LosslessByteLevel(Tokenizer):
             ids.extend(self.tk.encode(text[start:], add_special_tokens=False).ids)
         return ids
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        texts = list(texts)
-        plain = [i for i, t in enumerate(texts) if t and not _SURROGATE.search(t)]
-        out: list[list[int]] = [[] for _ in texts]
+    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
         batch = getattr(self.tk, "encode_batch_fast", self.tk.encode_batch)
-        for i, enc in zip(plain, batch([texts[i] for i in plain], add_special_tokens=False)):
-            out[i] = enc.ids
-        for i, t in enumerate(texts):
-            if t and _SURROGATE.search(t):
-                out[i] = self.encode(t)
-        return out
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.decode_pieces(ids)
-
-    def decode_pieces(self, ids: Sequence[int]) -> str:
-        from .spm import _utf8_lossless
-
-        table = self.piece_bytes
-        return _utf8_lossless(b"".join(table[i] or b"" for i in ids))
-
-    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
-        return [self.decode_pieces(ids) for ids in batch]
+        return [enc.ids for enc in batch(texts, add_special_tokens=False)]
 
     def _build_piece_bytes(self) -> list[bytes | None]:
         return self._piece_bytes  # built in __init__: the piece view needs it

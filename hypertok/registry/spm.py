@@ -181,7 +181,41 @@ def _utf8_lossless(data: bytes) -> str:
         return data.decode("utf-8", "replace")
 
 
-class LosslessSentencePiece(SentencePieceTokenizer):
+class LosslessPieces:
+    """What the lossless base readers (:class:`LosslessSentencePiece`,
+    :class:`~hypertok.registry.bytelevel.LosslessByteLevel`) share: ``encode_batch`` gives the
+    lines their library can spell to it in one batch (``_fast_batch``) and the others, those
+    ``_slow`` matches, to ``encode`` one by one; decoding joins ``piece_bytes``."""
+
+    _slow: re.Pattern
+    piece_bytes: list
+
+    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        texts = list(texts)
+        plain = [i for i, t in enumerate(texts) if t and not self._slow.search(t)]
+        out: list[list[int]] = [[] for _ in texts]
+        for i, ids in zip(plain, self._fast_batch([texts[i] for i in plain])):
+            out[i] = ids
+        for i, t in enumerate(texts):
+            if t and self._slow.search(t):
+                out[i] = self.encode(t)
+        return out
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.decode_pieces(ids)
+
+    def decode_pieces(self, ids: Sequence[int]) -> str:
+        table = self.piece_bytes
+        return _utf8_lossless(b"".join(table[i] or b"" for i in ids))
+
+    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
+        return [self.decode_pieces(ids) for ids in batch]
+
+
+class LosslessSentencePiece(LosslessPieces, SentencePieceTokenizer):
     """A SentencePiece model patched to encode losslessly (the base of vocabulary transfer).
 
     ``surfaces[i]`` is the text of piece i (``""`` for control, unknown and byte pieces),
@@ -191,6 +225,7 @@ class LosslessSentencePiece(SentencePieceTokenizer):
 
     dummy_prefix = False
     _lossless = True
+    _slow = _UNSPELLABLE  # U+2581 and lone surrogates: spelled piece by piece in ``encode``
 
     def __init__(self, path: str | os.PathLike, name: str | None = None, info: dict | None = None) -> None:
         super().__init__(path, name, info)
@@ -235,26 +270,8 @@ class LosslessSentencePiece(SentencePieceTokenizer):
             ids.extend(self.sp.encode(text[start:]))
         return ids
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        texts = list(texts)
-        plain = [i for i, t in enumerate(texts) if t and not _UNSPELLABLE.search(t)]
-        out: list[list[int]] = [[] for _ in texts]
-        for i, ids in zip(plain, self.sp.encode([texts[i] for i in plain], num_threads=os.cpu_count() or 1)):
-            out[i] = ids
-        for i, t in enumerate(texts):
-            if t and _UNSPELLABLE.search(t):
-                out[i] = self.encode(t)
-        return out
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.decode_pieces(ids)
-
-    def decode_pieces(self, ids: Sequence[int]) -> str:
-        table = self.piece_bytes
-        return _utf8_lossless(b"".join(table[i] or b"" for i in ids))
-
-    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
-        return [self.decode_pieces(ids) for ids in batch]
+    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
+        return self.sp.encode(texts, num_threads=os.cpu_count() or 1)
 
     def pieces_for(self, surface: str, byte: int | None = None) -> list[int]:
         """Base ids that spell ``surface`` (or the single ``byte``)."""

@@ -25,7 +25,7 @@ pytest.importorskip("sentencepiece")
 
 
 from .tiny import BASE_KINDS, EVERY_SCRIPT, adapt_config, cli, logits, make_base, make_text, write_base_tokenizer  # noqa: E402,E501
-from ..conftest import mistral_file_or_skip  # noqa: E402
+from ..conftest import mistral_test_file  # noqa: E402
 
 CHAT = "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"
 
@@ -60,8 +60,8 @@ def benv(request, texts):
     kind = request.param
     d = texts["root"] / f"base_{kind}"
     info = write_base_tokenizer(
-        kind, d, sp_model=mistral_file_or_skip("mistral-v3") if kind == "sentencepiece" else None,
-        tekken_file=mistral_file_or_skip("tekken") if kind == "tekken" else None,
+        kind, d, sp_model=mistral_test_file("mistral-v3") if kind == "sentencepiece" else None,
+        tekken_file=mistral_test_file("tekken") if kind == "tekken" else None,
         texts=texts["train"].read_text().split("\n") + EVERY_SCRIPT.split("\n"))
     make_base(d, None, 0, vocab_size=info["rows"], bos_id=info["bos"], eos_id=info["eos"])
     (d / "tokenizer_config.json").write_text(json.dumps({**info["config"], "chat_template": CHAT,
@@ -211,7 +211,7 @@ def test_tiny_base_command_and_the_cpu_warning(tmp_path, texts):
     CPU with the GPU-sized defaults."""
     from hypertok.adapt.tiny import main
 
-    mistral_file_or_skip("mistral-v3")  # the tiny base's default tokenizer
+    mistral_test_file("mistral-v3")  # the tiny base's default tokenizer
     from hypertok.adapt.train import AdaptConfig, TrainConfig, warn_cpu_sized
 
     assert main(["--out", str(tmp_path / "tb"), "--hidden-size", "16"]) == 0

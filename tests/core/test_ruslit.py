@@ -12,7 +12,7 @@ import pytest
 
 from hypertok import BuildConfig, build
 
-from ..conftest import needs_ruslit
+from ..conftest import needs_modern, needs_ruslit
 from .reference import encode as reference_encode
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
@@ -57,10 +57,7 @@ def test_tokenizer_json_equals_encode_on_modern_dev(ruslit_tok):
 
     from hypertok.files import read_text
 
-    shard = needs_ruslit().parent / "modern" / "ru-modern-dev.txt.xz"
-    if not shard.exists():
-        pytest.skip(f"the modern corpus is not at {shard.parent}")
-    text = read_text(shard)
+    text = read_text(needs_modern())
     lines = text.splitlines(keepends=True)
     hf = Tokenizer.from_file(str(ruslit_tok.path / "tokenizer.json"))
     hf_ids = [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]

@@ -14,7 +14,7 @@ import pytest
 from hypertok.errors import HyperTokError
 from hypertok.gpu import bench, vram
 from hypertok.gpu.vram import VramConfig, chars_for_tokens, parse_chars
-from ..conftest import mistral_file_or_skip
+from ..conftest import mistral_test_file
 
 MEASURED_ONLY = {"peak_allocated", "peak_reserved", "kv_cache_bytes", "prefill_s", "decode_tokens_per_s",
                  "decode_chars_per_s", "step_s"}
@@ -36,7 +36,7 @@ def _cfg(model, text, tokdir, out, **kw):
 
 
 def test_whole_harness_without_cuda(setup, tmp_path, monkeypatch):
-    mistral_file_or_skip()
+    mistral_test_file()
     monkeypatch.setattr(bench, "cuda_available", lambda: False)
     model, text, tokdir = setup
     res = vram.sweep(_cfg(model, text, tokdir, tmp_path / "out"), command="test", progress=False)
@@ -69,7 +69,7 @@ def test_whole_harness_without_cuda(setup, tmp_path, monkeypatch):
 
 def test_oom_recorded_and_sweep_goes_on(setup, tmp_path, monkeypatch):
     """A fake CUDA bench: the 5000-char prefill runs out of memory, the rest is measured."""
-    mistral_file_or_skip()
+    mistral_test_file()
     import torch
 
     monkeypatch.setattr(bench, "cuda_available", lambda: True)
@@ -96,7 +96,7 @@ def test_oom_recorded_and_sweep_goes_on(setup, tmp_path, monkeypatch):
 
 
 def test_point_that_cannot_fit_is_skipped_with_reason(setup, tmp_path, monkeypatch):
-    mistral_file_or_skip()
+    mistral_test_file()
     monkeypatch.setattr(bench, "cuda_available", lambda: True)
     monkeypatch.setattr(bench, "gpu_memory_bytes", lambda: 1000)  # a GPU of 1000 bytes
     monkeypatch.setattr(bench, "environment", lambda: {"gpu": "fake"})
@@ -108,7 +108,7 @@ def test_point_that_cannot_fit_is_skipped_with_reason(setup, tmp_path, monkeypat
 
 
 def test_clear_errors(setup, tmp_path):
-    mistral_file_or_skip()
+    mistral_test_file()
     model, text, tokdir = setup
     with pytest.raises(HyperTokError, match="fewer than the requested"):
         vram.sweep(VramConfig(model=str(model), text=str(text), chars=[10**9], out=str(tmp_path)), progress=False)
@@ -130,7 +130,7 @@ def test_parse_chars_and_prefix_search():
 
 
 def test_cli_help_and_run(setup, tmp_path, capsys, monkeypatch):
-    mistral_file_or_skip()
+    mistral_test_file()
     from hypertok.cli import main
 
     monkeypatch.setattr(bench, "cuda_available", lambda: False)
@@ -148,7 +148,7 @@ def test_cli_help_and_run(setup, tmp_path, capsys, monkeypatch):
 def test_replace_on_a_plain_tokenizer_json_gives_ids(tmp_path):
     """Issue 9 fix: ``DIR:replace`` on a directory holding only a tokenizer.json used to give
     tokenizers ``Encoding`` objects instead of ids."""
-    mistral_file_or_skip()
+    mistral_test_file()
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "<pad>": 3, "▁": 4, "▁с": 5, "т": 6, "о": 7, "л": 8, "▁стол": 9}

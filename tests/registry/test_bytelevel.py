@@ -20,7 +20,7 @@ from hypertok.registry import LosslessByteLevel, LosslessSentencePiece, find_bas
 from hypertok.registry.bytelevel import BYTE_TO_CHAR, CHAR_TO_BYTE
 
 from ..adapt.tiny import EVERY_SCRIPT, llama3_style_tokenizer, write_base_tokenizer
-from ..conftest import mistral_file_or_skip
+from ..conftest import mistral_test_file
 
 LINES = EVERY_SCRIPT.split("\n")
 ANY = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=40)
@@ -40,7 +40,7 @@ def llama3(tiny_corpus, tmp_path_factory):
 @pytest.fixture(scope="module")
 def tekken(tmp_path_factory):
     d = tmp_path_factory.mktemp("tekken")
-    info = write_base_tokenizer("tekken", d, tekken_file=mistral_file_or_skip("tekken"))
+    info = write_base_tokenizer("tekken", d, tekken_file=mistral_test_file("tekken"))
     (d / "tokenizer_config.json").write_text(json.dumps(info["config"]))
     return d
 
@@ -71,7 +71,7 @@ def test_tekken_style_base_is_tekken(tekken, tmp_path):
     """The test base cut from Mistral's Tekken file encodes as mistral-common's Tekkenizer on the same ranks."""
     from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
-    raw = json.loads(mistral_file_or_skip("tekken").read_text(encoding="utf-8"))
+    raw = json.loads(mistral_test_file("tekken").read_text(encoding="utf-8"))
     base = find_base(tekken)
     n_special = raw["config"]["default_num_special_tokens"]
     raw["vocab"] = raw["vocab"][:len(base) - n_special]
@@ -115,7 +115,7 @@ def test_normaliser_and_prefix_space_of_the_file_are_dropped(tmp_path, tiny_corp
 def test_find_base_prefers_the_sentencepiece_file(tmp_path, llama3):
     (tmp_path / "tokenizer.json").write_bytes((llama3 / "tokenizer.json").read_bytes())
     assert isinstance(find_base(tmp_path), LosslessByteLevel)
-    (tmp_path / "tokenizer.model").write_bytes(mistral_file_or_skip("mistral-v3").read_bytes())
+    (tmp_path / "tokenizer.model").write_bytes(mistral_test_file("mistral-v3").read_bytes())
     assert isinstance(find_base(tmp_path), LosslessSentencePiece)  # Mistral 7B and Llama 2 ship both
 
 

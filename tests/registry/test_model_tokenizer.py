@@ -22,7 +22,7 @@ from hypertok.registry import (AdaptedTokenizer, HyperTokTokenizer, LosslessByte
 from hypertok.registry.bytelevel import to_byte_level
 
 from ..adapt.tiny import BASE_KINDS, EVERY_SCRIPT, write_base_tokenizer
-from ..conftest import mistral_file_or_skip
+from ..conftest import mistral_test_file
 
 LINES = EVERY_SCRIPT.split("\n")
 
@@ -33,8 +33,8 @@ def base(request, tiny_corpus, tmp_path_factory):
     kind = request.param
     d = tmp_path_factory.mktemp(kind)
     info = write_base_tokenizer(
-        kind, d, sp_model=mistral_file_or_skip("mistral-v3") if kind == "sentencepiece" else None,
-        tekken_file=mistral_file_or_skip("tekken") if kind == "tekken" else None,
+        kind, d, sp_model=mistral_test_file("mistral-v3") if kind == "sentencepiece" else None,
+        tekken_file=mistral_test_file("tekken") if kind == "tekken" else None,
         texts=tiny_corpus.read_text().split("\n") + LINES)
     (d / "tokenizer_config.json").write_text(json.dumps(info["config"]))
     return find_base(d)
@@ -183,7 +183,7 @@ def v3():
     """Mistral v3's own tokenizer.model: it has a control piece ("[INST]") named like a chat special."""
     from hypertok.registry import LosslessSentencePiece
 
-    return LosslessSentencePiece(mistral_file_or_skip("mistral-v3"))
+    return LosslessSentencePiece(mistral_test_file("mistral-v3"))
 
 
 @pytest.fixture(scope="module", params=["extend", "replace"])

@@ -27,7 +27,7 @@ from hypertok.registry import (
     plan_transfer,
     trained,
 )
-from ..conftest import mistral_file_or_skip
+from ..conftest import mistral_test_file
 
 TEXTS = ["Столы и стулья стояли у стены.", "  два  пробела\tи таб", "Ёж 🙂 café 12345", ""]
 
@@ -85,14 +85,14 @@ def test_piece_bytes_spell_the_text(tiny_tok, spm_model):
 
 
 def test_mistral_tokenizers():
-    mistral_file_or_skip("mistral-v1")
+    mistral_test_file("mistral-v1")
     sizes = {"mistral-v1": 32000, "mistral-v3": 32768}
     for name, size in sizes.items():
         tok = load_tokenizer(name)
         assert tok.name == name and tok.vocab_size == size and tok.dummy_prefix
         assert tok.decode(tok.encode(TEXTS[0])) == TEXTS[0]
         assert len(tok.fallback_ids) == 256
-    mistral_file_or_skip("tekken")
+    mistral_test_file("tekken")
     tekken = load_tokenizer("tekken")
     assert tekken.vocab_size == 131072 and tekken.decode(tekken.encode(TEXTS[2])) == TEXTS[2]
 

@@ -4,6 +4,9 @@
 #   bash experiments/adapt/gpu.sh probe        # 7B-shape stages (bench7b.py) + a short proxy run, in the foreground
 #   bash experiments/adapt/gpu.sh start        # the whole experiment in the background (setsid), returns at once
 #   bash experiments/adapt/gpu.sh start100     # the 100M-token curves (preset proxy100) + bench_loss.py + ship7b.py
+#   bash experiments/adapt/gpu.sh start150     # 150M pretraining, Liger's loss, 80M-token curves (preset proxy150),
+#                                              # extend and BPE-extend at 4M
+#   bash experiments/adapt/gpu.sh vram         # hypertok vram --mode train per loss, beside them
 #   bash experiments/adapt/gpu.sh wait SECONDS # waits (at most SECONDS) for it, prints progress, copies results to $OUT
 #
 # A call of the device tool lasts 10 minutes at most, and a machine is held 30: `start` then
@@ -11,14 +14,16 @@
 set -u
 D=.data/adapt
 W=/tmp/adapt10
+L=$W/logs
 OUT=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 
 setup() {
-  # the tokenizer folders travel packed (the device tool carries 64 MiB): tar -cJf toks.tar.xz tok32k tok64k bpe32k
+  # the tokenizer folders travel packed (the device tool carries 64 MiB): tar -cJf toks.tar.xz tok32k tok64k tok128k bpe32k
   [ -d $D/tok32k ] || [ ! -f $D/toks.tar.xz ] || tar -xJf $D/toks.tar.xz -C $D || exit 1
   [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
-  mkdir -p $W/text
+  mkdir -p $W/text /tmp/mistral  # hypertok vram's mistral-v3 without mistral-common: the same file, its name
+  cp $D/mistral_v3.model /tmp/mistral/mistral_instruct_tokenizer_240323.model.v3
   for f in $D/text/*.xz; do
     t=$W/text/$(basename "$f" .xz)
     [ -f "$t" ] || xz -dc -T0 "$f" > "$t" || { echo "cannot decompress $f"; exit 1; }
@@ -30,7 +35,7 @@ setup() {
 args() {  # the run.py arguments of every lane
   echo --sp $D/mistral_v3.model --train $W/text/ruslit-train.txt $W/text/modern-train-000{1,2,3,4,5}.txt \
     --dev ruslit=$W/text/ruslit-dev.txt modern=$W/text/modern-dev.txt --hypertok $D/tok32k --bpe $D/bpe32k \
-    --work $W/work-$1 --results $W/results-$1 --preset $1
+    --work $W/work-$1 --results $W/results-$1 --preset $1 ${LOSS:+--loss $LOSS}
 }
 
 case "${1:-}" in
@@ -82,22 +87,44 @@ case "${1:-}" in
         --work /tmp/ship7b --out $W/ship7b.json > $L/ship7b.log 2>&1; rm -rf /tmp/ship7b" < /dev/null > /dev/null 2>&1 &
     sleep 20; tail -3 $L/*.log
     ;;
+  start150)  # issue 10's third lease: 150M pretraining tokens, Liger's loss, 80M-token curves, extend at 4M, vram
+    setup
+    mkdir -p $L
+    ONLY=ht-replace-mean-long,control-long,control,ht-extend-mean,bpe-extend-mean
+    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
+    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane prep --only $ONLY > $L/prep.log 2>&1 < /dev/null &
+    for lane in long-ht long-control short; do
+      setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy150) --lane $lane > $L/$lane.log 2>&1; touch $L/$lane.done" \
+        < /dev/null > /dev/null 2>&1 &
+    done
+    setsid nohup bash -c "while [ ! -f $L/long-ht.done ] || [ ! -f $L/long-control.done ] || [ ! -f $L/short.done ]; do sleep 5; done;
+      python3 experiments/adapt/run.py $(args proxy150) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
+      < /dev/null > /dev/null 2>&1 &
+    sleep 45; tail -3 $L/*.log
+    ;;
+  vram)  # started beside start150's runs (a later call, once they train):
+    # train-step memory of the 7B shape at 32k (Mistral v3) and 128k (HyperTok replace), per loss; it shares the
+    # GPU with the pretraining, so only its memory figures are clean (the note says so)
+    setsid nohup bash -c "HYPERTOK_MISTRAL_DATA=/tmp/mistral python3 -m hypertok.cli vram --model mistral-7b --tokenizer mistral-v3 $D/tok128k:replace \
+      --text $W/text/modern-dev.txt --mode train --chars 16k --train-chars 16k,64k --at-tokens 8k \
+      --losses full,chunked,liger --repeats 2 --quiet --out $W/vram-train > $L/vram.log 2>&1" < /dev/null > /dev/null 2>&1 &
+    sleep 5; tail -3 $L/vram.log
+    ;;
   wait)
-    L=$W/logs
     end=$((SECONDS + ${2:-540}))
     while [ $SECONDS -lt $end ] && [ ! -f $L/all.done ]; do sleep 10; done
     for f in $L/*.log; do echo "== $f"; grep -v "Loading\|Writing" "$f" | tail -8; done
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
-    mkdir -p $OUT/proxy
-    cp $W/work-proxy/lane-*.json $W/work-proxy/pretrain.json $OUT/proxy/ 2>/dev/null
-    cp $W/results-proxy/* $OUT/proxy/ 2>/dev/null
-    mkdir -p $OUT/proxy100/logs
-    cp $W/work-proxy100/lane-*.json $W/work-proxy100/pretrain.json $W/results-proxy100/* $W/loss.json $W/ship7b.json \
-      $OUT/proxy100/ 2>/dev/null
-    for f in $W/work-proxy100/adapters/*/train_log*.jsonl; do [ -f "$f" ] && cp "$f" $OUT/proxy100/logs/$(basename $(dirname $f))-$(basename $f); done
-    cat $L/*.log > $OUT/proxy100/run.log 2>/dev/null
-    cat $L/*.log > $OUT/proxy/run.log 2>/dev/null
+    for d in $W/work-*; do  # each preset's lane results, curves and logs
+      p=${d#$W/work-}
+      mkdir -p $OUT/$p/logs
+      cp $d/lane-*.json $d/pretrain.json $W/results-$p/* $OUT/$p/ 2>/dev/null
+      for f in $d/adapters/*/train_log*.jsonl; do [ -f "$f" ] && cp "$f" $OUT/$p/logs/$(basename $(dirname $f))-$(basename $f); done
+      cat $L/*.log > $OUT/$p/run.log 2>/dev/null
+    done
+    cp $W/loss.json $W/ship7b.json $OUT/ 2>/dev/null
+    [ -d $W/vram-train ] && cp -r $W/vram-train $OUT/
     [ -f $L/all.done ] && echo ALL DONE
     ;;
-  *) echo "usage: gpu.sh probe | start | start100 | wait SECONDS"; exit 2 ;;
+  *) echo "usage: gpu.sh probe | start | start100 | start150 | vram | wait SECONDS"; exit 2 ;;
 esac

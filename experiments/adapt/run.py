@@ -55,6 +55,13 @@ PRESETS = {
                      pre_tokens=100_000_000, pre_lr=1e-3, batch=32, lora_r=64, dtype="float32", eval_chars=200_000,
                      final_chars=500_000, gen_tokens=128, prompts=4, repeats=3, short=4_000_000, long=100_000_000,
                      eval_tokens=5_000_000),
+    # the third lease: the 150M pretraining tokens, Liger's fused loss in every run (pretraining
+    # included), the long lanes at 80M adaptation tokens (what fits one lease after 150M of pretraining)
+    # and the plain recipe again for extend and the BPE-extended baseline at 4M
+    "proxy150": dict(hidden=768, layers=10, heads=12, kv=4, inter=2048, seq=1024, pre_batch=64,
+                     pre_tokens=150_000_000, pre_lr=1e-3, batch=32, lora_r=64, dtype="float32", eval_chars=200_000,
+                     final_chars=500_000, gen_tokens=128, prompts=4, repeats=3, short=4_000_000, long=80_000_000,
+                     eval_tokens=5_000_000, loss="liger"),
 }
 
 # name -> (tokenizer, strategy, init, stage-1 share of the budget, distillation weight, budget)
@@ -67,6 +74,8 @@ VARIANTS = {
     "ht-replace-all":         ("ht", "replace", "focus", 0.2, 1.0, "short"),
     "ht-extend-all":          ("ht", "extend", "focus", 0.2, 1.0, "short"),
     "bpe-extend-all":         ("bpe", "extend", "focus", 0.2, 1.0, "short"),
+    "ht-extend-mean":         ("ht", "extend", "mean", 0.0, 0.0, "short"),
+    "bpe-extend-mean":        ("bpe", "extend", "mean", 0.0, 0.0, "short"),
     "control":                ("base", "", "", 0.0, 0.0, "short"),
     "ht-replace-all-long":    ("ht", "replace", "focus", 0.2, 1.0, "long"),
     "control-long":           ("base", "", "", 0.0, 0.0, "long"),
@@ -80,6 +89,8 @@ LANES = {  # three processes share the GPU while training (the small model leave
     # preset proxy100: the plain recipe (the best at 4M, and twice as fast as distillation) and its control
     "long-ht": ["ht-replace-mean-long"],
     "long-control": ["control-long"],
+    # preset proxy150: the plain recipe for extend and the BPE-extended baseline, with their control
+    "short": ["control", "ht-extend-mean", "bpe-extend-mean"],
 }
 LR = dict(lora=1e-3, rows=3e-3, stage1=3e-3, stage2_rows=1e-3)
 
@@ -128,11 +139,14 @@ def pretrain(args, P, work: Path) -> dict:
     steps = max(1, int(P["pre_tokens"] // (P["pre_batch"] * P["seq"])))
     loop = TrainConfig(steps=steps, batch_size=P["pre_batch"], seq_len=P["seq"], lr=P["pre_lr"], rows_lr=None,
                        warmup=max(1, steps // 20), min_lr_ratio=0.1, weight_decay=0.1, seed=args.seed, eval_every=0,
-                       save_every=0, progress=False, desc="pretrain")
+                       save_every=0, progress=False, desc="pretrain", loss=P.get("loss", "chunked"))
+    if args.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
     hist = train_loop(model, stream, tok.bos, loop)
     sync(args.device)
     dt = time.time() - t0
+    peak = torch.cuda.max_memory_allocated() if args.device.type == "cuda" else None
     tokens = steps * loop.batch_size * loop.seq_len
     log(f"pretrained {n_params / 1e6:.1f}M params: {steps} steps, {tokens / 1e6:.0f}M tokens in {dt:.0f}s "
         f"({tokens / dt / 1e3:.0f}k tokens/s), loss {hist[-1]['loss']:.3f}")
@@ -140,6 +154,7 @@ def pretrain(args, P, work: Path) -> dict:
     (base_dir / "tokenizer.model").write_bytes(Path(args.sp).read_bytes())
     info = {"params": n_params, "vocab_params": 2 * len(tok) * P["hidden"], "steps": steps, "batch": loop.batch_size,
             "seq_len": loop.seq_len, "tokens": tokens, "seconds": dt, "tokens_per_s": tokens / dt,
+            "loss": loop.loss, "peak_memory_bytes": peak,
             "epochs": tokens / meta.tokens, "train_tokens": meta.tokens, "train_chars": meta.chars,
             "curve": [(h["step"], h["loss"]) for h in hist[:: max(1, steps // 200)]]}
     write_json(work / "pretrain.json", info)
@@ -200,7 +215,8 @@ def train_variant(name: str, args, P, work: Path, base_dir: Path) -> dict:
              for dname, path in args.dev]
     loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"],
                        rows_lr=LR["stage2_rows"] if s1 else LR["rows"], warmup=max(1, steps // 20),
-                       eval_every=eval_every, save_every=0, seed=args.seed, progress=False, desc=name)
+                       eval_every=eval_every, save_every=0, seed=args.seed, progress=False, desc=name,
+                       loss=P.get("loss", "chunked"))
     cfg = AdaptConfig(base=str(base_dir), tokenizer=tokdir, train=[train_bin], out=str(work / "adapters" / name),
                       eval=evals, strategy=strategy, init=init, lora_r=P["lora_r"], lora_alpha=P["lora_r"],
                       eval_chars=0, grad_ckpt=False, dtype=P["dtype"], stage1_steps=s1, stage1_lr=LR["stage1"],
@@ -265,18 +281,21 @@ def train_control(name: str, args, P, work: Path, base_dir: Path) -> dict:
 
     loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"], rows_lr=LR["rows"],
                        warmup=max(1, steps // 20), eval_every=max(1, int(P["eval_tokens"] // (P["batch"] * P["seq"]))),
-                       save_every=0, seed=args.seed, progress=False, desc=name)
+                       save_every=0, seed=args.seed, progress=False, desc=name, loss=P.get("loss", "chunked"))
+    if args.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
     hist = train_loop(model, stream, tok.bos, loop, out=work / "adapters" / name, eval_fn=eval_fn,
                       is_row_param=is_row_param)  # out: the step log (train_log.jsonl), curve points included
     sync(args.device)
     seconds = time.time() - t0
+    peak = torch.cuda.max_memory_allocated() if args.device.type == "cuda" else None
     model = model.merge_and_unload()
     final = bpc_by_text(model, tok, dev_docs(args, P, P["final_chars"]), P)
     model.save_pretrained(work / "merged" / name)
     tokens = steps * P["batch"] * P["seq"]
     r = {"tokenizer": "base", "strategy": "base", "adapt_tokens": tokens, "adapt_seconds": seconds,
-         "model_vocab_size": V, "bpc_by_text": {k: v["bpc"] for k, v in final.items()},
+         "peak_memory_bytes": peak, "model_vocab_size": V, "bpc_by_text": {k: v["bpc"] for k, v in final.items()},
          "dev": final, "curve": [{"tokens": h["tokens"], "eval_bpc": h["eval_bpc"],
                                   "eval_bpc_by_text": h["eval_bpc_by_text"]} for h in hist if "eval_bpc" in h],
          "train_loss": [(h["tokens"], h["loss"]) for h in hist[:: max(1, len(hist) // 300)]]}
@@ -465,6 +484,8 @@ def main() -> int:
     ap.add_argument("--work", help="scratch folder shared by the lanes")
     ap.add_argument("--results", required=True, help="where results.json and curves.png go (lane speed)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loss", choices=["chunked", "liger"],
+                    help="next-token loss of every run (default: the preset's, else chunked)")
     ap.add_argument("--replot", action="store_true", help="redraw curves.png and the table from --results/results.json")
     args = ap.parse_args()
     res_dir = Path(args.results)
@@ -484,7 +505,9 @@ def main() -> int:
     import torch
 
     args.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    P = PRESETS[args.preset]
+    P = dict(PRESETS[args.preset])
+    if args.loss:
+        P["loss"] = args.loss
     work.mkdir(parents=True, exist_ok=True)
     res_dir.mkdir(parents=True, exist_ok=True)
     if args.lane == "pretrain":

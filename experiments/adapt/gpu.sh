@@ -100,7 +100,7 @@ case "${1:-}" in
     setsid nohup bash -c "while [ ! -f $L/long-ht.done ] || [ ! -f $L/long-control.done ] || [ ! -f $L/short.done ]; do sleep 5; done;
       python3 experiments/adapt/run.py $(args proxy150) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
       < /dev/null > /dev/null 2>&1 &
-    sleep 45; tail -3 $L/*.log
+    sleep 45; tail -n 3 $L/*.log
     ;;
   vram)  # started beside start150's runs (a later call, once they train):
     # train-step memory of the 7B shape at 32k (Mistral v3) and 128k (HyperTok replace), per loss; it shares the

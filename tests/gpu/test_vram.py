@@ -290,7 +290,7 @@ def test_report_with_measured_liger_points(setup, tmp_path, monkeypatch, fake_li
 
 
 def test_a_results_file_from_before_liger_still_renders(tmp_path):
-    """experiments/vram/combined/results.json was written before --losses and vs_base: it renders
+    """experiments/vram/combined/results.json was measured before --losses and vs_base: it renders
     with full and chunked only, and gains the vs-base table."""
     from pathlib import Path
 
@@ -298,7 +298,8 @@ def test_a_results_file_from_before_liger_still_renders(tmp_path):
 
     old = json.loads((Path(__file__).resolve().parents[2] / "experiments" / "vram" / "combined" /
                       "results.json").read_text())
-    assert "losses" not in old["config"] and "vs_base" not in old
+    old.pop("vs_base", None)  # merge.py has re-rendered it since: as the GPU runs wrote it
+    assert "losses" not in old["config"]
     write_outputs(old, tmp_path)
     summary = (tmp_path / "summary.md").read_text()
     assert "## Train memory against mistral-v3" in summary and "liger" not in summary

@@ -9,7 +9,7 @@ explicit positions and no KV cache, which is what packed training rows need (pos
 restart at each document, so documents never attend to each other).
 
 Used by ``hypertok.adapt`` (training and bits per character) and by the CUDA benchmark
-of ``hypertok vram`` (train-step memory with the chunked loss).
+of ``hypertok vram`` (train-step memory with the chunked or the fused loss).
 
 :func:`token_logprobs` gives the same quantity per position instead of summed, for the
 span sums of cross-tokenizer distillation (``hypertok.adapt.distill``); its sum is minus
@@ -25,6 +25,19 @@ from .errors import HyperTokError
 
 IGNORE_INDEX = -100
 LOSSES = ("chunked", "liger")
+LIGER_MISSING = "needs the liger-kernel package on a CUDA machine (pip install liger-kernel)"
+
+
+def check_liger(flag: str = "--loss liger", instead: str = "--loss chunked runs anywhere") -> None:
+    """Refuse, in one line naming ``flag``, where the liger-kernel package is not installed.
+
+    Only the package's presence is checked (``importlib.util.find_spec``), so nothing heavy
+    is imported; Triton itself fails later without CUDA.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise HyperTokError(f"{flag} {LIGER_MISSING}; {instead}")
 
 
 def chunked_cross_entropy(hidden, labels, head, chunk: int = 8192, checkpoint: bool = True,
@@ -85,8 +98,7 @@ def fused_cross_entropy(hidden, labels, head, ignore_index: int = IGNORE_INDEX):
     try:
         from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
     except ImportError:
-        raise HyperTokError("--loss liger needs the liger-kernel package on a CUDA machine "
-                            "(pip install liger-kernel); --loss chunked runs anywhere") from None
+        raise HyperTokError(f"--loss liger {LIGER_MISSING}; --loss chunked runs anywhere") from None
     h = hidden.reshape(-1, hidden.shape[-1])  # (N, d)
     y = labels.reshape(-1)  # (N,)
     weight = head.weight if callable(head) else head  # (V, d)

@@ -93,3 +93,36 @@ def tiny_tokenizers(tiny_corpus, tmp_path_factory, tiny_tok):
         out = tmp_path_factory.mktemp("tok") / mode
         toks[mode] = build([tiny_corpus], out, BuildConfig(vocab_size=900, mode=mode, min_ngram_count=5))
     return toks
+
+
+@pytest.fixture
+def fake_liger(monkeypatch):
+    """A stand-in for liger-kernel (Triton, CUDA only) with its interface and plain torch math,
+    so the plumbing around it (the head weight through peft's wrappers, the step) is tested on CPU.
+    Shared by tests/adapt (``--loss liger``) and tests/gpu (``hypertok vram --losses liger``)."""
+    import importlib.machinery
+    import sys
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    class LigerFusedLinearCrossEntropyLoss(torch.nn.Module):
+        calls = 0
+
+        def __init__(self, ignore_index=-100, reduction="mean"):
+            super().__init__()
+            self.ignore_index, self.reduction = ignore_index, reduction
+
+        def forward(self, lin_weight, _input, target, bias=None):
+            type(self).calls += 1
+            return F.cross_entropy(F.linear(_input, lin_weight).float(), target, ignore_index=self.ignore_index,
+                                   reduction=self.reduction)
+
+    pkg, sub = types.ModuleType("liger_kernel"), types.ModuleType("liger_kernel.transformers")
+    sub.LigerFusedLinearCrossEntropyLoss = LigerFusedLinearCrossEntropyLoss
+    pkg.__spec__ = importlib.machinery.ModuleSpec("liger_kernel", None)
+    pkg.transformers = sub
+    monkeypatch.setitem(sys.modules, "liger_kernel", pkg)
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers", sub)
+    return LigerFusedLinearCrossEntropyLoss

@@ -10,6 +10,7 @@
 #   TOK32  HyperTok 32k concept directory   (built here from train.txt if missing)
 #   TOK128 HyperTok 128k concept directory  (built here from train.txt if missing)
 #   OUT    output folder                    (default experiments/vram/results)
+#   LOSSES train-mode losses                (default full,chunked; add liger where liger-kernel is installed)
 # Without CUDA it still runs and writes the analytic figures (measured fields absent).
 set -euo pipefail
 SHARED=${SHARED:-../shared/corpora/ruslit}
@@ -18,6 +19,7 @@ TOK32=${TOK32:-.data/tok32k}
 TOK128=${TOK128:-.data/tok128k}
 OUT=${OUT:-experiments/vram/results}
 MODE=${MODE:-both}       # inference | train | both
+LOSSES=${LOSSES:-full,chunked}
 BUDGET=${BUDGET:-420}   # seconds of GPU measurement before later points are skipped (recorded as such)
 for spec in "$TOK32:32000" "$TOK128:128000"; do
   dir=${spec%:*}; size=${spec##*:}
@@ -28,5 +30,5 @@ done
 python -m hypertok.cli vram --model mistral-7b \
   --tokenizer mistral-v3 "$TOK32:extend" "$TOK32:replace" "$TOK128:extend" "$TOK128:replace" \
   --text "$TEXT" --chars 8k,32k,64k,128k,256k --at-tokens 60000 \
-  --mode "$MODE" --train-chars 8k,32k,64k --decode-tokens 128 --repeats 3 \
+  --mode "$MODE" --train-chars 8k,32k,64k --losses "$LOSSES" --decode-tokens 128 --repeats 3 \
   --time-budget "$BUDGET" --quiet --out "$OUT"

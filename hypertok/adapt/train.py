@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import math
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_file, atomic_write, check_out, is_empty_dir, made_dirs
-from ..loss import LOSSES, causal_lm_nll
+from ..loss import LOSSES, causal_lm_nll, check_liger
 from ..registry import STRATEGIES
 from .data import n_rows, open_packed, prepare, rows_of
 from .distributed import SINGLE, launched, loss_module
@@ -96,9 +95,8 @@ class TrainConfig:
                 raise HyperTokError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.loss not in LOSSES:
             raise HyperTokError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
-        if self.loss == "liger" and importlib.util.find_spec("liger_kernel") is None:
-            raise HyperTokError("--loss liger needs the liger-kernel package on a CUDA machine "
-                                "(pip install liger-kernel); --loss chunked runs anywhere")
+        if self.loss == "liger":
+            check_liger()
         for name in ("lr", "rows_lr", "clip", "min_lr_ratio", "weight_decay"):  # issue 13: --lr nan trained NaNs
             v = getattr(self, name)
             if v is not None and (not math.isfinite(v) or v < 0 or (v == 0 and name in ("lr", "clip"))):

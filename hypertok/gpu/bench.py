@@ -10,9 +10,11 @@ trained weights), with SDPA attention, and measures, after a warm-up, with
   bytes, and decode throughput in tokens/s and characters/s over ``decode_tokens``
   greedy steps (median step time and whole-run rate);
 - **train** (:func:`measure_train`): one forward+backward of a LoRA step (peft, all seven
-  linear layers, gradient checkpointing) with the full-vocabulary Hugging Face loss, or
-  with a chunked loss (:func:`chunked_cross_entropy`) that never holds more than one
-  chunk of logits.
+  linear layers, gradient checkpointing) with the full-vocabulary Hugging Face loss
+  (``full``), with our chunked loss (``chunked``, :func:`hypertok.loss.chunked_cross_entropy`)
+  that never holds more than one chunk of logits, or with Liger's fused linear
+  cross-entropy (``liger``, :func:`hypertok.loss.fused_cross_entropy`; CUDA and the
+  liger-kernel package), which holds one block of about ``tokens x hidden`` logits.
 
 An out-of-memory error is returned as ``{"oom": message}`` so a sweep can go on.
 :class:`LiveBytes` counts the bytes of live tensors on any device (CPU included); the
@@ -22,8 +24,8 @@ What it does not do: no optimizer step (the train figure is forward+backward), n
 > 1, no tokenization (see :mod:`hypertok.gpu.vram`). torch, transformers and peft are imported
 inside the functions, so importing this module is light.
 
-The chunked loss is :func:`hypertok.loss.chunked_cross_entropy`, the same one adaptation
-trains with.
+The chunked and fused losses are those of :mod:`hypertok.loss`, the same ones adaptation
+trains with (``hypertok adapt --loss``).
 
 Follows issue 4 ("VRAM, attention and speed") and the timing method of
 karpathy/nanoGPT ``bench.py``. Moved from ``hypertok/bench.py`` by issue 9.
@@ -36,7 +38,7 @@ import statistics
 import time
 import weakref
 
-from ..loss import chunked_cross_entropy
+from ..loss import chunked_cross_entropy, fused_cross_entropy
 from .memory import ModelShape
 
 
@@ -231,18 +233,27 @@ def _peaks_with(key: str) -> dict:
 
 # --------------------------------------------------------------------------- train
 def train_step(model, ids, loss: str = "full", chunk: int = 4096) -> float:
-    """One forward+backward of a peft model; returns the loss value."""
+    """One forward+backward of a peft model on ``ids`` (1, T); returns the mean loss value.
+
+    ``loss``: ``full`` (Hugging Face's, all logits), ``chunked`` (``chunk`` positions of
+    logits at a time) or ``liger`` (Liger's fused kernel; ``chunk`` does not apply).
+    """
     model.zero_grad(set_to_none=True)
     if loss == "full":
         out = model(input_ids=ids, labels=ids, use_cache=False)
         value = out.loss
         del out
-    else:
+    elif loss in ("chunked", "liger"):
         base = model.get_base_model()  # MistralForCausalLM with LoRA layers inside
         hidden = base.model(input_ids=ids, use_cache=False).last_hidden_state  # (1, T, H)
-        total, n = chunked_cross_entropy(hidden[0, :-1], ids[0, 1:], base.lm_head.weight, chunk)
+        if loss == "chunked":
+            total, n = chunked_cross_entropy(hidden[0, :-1], ids[0, 1:], base.lm_head.weight, chunk)
+        else:
+            total, n = fused_cross_entropy(hidden[0, :-1], ids[0, 1:], base.lm_head)  # (T-1, H), (T-1,)
         value = total / n
         del hidden
+    else:
+        raise ValueError(f"train_step: unknown loss {loss!r}")
     value.backward()
     return float(value.detach())
 

@@ -12,8 +12,9 @@ size, vocabulary size) and a sequence length in tokens, it predicts what
   ``MistralForCausalLM`` code keeps alive at its worst moment (see the comments at
   :func:`inference_estimate` and :func:`train_estimate`);
 - **logits**: one row at inference (``logits_to_keep=1``, as ``generate`` does), all
-  ``tokens x vocab`` of them in training with the full-vocabulary loss, or one chunk
-  of them with a chunked loss;
+  ``tokens x vocab`` of them in training with the full-vocabulary loss, one chunk of
+  them with our chunked loss, or the one block Liger's fused linear cross-entropy
+  holds (about ``tokens x hidden`` elements whatever the vocabulary, :func:`liger_chunk`);
 - **FLOPs** of the linear layers and of attention (causal, so half the score matrix).
 
 The vocabulary is sized per tokenizer: ``extend`` = base vocabulary + the new entries,
@@ -36,8 +37,10 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import read_json
+from ..loss import LOSSES
 
 GIB = 1024**3
+TRAIN_LOSSES = ("full",) + LOSSES  # the losses of a train step: Hugging Face's, then those of hypertok.loss
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,48 @@ def inference_estimate(shape: ModelShape, tokens: int, dtype_bytes: int = 2) -> 
     }
 
 
+def _next_power_of_2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def liger_chunk(targets: int, hidden: int, vocab: int) -> int:
+    """Rows of logits Liger's fused linear cross-entropy computes at once (liger-kernel 0.8.5,
+    ``ops/fused_linear_cross_entropy.py``): it splits the targets so that one block holds
+    about ``targets x hidden`` elements, ``next_power_of_2(ceil(targets / ceil(vocab / hidden)))``
+    rows, at most all of them. So the block does not grow with the vocabulary.
+
+    >>> liger_chunk(4095, 4096, 32768), liger_chunk(4095, 4096, 131072)   # 8 and 32 chunks
+    (512, 128)
+    """
+    n = max(int(targets), 1)
+    per = -(-int(vocab) // int(hidden))  # ceil(V / H): how many times more logits than inputs
+    return min(_next_power_of_2(-(-n // per)), n)
+
+
+def liger_loss_bytes(targets: int, hidden: int, vocab: int, weight_grad: bool = False,
+                     dtype_bytes: int = 2) -> int:
+    """Bytes Liger's fused loss allocates beyond its inputs, all alive at its worst moment
+    (read off liger-kernel 0.8.5's ``fused_linear_cross_entropy_forward``; forward and
+    backward both happen in its forward pass):
+
+    - one block of logits, :func:`liger_chunk` rows x ``vocab``, in the inputs' dtype
+      (the cross-entropy kernel overwrites it with its gradient in place);
+    - the input gradient, ``targets x hidden`` in the inputs' dtype, kept for backward;
+    - the head's gradient, ``vocab x hidden``, only where the head is trained;
+    - the float32 loss of every target and the bool target mask (5 bytes a target).
+
+    In ``hypertok vram`` the head is frozen (LoRA on the seven linear layers). With the
+    head trained it is the figure ``experiments/adapt/bench_loss.py`` measures
+    (``tests/gpu/test_memory.py`` checks it against ``loss.json``).
+
+    >>> liger_loss_bytes(4095, 4096, 131072) == 128 * 131072 * 2 + 4095 * 4096 * 2 + 5 * 4095
+    True
+    """
+    b, n = dtype_bytes, max(int(targets), 1)
+    block = liger_chunk(n, hidden, vocab) * vocab * b
+    return block + n * hidden * b + (vocab * hidden * b if weight_grad else 0) + 5 * n
+
+
 def train_estimate(shape: ModelShape, tokens: int, loss: str = "full", lora_rank: int = 16,
                    chunk: int = 4096, dtype_bytes: int = 2) -> dict:
     """Predicted peak of one LoRA forward+backward with gradient checkpointing.
@@ -294,7 +339,11 @@ def train_estimate(shape: ModelShape, tokens: int, loss: str = "full", lora_rank
       alive: three float32 copies, 12 bytes per logit. The float32 input of the final
       RMSNorm is kept for its backward. ``chunked``
       (:func:`hypertok.loss.chunked_cross_entropy`): the same 12 bytes per logit for
-      one chunk, plus the final hidden states and their accumulated gradient.
+      one chunk, plus the final hidden states and their accumulated gradient. ``liger``
+      (:func:`hypertok.loss.fused_cross_entropy`): one bf16 block of about ``tokens x
+      hidden`` logits (:func:`liger_loss_bytes`, frozen head), the final hidden states
+      and their gradient; at Mistral-7B's shape this moment is far below the layer's, so
+      the vocabulary costs only its weights.
     - **layer**: the last layer's forward (and its recomputation in backward): six
       ``tokens x intermediate`` tensors (gate and up before and after their LoRA sum,
       ``act(gate)``, the product), the two float32 RMSNorm inputs, the norm outputs,
@@ -304,8 +353,8 @@ def train_estimate(shape: ModelShape, tokens: int, loss: str = "full", lora_rank
     >>> e["logits"] // 4096 == 12 * 32768
     True
     """
-    if loss not in ("full", "chunked"):
-        raise HyperTokError(f"loss {loss!r}: use full or chunked")
+    if loss not in TRAIN_LOSSES:
+        raise HyperTokError(f"loss {loss!r}: use {', '.join(TRAIN_LOSSES)}")
     b, t, h, i = dtype_bytes, int(tokens), shape.hidden, shape.intermediate
     q, kv = shape.q_dim, shape.kv_dim
     w = weight_bytes(shape, b)
@@ -317,9 +366,13 @@ def train_estimate(shape: ModelShape, tokens: int, loss: str = "full", lora_rank
     if loss == "full":
         logits = 12 * t * shape.vocab
         loss_extra = t * h * 4  # float32 input of the final norm
-    else:
+    elif loss == "chunked":
         logits = 12 * min(chunk, max(t - 1, 1)) * shape.vocab
         loss_extra = t * h * 4 + 2 * t * h * b  # + final hidden states and their gradient
+    else:  # liger: one block of logits; the input gradient it keeps is the hidden states' gradient
+        n = max(t - 1, 1)
+        logits = liger_chunk(n, h, shape.vocab) * shape.vocab * b
+        loss_extra = t * h * 4 + t * h * b + (liger_loss_bytes(n, h, shape.vocab, dtype_bytes=b) - logits)
     act = max(layer, logits + loss_extra) + small
     peak = w["weights"] + lora + stash + act
     fwd_lin = linear_flops(shape, t, logits_tokens=0)
@@ -330,7 +383,7 @@ def train_estimate(shape: ModelShape, tokens: int, loss: str = "full", lora_rank
         "activations": layer + small, "logits": logits, "peak": peak,
         # forward + recompute + input-gradient backward for the frozen linears; lm_head forward and
         # backward (chunked: also recomputed); attention forward, recompute and about 2x in backward.
-        "linear_flops": 3 * fwd_lin + (2 if loss == "full" else 3) * lm,
+        "linear_flops": 3 * fwd_lin + (3 if loss == "chunked" else 2) * lm,
         "attention_flops": 4 * att,
     }
 

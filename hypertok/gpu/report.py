@@ -2,10 +2,14 @@
 
 What it does: from the points of a sweep (:func:`hypertok.gpu.vram.sweep`) it answers the
 break-even question (how many new vocabulary rows the shorter sequence pays for, per
-length and tokenizer, :func:`break_even_table`) and the claim table (the text that is N
-base-tokenizer tokens, with each tokenizer, :func:`claim_table`), and writes
-``results.json``, ``points.csv``, ``summary.md`` and the PNG plots atomically
-(:func:`write_outputs`).
+length and tokenizer, :func:`break_even_table`), the claim table (the text that is N
+base-tokenizer tokens, with each tokenizer, :func:`claim_table`) and issue 10's question
+(each tokenizer's train-step peak against the base tokenizer's, per loss,
+:func:`vs_base_table`), and writes ``results.json``, ``points.csv``, ``summary.md`` and
+the PNG plots atomically (:func:`write_outputs`).
+
+Results files written before a loss existed (no ``liger`` points, no ``config.losses``,
+no ``vs_base``) render as they are: a loss that was not run has no column or row.
 
 What it does not do: no measuring and no tokenizing. matplotlib is imported only when
 plotting. Split out of ``vram.py`` by issue 9 (issue 4).
@@ -19,7 +23,7 @@ import json
 from pathlib import Path
 
 from ..files import atomic_write
-from .memory import GIB, ModelShape, break_even_rows, estimate, inference_estimate
+from .memory import GIB, TRAIN_LOSSES, ModelShape, break_even_rows, estimate, inference_estimate
 
 
 def _base_label(results: dict) -> str | None:
@@ -31,6 +35,17 @@ def _base_label(results: dict) -> str | None:
 
 def _index(results: dict) -> dict:
     return {(p["tokenizer"], p["mode"], p.get("loss"), p["chars"]): p for p in results["points"]}
+
+
+def _config_losses(results: dict) -> list[str]:
+    """The train losses the run asked for (files older than ``--losses`` ran full and chunked)."""
+    return list(results["config"].get("losses") or ["full", "chunked"])
+
+
+def _point_losses(results: dict) -> list[str]:
+    """The train losses that have points, in the order of :data:`TRAIN_LOSSES`."""
+    have = {p.get("loss") for p in results["points"] if p["mode"] == "train"}
+    return [loss for loss in TRAIN_LOSSES if loss in have]
 
 
 def break_even_table(results: dict, shape: ModelShape) -> list[dict]:
@@ -124,7 +139,7 @@ def claim_table(results: dict) -> list[dict]:
                     r[k] = m[k]
             if "oom" in m or "skipped" in p:
                 r["not_measured"] = m.get("oom") or p.get("skipped")
-            for loss in ("full", "chunked"):
+            for loss in _config_losses(results):
                 q = idx.get((t["label"], "train", loss, c))
                 if q is None:  # not run at this length: the analytic figure alone
                     cfg = results["config"]
@@ -141,6 +156,86 @@ def claim_table(results: dict) -> list[dict]:
                         r[f"train_{loss}_oom"] = True
             rows.append(r)
     return rows
+
+
+def vs_base_table(results: dict) -> list[dict]:
+    """Issue 10's question: each tokenizer's train-step peak against the base tokenizer's.
+
+    One row per tokenizer (not the base), length and loss that has a train point. The
+    same text, so the same batch of training data: ``ratio_same_loss`` is the peak over
+    the base tokenizer's with the same loss, ``ratio_base_full`` over the base's with
+    the full-vocabulary loss (how Mistral's 32k trains by default). Both are measured
+    (``max_memory_allocated``) where both points were measured, else analytic
+    (``source``). ``ratio_same_tokens`` is analytic: the same loss at the base
+    tokenizer's token count, the vocabulary's cost alone at an equal batch of tokens.
+    Empty without a base tokenizer or train points.
+    """
+    base = _base_label(results)
+    if base is None:
+        return []
+    idx = _index(results)
+    cfg = results["config"]
+    shape = ModelShape(**results["model"])
+    vb = next(t["vocab"] for t in results["tokenizers"] if t["label"] == base)
+    kw = {"lora_rank": cfg["lora_rank"], "chunk": cfg["loss_chunk"]}
+
+    def peak(p):
+        """(measured or None, analytic) of a point; the analytic figure alone where not run."""
+        if p is None:
+            return None, None
+        m = p.get("measurement", {}).get("peak_allocated")
+        return m, p["analytic"]["peak"]
+
+    rows = []
+    for p in results["points"]:
+        if p["mode"] != "train" or p["tokenizer"] == base:
+            continue
+        loss, c = p["loss"], p["chars"]
+        pb = idx.get((base, "train", loss, c))
+        if pb is None:
+            continue
+        pf = idx.get((base, "train", "full", c))
+        m, a = peak(p)
+        mb, ab = peak(pb)
+        mf, af = peak(pf)
+        if af is None:  # the base's full loss was not run: its analytic figure
+            af = estimate(shape.with_vocab(vb), pb["tokens"], "train", loss="full", **kw)["peak"]
+        row = {"tokenizer": p["tokenizer"], "vocab": p["vocab"], "chars": c, "loss": loss, "tokens": p["tokens"],
+               "base": base, "base_vocab": vb, "base_tokens": pb["tokens"], "analytic_peak": a,
+               "base_analytic_peak": ab, "base_full_analytic_peak": af}
+        if m is not None and mb is not None:
+            row.update(source="measured", peak=m, base_peak=mb, ratio_same_loss=m / mb)
+        else:
+            row.update(source="analytic", peak=a, base_peak=ab, ratio_same_loss=a / ab)
+        if m is not None and mf is not None:
+            row.update(base_full_peak=mf, ratio_base_full=m / mf)
+        else:
+            row.update(base_full_peak=af, ratio_base_full=a / af)
+        if "oom" in p.get("measurement", {}):
+            row["oom"] = True
+        same = estimate(shape.with_vocab(p["vocab"]), pb["tokens"], "train", loss=loss, **kw)["peak"]
+        row["ratio_same_tokens"] = same / estimate(shape.with_vocab(vb), pb["tokens"], "train", loss=loss, **kw)["peak"]
+        rows.append(row)
+    return rows
+
+
+def vs_base_verdicts(rows: list[dict]) -> list[str]:
+    """One sentence per tokenizer and loss: is its train peak at or below the base's at every length?"""
+    out = []
+    for key in dict.fromkeys((r["tokenizer"], r["loss"]) for r in rows):
+        sel = [r for r in rows if (r["tokenizer"], r["loss"]) == key]
+        same, full = max(r["ratio_same_loss"] for r in sel), max(r["ratio_base_full"] for r in sel)
+        src = "/".join(sorted({r["source"] for r in sel}))
+        r0 = sel[0]
+
+        def said(x):
+            return f"{x:.2f}x ({'at or below' if x <= 1 else 'above'})"
+
+        out.append(f"- {key[0]} (vocab {r0['vocab']:,}), {key[1]} loss, {len(sel)} length(s) ({src}): at most "
+                   f"{said(same)} {r0['base']}'s ({r0['base_vocab']:,}) peak with the {key[1]} loss"
+                   + ("" if key[1] == "full" else f", {said(full)} with the full loss")
+                   + f"; {max(r['ratio_same_tokens'] for r in sel):.2f}x at the base's token count (analytic).")
+    return out
 
 
 # --------------------------------------------------------------------------- outputs
@@ -203,10 +298,30 @@ def summary_markdown(results: dict) -> str:
                 f"{_rows(r['rows_train_memory_chunked'])} | {_rows(r['rows_train_flops'])} | "
                 f"{_rows(r['rows_decode_bytes_per_char'])} | "
                 f"{_g(r['net_inference_memory_analytic'])} / {meas} |")
+    vs = results["vs_base"] if "vs_base" in results else vs_base_table(results)
+    if vs:
+        b = vs[0]["base"]
+        lines += ["", f"## Train memory against {b} (vocab {vs[0]['base_vocab']:,}), same text, per loss", "",
+                  f"Issue 10: does a large vocabulary, with a loss that never holds all logits, train within "
+                  f"{b}'s memory at the same batch? Peak of one LoRA forward+backward (GiB; measured where both "
+                  "points were, else analytic) and its ratio to the base's with the same loss and with the full "
+                  "loss; the last column is analytic, at the base's token count (the vocabulary's cost alone).", "",
+                  f"| tokenizer | vocab | chars | tokens | loss | peak | {b} same loss | x same loss | "
+                  f"{b} full loss | x full loss | x at equal tokens |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in vs:
+            lines.append(f"| {r['tokenizer']} | {r['vocab']:,} | {r['chars']:,} | {r['tokens']:,} | {r['loss']} | "
+                         f"{_g(r['peak'])}{' (OOM)' if r.get('oom') else ''}"
+                         f"{' (analytic)' if r['source'] == 'analytic' else ''} | {_g(r['base_peak'])} | "
+                         f"{r['ratio_same_loss']:.2f} | {_g(r['base_full_peak'])} | {r['ratio_base_full']:.2f} | "
+                         f"{r['ratio_same_tokens']:.2f} |")
+        lines += [""] + vs_base_verdicts(vs)
     if results.get("claim"):
+        closs = [loss for loss in TRAIN_LOSSES
+                 if any(f"train_{loss}_analytic_peak" in r for r in results["claim"])]
         lines += ["", "## The claim: the text that is N base-tokenizer tokens, with each tokenizer", "",
                   "| N | chars | tokenizer | tokens | vocab | inference peak GiB (measured) | reserved | analytic | "
-                  "train full-loss peak | train chunked-loss peak |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  + " | ".join(f"train {loss}-loss peak" for loss in closs) + " |",
+                  "|---|---|---|---|---|---|---|---|" + "---|" * len(closs)]
         for r in results["claim"]:
             def tr(loss):
                 if f"train_{loss}_peak_allocated" in r:
@@ -217,7 +332,7 @@ def summary_markdown(results: dict) -> str:
                     else "-"
             lines.append(f"| {r['at_tokens']:,} | {r['chars']:,} | {r['tokenizer']} | {r['tokens']:,} | {r['vocab']:,} | "
                          f"{_g(r.get('peak_allocated'))} | {_g(r.get('peak_reserved'))} | {_g(r['analytic_peak'])} | "
-                         f"{tr('full')} | {tr('chunked')} |")
+                         + " | ".join(tr(loss) for loss in closs) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -230,7 +345,11 @@ def _rows(x: float) -> str:
 
 
 def write_outputs(results: dict, out: Path) -> None:
+    """``results.json`` (with ``vs_base`` added where an older file lacks it), ``points.csv``,
+    ``summary.md`` and the plots, into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
+    if "vs_base" not in results:
+        results = {**results, "vs_base": vs_base_table(results)}
     atomic_write(out / "results.json", json.dumps(_clean(results), indent=1, ensure_ascii=False))
     buf = io.StringIO()
     cols = ["tokenizer", "mode", "loss", "chars", "tokens", "chars_per_token", "vocab", "analytic_peak",
@@ -279,7 +398,7 @@ def plot(results: dict, out: Path) -> list[Path]:
     pts = results["points"]
     gpu = results["environment"].get("gpu_memory_bytes")
     cmd = results.get("command") or "hypertok vram"
-    modes = [(m, loss) for m, loss in (("inference", None), ("train", "full"), ("train", "chunked"))
+    modes = [(m, loss) for m, loss in [("inference", None)] + [("train", loss) for loss in TRAIN_LOSSES]
              if any(p["mode"] == m and p.get("loss") == loss for p in pts)]
     if not modes:
         return written
@@ -325,10 +444,11 @@ def plot(results: dict, out: Path) -> list[Path]:
     if not panels:
         return written
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.6), squeeze=False)
+    styles = {"full": "o:", "chunked": "o-", "liger": "s--"}
     for ax, panel in zip(axes[0], panels):
-        for t in toks:
+        for t, loss in [(t, loss) for t in toks for loss in (_point_losses(results) if panel == "train" else [None])]:
             if panel == "train":
-                sel = [p for p in pts if p["tokenizer"] == t and p["mode"] == "train" and p.get("loss") == "chunked"]
+                sel = [p for p in pts if p["tokenizer"] == t and p["mode"] == "train" and p.get("loss") == loss]
             else:
                 sel = [p for p in pts if p["tokenizer"] == t and p["mode"] == "inference"]
             if panel == "prefill":
@@ -343,14 +463,14 @@ def plot(results: dict, out: Path) -> list[Path]:
             else:
                 xy = [(p["chars"], p["measurement"]["step_s"]) for p in sel if "step_s" in p.get("measurement", {})]
             if xy:
-                ax.plot(*zip(*xy), "o-", color=colors[t], label=t)
+                ax.plot(*zip(*xy), styles.get(loss, "o-"), color=colors[t], label=t + (f" ({loss})" if loss else ""))
         ax.set_xscale("log")
         if panel != "decode":
             ax.set_yscale("log")
         ax.set_xlabel("characters of context")
         ax.set_ylabel({"prefill": "prefill latency, s" if measured else "prefill TFLOPs (analytic)",
                        "decode": "decode characters / s (greedy, batch 1)",
-                       "train": "LoRA fwd+bwd step, s (chunked loss)"}[panel])
+                       "train": "LoRA fwd+bwd step, s (by loss)"}[panel])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"{results['model']['name']} on {results['environment'].get('gpu', 'no GPU')}\n{cmd[:160]}",
@@ -360,6 +480,10 @@ def plot(results: dict, out: Path) -> list[Path]:
     fig.savefig(p, dpi=110)
     plt.close(fig)
     written.append(p)
+
+    vs = results["vs_base"] if "vs_base" in results else vs_base_table(results)
+    if vs:
+        written.append(_plot_vs_base(vs, colors, results, out, plt))
 
     be = results.get("break_even") or []
     if be:
@@ -388,3 +512,33 @@ def plot(results: dict, out: Path) -> list[Path]:
         plt.close(fig)
         written.append(p)
     return written
+
+
+def _plot_vs_base(vs: list[dict], colors: dict, results: dict, out: Path, plt) -> Path:
+    """``train_vs_base.png``: each tokenizer's train peak over the base tokenizer's, by loss
+    (left: the base with the same loss; right: the base with the full loss)."""
+    markers = {"full": "o:", "chunked": "o-", "liger": "s--"}
+    b = vs[0]["base"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), squeeze=False)
+    for ax, key, title in zip(axes[0], ("ratio_same_loss", "ratio_base_full"),
+                              (f"train peak / {b}'s with the same loss", f"train peak / {b}'s with the full loss")):
+        for t, loss in dict.fromkeys((r["tokenizer"], r["loss"]) for r in vs):
+            sel = [r for r in vs if (r["tokenizer"], r["loss"]) == (t, loss)]
+            src = "/".join(sorted({r["source"] for r in sel}))
+            ax.plot([r["chars"] for r in sel], [r[key] for r in sel], markers.get(loss, "o-"),
+                    color=colors.get(t, "C0"), label=f"{t}, {loss} ({src})")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("characters of context (the same text for every tokenizer)")
+        ax.set_ylabel("ratio (below 1: less memory than the base)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{results['model']['name']} on {results['environment'].get('gpu', 'no GPU')}: LoRA train step "
+                 f"against {b} (vocab {vs[0]['base_vocab']:,})\n{(results.get('command') or 'hypertok vram')[:160]}",
+                 fontsize=8)
+    fig.tight_layout()
+    p = out / "train_vs_base.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p

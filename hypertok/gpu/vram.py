@@ -18,6 +18,13 @@ Tokenizer names (all from :func:`hypertok.registry.load_tokenizer`): ``mistral-v
 :mod:`hypertok.registry.adapted` (base + the entries the base lacks; fallback runs
 re-spelled with base pieces).
 
+Train mode measures one LoRA forward+backward with each loss of ``--losses``: ``full``
+(Hugging Face's, every logit), ``chunked`` (:func:`hypertok.loss.chunked_cross_entropy`)
+and ``liger`` (:func:`hypertok.loss.fused_cross_entropy`, on request: it needs CUDA and
+the liger-kernel package). The report then sets each tokenizer's train peak beside the
+base tokenizer's (issue 10: does a 128k vocabulary with a fused loss stay at or below
+Mistral's 32k?).
+
 What it does not do: no training, no trained weights (memory and speed do not depend on
 them), no batch > 1. Measured-only fields are absent, not zero, without CUDA.
 
@@ -43,8 +50,8 @@ from ..files import read_text as files_read_text  # vram.read_text adds the empt
 from ..options import HelpFormatter
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
-from .memory import GIB, ModelShape, estimate, load_shape
-from .report import _clean, break_even_table, claim_table, summary_markdown, write_outputs
+from .memory import GIB, TRAIN_LOSSES, ModelShape, estimate, load_shape
+from .report import _clean, break_even_table, claim_table, summary_markdown, vs_base_table, write_outputs
 
 # --------------------------------------------------------------------------- tokenizers
 def load_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = None) -> Tokenizer:
@@ -111,6 +118,15 @@ def parse_chars(s: str, flag: str = "--chars") -> list[int]:
     return sorted(set(out))
 
 
+def parse_losses(s: str) -> list[str]:
+    """``"full, liger"`` -> ``["full", "liger"]``; :class:`VramConfig` checks the names.
+
+    >>> parse_losses("full, chunked,liger")
+    ['full', 'chunked', 'liger']
+    """
+    return [x.strip().lower() for x in s.split(",") if x.strip()]
+
+
 def read_text(path: str) -> str:
     text = files_read_text(path)
     if not text:
@@ -161,6 +177,7 @@ class VramConfig:
     repeats: int = 3
     lora_rank: int = 16
     loss_chunk: int = 4096
+    losses: list[str] = field(default_factory=lambda: ["full", "chunked"])  # train mode: TRAIN_LOSSES
     time_budget: float | None = None  # seconds of measurement, then remaining points are skipped
     measure: bool = True  # measure on CUDA when present
 
@@ -172,6 +189,13 @@ class VramConfig:
             raise HyperTokError("--tokenizer: give at least one tokenizer")
         if self.decode_tokens < 1 or self.repeats < 1:
             raise HyperTokError("--decode-tokens and --repeats must be at least 1")
+        if not self.losses:
+            raise HyperTokError(f"--losses: give at least one of {','.join(TRAIN_LOSSES)}")
+        for loss in self.losses:
+            if loss not in TRAIN_LOSSES:
+                raise HyperTokError(f"--losses {loss!r}: use a comma-separated list of {', '.join(TRAIN_LOSSES)}")
+        if len(set(self.losses)) != len(self.losses):
+            raise HyperTokError(f"--losses {','.join(self.losses)}: a loss is named twice")
 
 
 def _sha256_text(text: str) -> str:
@@ -182,6 +206,11 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
     """The whole sweep; writes results into ``cfg.out`` after every measured point and at the end."""
     from .bench import cuda_available, environment
 
+    measure = cfg.measure and cuda_available()
+    if measure and "train" in cfg.modes and "liger" in cfg.losses:  # before any model or tokenizer loads
+        from ..loss import check_liger
+
+        check_liger("--losses liger", "leave liger out of --losses, or add --no-measure for its analytic figures")
     shape = load_shape(cfg.model)
     text = read_text(cfg.text)
     toks = [load_tokenizer(s, cfg.base_tokenizer, base_rows=shape.vocab) for s in cfg.tokenizers]
@@ -197,7 +226,6 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
         chars = sorted(set(chars + [c]))
     train_chars = sorted(set(cfg.train_chars or chars))
     check_length(text, cfg.text, train_chars)
-    measure = cfg.measure and cuda_available()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {
@@ -231,7 +259,7 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
     if "inference" in cfg.modes:
         plan += [("inference", t, [(None, c) for c in chars]) for t in toks]
     if "train" in cfg.modes:
-        plan += [("train", t, [(loss, c) for c in train_chars for loss in ("full", "chunked")]) for t in toks]
+        plan += [("train", t, [(loss, c) for c in train_chars for loss in cfg.losses]) for t in toks]
     bar = _bar(progress, total=sum(len(items) for _, _, items in plan))
     for mode, t, items in plan:
         tshape = shape.with_vocab(t.vocab_size)
@@ -271,6 +299,7 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
     bar.close()
     results["break_even"] = break_even_table(results, shape)
     results["claim"] = claim_table(results)
+    results["vs_base"] = vs_base_table(results)
     write_outputs(results, out)
     return results
 
@@ -304,8 +333,8 @@ def _measure_point(point: dict, model, tshape: ModelShape, t: Tokenizer, seq: li
             model = bench.build_model(tshape)
             if mode == "train":
                 model = bench.add_lora(model, cfg.lora_rank)
-                bench.measure_train(model, warm, loss="full", repeats=1, warmup=False)
-                bench.measure_train(model, warm, loss="chunked", repeats=1, warmup=False)
+                for loss in cfg.losses:
+                    bench.measure_train(model, warm, loss=loss, repeats=1, warmup=False)
             else:
                 bench.measure_inference(model, warm, chars, decode_tokens=4, repeats=1)
         if mode == "inference":
@@ -340,7 +369,8 @@ def run(args: argparse.Namespace) -> int:
         at_tokens=[int(x) for x in parse_chars(args.at_tokens, "--at-tokens")] if args.at_tokens else [],
         train_chars=parse_chars(args.train_chars, "--train-chars") if args.train_chars else None,
         decode_tokens=args.decode_tokens, repeats=args.repeats, lora_rank=args.lora_rank,
-        loss_chunk=args.loss_chunk, time_budget=args.time_budget, measure=not args.no_measure,
+        loss_chunk=args.loss_chunk, losses=parse_losses(args.losses), time_budget=args.time_budget,
+        measure=not args.no_measure,
     )
     command = _command_from_args(args)
     results = sweep(cfg, command=command, progress=not args.quiet)
@@ -354,10 +384,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.description = ("For each tokenizer and context length (characters of the same text), report token count, "
         "an analytic estimate (weights with the vocabulary part, KV cache, activations, logits, FLOPs) and, "
         "where CUDA is present, measured prefill peak memory and latency, KV bytes, decode tokens/s and chars/s, "
-        "and LoRA train-step memory with full-vocabulary vs chunked loss. Writes results.json, points.csv, "
-        "summary.md and plots to --out.")
+        "and LoRA train-step memory with each loss of --losses (full-vocabulary, chunked, Liger's fused), set "
+        "beside the base tokenizer's. Writes results.json, points.csv, summary.md and plots to --out.")
     p.epilog = ("example: hypertok vram --model mistral-7b --tokenizer mistral-v3 tok32k:extend tok32k:replace "
-        "--text dev.txt --chars 8k,32k,128k,256k --at-tokens 60000 --mode both --train-chars 8k,32k --out vram/")
+        "--text dev.txt --chars 8k,32k,128k,256k --at-tokens 60000 --mode both --train-chars 8k,32k "
+        "--losses full,chunked,liger --out vram/")
     p.formatter_class = HelpFormatter
     d = VramConfig()
     p.add_argument("--model", default=d.model, help="built-in shape (mistral-7b), a config.json, or a checkpoint folder")
@@ -376,6 +407,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=d.repeats, help="timed runs per point (median reported)")
     p.add_argument("--lora-rank", type=int, default=d.lora_rank, help="LoRA rank of the train step")
     p.add_argument("--loss-chunk", type=int, default=d.loss_chunk, help="tokens per chunk of the chunked loss")
+    p.add_argument("--losses", default=",".join(d.losses),
+                   help="train-mode losses, comma-separated: full (Hugging Face's, all logits), chunked "
+                   "(hypertok.loss), liger (Liger's fused linear cross-entropy: measuring it needs CUDA and "
+                   "pip install liger-kernel)")
     p.add_argument("--time-budget", type=float, default=None, help="seconds of GPU measurement; later points are skipped (default: no limit)")
     p.add_argument("--no-measure", action="store_true", help="analytic only, even where CUDA is present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -390,6 +425,7 @@ def _command_from_args(args: argparse.Namespace) -> str:
                                ("--base-tokenizer", args.base_tokenizer, "mistral-v3"),
                                ("--decode-tokens", args.decode_tokens, 128), ("--repeats", args.repeats, 3),
                                ("--lora-rank", args.lora_rank, 16), ("--loss-chunk", args.loss_chunk, 4096),
+                               ("--losses", args.losses, "full,chunked"),
                                ("--time-budget", args.time_budget, None)]:
         if val != default:
             parts += [flag, str(val)]

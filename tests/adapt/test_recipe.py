@@ -187,36 +187,6 @@ def test_two_stage_distilled_adapt_resumes_at_the_same_step_and_loss(env, tmp_pa
 
 # ------------------------------------------------------------------ the fused loss (--loss liger)
 
-@pytest.fixture
-def fake_liger(monkeypatch):
-    """A stand-in for liger-kernel (Triton, CUDA only) with its interface and plain torch math,
-    so the plumbing around it (the head weight through peft's wrappers, the step) is tested on CPU."""
-    import sys
-    import types
-
-    import torch.nn.functional as F
-
-    class LigerFusedLinearCrossEntropyLoss(torch.nn.Module):
-        calls = 0
-
-        def __init__(self, ignore_index=-100, reduction="mean"):
-            super().__init__()
-            self.ignore_index, self.reduction = ignore_index, reduction
-
-        def forward(self, lin_weight, _input, target, bias=None):
-            type(self).calls += 1
-            return F.cross_entropy(F.linear(_input, lin_weight).float(), target, ignore_index=self.ignore_index,
-                                   reduction=self.reduction)
-
-    pkg, sub = types.ModuleType("liger_kernel"), types.ModuleType("liger_kernel.transformers")
-    sub.LigerFusedLinearCrossEntropyLoss = LigerFusedLinearCrossEntropyLoss
-    pkg.__spec__ = importlib.machinery.ModuleSpec("liger_kernel", None)
-    pkg.transformers = sub
-    monkeypatch.setitem(sys.modules, "liger_kernel", pkg)
-    monkeypatch.setitem(sys.modules, "liger_kernel.transformers", sub)
-    return LigerFusedLinearCrossEntropyLoss
-
-
 def test_fused_loss_trains_the_same_rows_as_the_chunked_one(env, fake_liger):
     """--loss liger reaches the trainable rows through peft's head wrapper: the same step as the chunked loss."""
     tok = plan(env["base"], env["tok"], "extend")

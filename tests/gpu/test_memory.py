@@ -152,3 +152,49 @@ def test_train_model_matches_trace(loss):
     traced = _weights(model) + ids.nbytes + lb.peak
     est = train_estimate(shape, 1024, loss=loss, lora_rank=4, chunk=256)
     assert abs(est["peak"] / traced - 1) < 0.05, (est["peak"], traced)
+
+
+# ------------------------------------------------------------------- Liger's fused loss (issue 10)
+def test_liger_block_is_about_tokens_by_hidden_whatever_the_vocabulary():
+    from hypertok.gpu.memory import liger_chunk, liger_loss_bytes
+
+    # ceil(V / H) chunks, rounded to a power of two rows: 4095 targets, H 4096
+    assert liger_chunk(4095, 4096, 32768) == 512 and liger_chunk(4095, 4096, 131072) == 128
+    assert liger_chunk(10, 64, 100) == 8 and liger_chunk(3, 64, 10) == 3  # never more rows than targets
+    for v in (32768, 65536, 131072):  # the block stays within 2x of targets x hidden (power-of-two rounding)
+        block = liger_chunk(4095, 4096, v) * v
+        assert 4095 * 4096 <= block < 2 * 4095 * 4096
+    # the frozen head has no gradient; a trained one adds V x H
+    assert liger_loss_bytes(100, 64, 1000, weight_grad=True) - liger_loss_bytes(100, 64, 1000) == 1000 * 64 * 2
+
+
+def test_liger_bytes_match_the_measured_loss_benchmark():
+    """experiments/adapt/loss.json measured Liger's extra peak on an H200 (trained head, bf16):
+    the model's terms must give those bytes (the benchmark's inputs are excluded from both)."""
+    import json
+    from pathlib import Path
+
+    from hypertok.gpu.memory import GIB, liger_loss_bytes
+
+    res = json.loads((Path(__file__).resolve().parents[2] / "experiments" / "adapt" / "loss.json").read_text())
+    liger = [p for p in res["points"] if p["loss"].startswith("liger")]
+    assert liger
+    for p in liger:
+        est = liger_loss_bytes(res["tokens"], res["hidden"], p["vocab"], weight_grad=True)
+        assert abs(est - p["peak_extra_gib"] * GIB) < 1024, (p, est)  # to the KiB
+
+
+def test_train_estimate_with_liger():
+    s = BUILTIN_MODELS["mistral-7b"]
+    small, big = s, s.with_vocab(131072)
+    for t in (4096, 32768):
+        full, chunked, liger = (train_estimate(big, t, loss=x)["peak"] for x in ("full", "chunked", "liger"))
+        # at 32k tokens the chunked loss's 4096-row chunk also fits under the layer's moment: equal there
+        assert liger <= chunked and liger < full
+        # the vocabulary costs its weights only: the 128k-32k difference is the new rows' bytes
+        grow = train_estimate(big, t, loss="liger")["peak"] - train_estimate(small, t, loss="liger")["peak"]
+        assert grow == (131072 - 32768) * s.bytes_per_vocab_row()
+    e = train_estimate(TINY, 100, loss="liger")
+    assert e["linear_flops"] == train_estimate(TINY, 100, loss="full")["linear_flops"]  # no recompute
+    with pytest.raises(HyperTokError, match="use full, chunked, liger"):
+        train_estimate(TINY, 100, loss="cce")

@@ -165,3 +165,146 @@ def test_replace_on_a_plain_tokenizer_json_gives_ids(tmp_path):
         assert ids == [9, 9] and all(type(i) is int for i in ids), spec
         assert tok.vocab_size == len(vocab) and tok.name == "plain:replace"
         assert vram.tokenizer_info(tok)["strategy"] == "replace"
+
+
+# ------------------------------------------------------------------- --losses, Liger's fused loss (issue 10)
+def test_liger_train_step_is_the_chunked_one(fake_liger):
+    """bench.train_step with "liger" reaches the head through peft's wrapper and gives the chunked
+    loss's value and LoRA gradients (the stand-in computes the same float32 cross-entropy)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from hypertok.gpu.memory import ModelShape
+
+    shape = ModelShape("tiny", n_layers=2, hidden=64, n_heads=4, n_kv_heads=2, head_dim=16, intermediate=224,
+                       vocab=500)
+    model = bench.add_lora(bench.build_model(shape, device="cpu"), rank=4)
+    for n, p in model.named_parameters():  # B starts at zero: give every LoRA weight a value, so all get gradients
+        if "lora_" in n:
+            torch.nn.init.normal_(p, std=0.02)
+    ids = torch.randint(0, shape.vocab, (1, 200), generator=torch.Generator().manual_seed(0))
+    seen = {}
+    for loss in ("chunked", "liger"):
+        value = bench.train_step(model, ids, loss, chunk=64)
+        seen[loss] = value, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert fake_liger.calls == 1
+    assert seen["liger"][0] == pytest.approx(seen["chunked"][0], rel=1e-5)
+    assert seen["liger"][1] and seen["liger"][1].keys() == seen["chunked"][1].keys()
+    assert all(g.abs().sum() > 0 for g in seen["liger"][1].values())  # every LoRA weight got a gradient
+    for n, g in seen["liger"][1].items():  # bf16 model: the two sums differ only in order
+        torch.testing.assert_close(g, seen["chunked"][1][n], rtol=2e-2, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown loss"):
+        bench.train_step(model, ids, "cce")
+
+
+def test_losses_are_validated_before_anything_loads(setup, tmp_path, monkeypatch):
+    mistral_test_file()
+    import importlib.util
+
+    from hypertok.cli import main
+
+    with pytest.raises(HyperTokError, match="--losses 'cce': use a comma-separated list of full, chunked, liger"):
+        VramConfig(losses=["full", "cce"])
+    with pytest.raises(HyperTokError, match="named twice"):
+        VramConfig(losses=["full", "full"])
+    with pytest.raises(HyperTokError, match="at least one"):
+        VramConfig(losses=[])
+    assert vram.parse_losses(" Full,liger,, ") == ["full", "liger"]
+    # measuring liger without liger-kernel: refused in one line before a model or tokenizer loads
+    monkeypatch.setattr(bench, "cuda_available", lambda: True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else
+                        importlib.machinery.PathFinder.find_spec(name))
+    loaded = []
+    monkeypatch.setattr(vram, "load_shape", lambda spec: loaded.append(spec))
+    monkeypatch.setattr(bench, "build_model", lambda *a, **k: loaded.append("model"))
+    model, text, tokdir = setup
+    cfg = _cfg(model, text, tokdir, tmp_path / "out", losses=["full", "liger"])
+    with pytest.raises(HyperTokError, match="^--losses liger needs the liger-kernel package .*--no-measure"):
+        vram.sweep(cfg, progress=False)
+    assert loaded == []
+    rc = main(["vram", "--model", str(model), "--text", str(text), "--mode", "train", "--losses", "full,cce",
+               "--out", str(tmp_path / "p")])
+    assert rc == 2 and loaded == []
+
+
+def _train_points(res, loss):
+    return [p for p in res["points"] if p["mode"] == "train" and p.get("loss") == loss]
+
+
+def test_report_with_liger_analytic(setup, tmp_path, monkeypatch):
+    """Without CUDA liger needs no package: its points are analytic like the others, and every
+    table and plot has them."""
+    mistral_test_file()
+    monkeypatch.setattr(bench, "cuda_available", lambda: False)
+    model, text, tokdir = setup
+    res = vram.sweep(_cfg(model, text, tokdir, tmp_path / "out", losses=["full", "chunked", "liger"]),
+                     command="test", progress=False)
+    assert len(_train_points(res, "liger")) == len(_train_points(res, "full")) > 0
+    for p in _train_points(res, "liger"):
+        assert "measurement" not in p
+    vs = res["vs_base"]
+    assert {r["loss"] for r in vs} == {"full", "chunked", "liger"}
+    assert all(r["source"] == "analytic" and r["tokenizer"] != "mistral-v3" for r in vs)
+    for r in vs:  # the ratios are the analytic peaks' ratios
+        assert r["ratio_same_loss"] == r["analytic_peak"] / r["base_analytic_peak"]
+        assert r["ratio_base_full"] == r["analytic_peak"] / r["base_full_analytic_peak"]
+    assert all("train_liger_analytic_peak" in r for r in res["claim"])
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Train memory against mistral-v3" in summary and "| liger |" in summary
+    assert "train liger-loss peak" in summary and "liger loss" in summary
+    for f in ("train_vs_base.png", "memory_vs_chars.png"):
+        assert (tmp_path / "out" / f).is_file(), f
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["config"]["losses"] == ["full", "chunked", "liger"] and saved["vs_base"]
+
+
+def test_report_with_measured_liger_points(setup, tmp_path, monkeypatch, fake_liger):
+    """A fake CUDA bench: liger points measured beside the others reach the vs-base table as measured."""
+    mistral_test_file()
+    monkeypatch.setattr(bench, "cuda_available", lambda: True)
+    monkeypatch.setattr(bench, "gpu_memory_bytes", lambda: 10**15)
+    monkeypatch.setattr(bench, "environment", lambda: {"gpu": "fake"})
+    monkeypatch.setattr(bench, "build_model", lambda shape, **kw: object())
+    monkeypatch.setattr(bench, "add_lora", lambda model, rank: model)
+    monkeypatch.setattr(bench, "free", lambda model=None: None)
+    seen = []
+
+    def fake_train(model, ids, loss="full", repeats=3, chunk=4096, warmup=False):
+        seen.append(loss)
+        return {"peak_allocated": {"full": 3, "chunked": 2, "liger": 1}[loss] * 10**6 + len(ids),
+                "peak_reserved": 10**7, "step_s": 0.1}
+
+    monkeypatch.setattr(bench, "measure_train", fake_train)
+    model, text, tokdir = setup
+    cfg = _cfg(model, text, tokdir, tmp_path / "out", losses=["full", "liger"])
+    cfg.modes = ["train"]
+    res = vram.sweep(cfg, progress=False)
+    assert set(seen) == {"full", "liger"}  # chunked was not asked for
+    assert not _train_points(res, "chunked")
+    liger = [r for r in res["vs_base"] if r["loss"] == "liger"]
+    assert liger and all(r["source"] == "measured" for r in liger)
+    for r in liger:
+        assert r["ratio_base_full"] == (10**6 + r["tokens"]) / (3 * 10**6 + r["base_tokens"])
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| chunked |" not in summary and "(measured)" in summary
+    assert (tmp_path / "out" / "train_vs_base.png").is_file()
+
+
+def test_a_results_file_from_before_liger_still_renders(tmp_path):
+    """experiments/vram/combined/results.json was measured before --losses and vs_base: it renders
+    with full and chunked only, and gains the vs-base table."""
+    from pathlib import Path
+
+    from hypertok.gpu.report import write_outputs
+
+    old = json.loads((Path(__file__).resolve().parents[2] / "experiments" / "vram" / "combined" /
+                      "results.json").read_text())
+    old.pop("vs_base", None)  # merge.py has re-rendered it since: as the GPU runs wrote it
+    assert "losses" not in old["config"]
+    write_outputs(old, tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## Train memory against mistral-v3" in summary and "liger" not in summary
+    assert "train chunked-loss peak" in summary
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert {r["loss"] for r in saved["vs_base"]} == {"full", "chunked"}
+    assert all(r["source"] == "measured" for r in saved["vs_base"])
+    assert (tmp_path / "train_vs_base.png").is_file()

@@ -324,7 +324,7 @@ def speed_and_merge(args, P, work: Path, res_dir: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from hypertok.adapt.evaluate import generation_speed
+    from hypertok.adapt.evaluate import paired_generation_speed
     from hypertok.adapt.recipe import plan
     from hypertok.registry import BaseTokenizer, LosslessSentencePiece
 
@@ -339,29 +339,29 @@ def speed_and_merge(args, P, work: Path, res_dir: Path) -> dict:
     docs = dev_docs(args, P, P["final_chars"])
     btok = BaseTokenizer(LosslessSentencePiece.find(base_dir))
 
-    def gen(model, tok):
-        model.to(args.device).eval()
-        return generation_speed(model, tok, prompts, new_tokens=P["gen_tokens"], repeats=P["repeats"])
-
+    # every model on the GPU at once, generation measured in interleaved rounds (paired_generation_speed):
+    # a small model's decoding is bound by the host, whose speed drifts by tens of percent between rounds
     model = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True).to(args.device)
-    out["base"] = {"tokenizer": "base", "adapt_tokens": 0, **gen(model, btok)}
+    out["base"] = {"tokenizer": "base", "adapt_tokens": 0}
     final = bpc_by_text(model, btok, docs, P)
     out["base"].update({"bpc_by_text": {k: v["bpc"] for k, v in final.items()}, "dev": final,
                         "model_vocab_size": len(btok)})
     out["base"]["bpc"] = out["base"]["bpc_by_text"][args.dev[0][0]]
-    log(f"base: {fmt_bpc(out['base']['bpc_by_text'])}  gen {out['base']['chars_per_s']:.0f} chars/s")
-    del model
-    for name, r in out["variants"].items():
+    models = {"base": (model.eval(), btok)}
+    for name in out["variants"]:
         family, strategy = VARIANTS[name][0], VARIANTS[name][1]
         tok = btok if family == "base" else plan(base_dir, {"ht": args.hypertok, "bpe": args.bpe}[family], strategy)
-        model = AutoModelForCausalLM.from_pretrained(work / "merged" / name, local_files_only=True)
-        r.update(gen(model, tok))
-        r["speedup_chars_per_s"] = r["chars_per_s"] / out["base"]["chars_per_s"]
-        log(f"{name}: gen {r['chars_per_s']:.0f} chars/s ({r['speedup_chars_per_s']:.2f}x), "
-            f"new-token share {r['new_token_share']:.2f}")
-        del model
-        if args.device.type == "cuda":
-            torch.cuda.empty_cache()
+        models[name] = (AutoModelForCausalLM.from_pretrained(work / "merged" / name, local_files_only=True)
+                        .to(args.device).eval(), tok)
+    speeds = paired_generation_speed(models, prompts, new_tokens=P["gen_tokens"], repeats=P["repeats"])
+    out["base"].update(speeds.pop("base"))
+    log(f"base: {fmt_bpc(out['base']['bpc_by_text'])}  gen {out['base']['chars_per_s']:.0f} chars/s")
+    for name, sp in speeds.items():
+        r = out["variants"][name]
+        r.update(sp)
+        log(f"{name}: gen {r['chars_per_s']:.0f} chars/s ({r['speedup_chars_per_s']:.2f}x, tokens/s "
+            f"{r['speedup_tokens_per_s']:.2f}x), new-token share {r['new_token_share']:.2f}")
+    del models, model
     summarise(out)
     write_json(res_dir / "results.json", out)
     plot(out, res_dir / "curves.png")

@@ -71,9 +71,8 @@ def bits_per_char(model, tok, docs: list[str], seq_len: int = 1024, batch_size: 
             "tokens": content, "chars": chars, "bytes": nbytes, "chars_per_token": chars / max(1, content)}
 
 
-def generation_speed(model, tok, prompts: list[str], new_tokens: int = 256, repeats: int = 3, seed: int = 0) -> dict:
-    """Median characters/second and tokens/second of sampling ``new_tokens`` after each prompt,
-    and the share of generated tokens that are new vocabulary entries."""
+def _generation_round(model, tok, prompts: list[str], new_tokens: int, seed: int) -> tuple[int, int, int, float]:
+    """Sample ``new_tokens`` after each prompt: (characters, tokens, new-vocabulary tokens, seconds)."""
     import torch
 
     device = next(model.parameters()).device
@@ -84,34 +83,67 @@ def generation_speed(model, tok, prompts: list[str], new_tokens: int = 256, repe
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def one_round():
-        chars = toks = new = 0
-        elapsed = 0.0
-        for k, p in enumerate(prompts):
-            x = torch.tensor([tok.encode(p, add_bos=True)], device=device)  # (1, T)
-            torch.manual_seed(seed + k)
-            sync()
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                y = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens,
-                                   min_new_tokens=new_tokens, do_sample=True, use_cache=True, top_k=50, temperature=1.0,
-                                   pad_token_id=tok.eos, eos_token_id=tok.eos, suppress_tokens=[tok.eos])
-            sync()
-            elapsed += time.perf_counter() - t0
-            gen = y[0, x.shape[1]:].tolist()
-            toks += len(gen)
-            chars += len(tok.decode(gen))
-            new += sum(1 for t in gen if tok.is_new_token(t))
-        return chars, toks, new, elapsed
+    chars = toks = new = 0
+    elapsed = 0.0
+    for k, p in enumerate(prompts):
+        x = torch.tensor([tok.encode(p, add_bos=True)], device=device)  # (1, T)
+        torch.manual_seed(seed + k)
+        sync()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            y = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens,
+                               min_new_tokens=new_tokens, do_sample=True, use_cache=True, top_k=50, temperature=1.0,
+                               pad_token_id=tok.eos, eos_token_id=tok.eos, suppress_tokens=[tok.eos])
+        sync()
+        elapsed += time.perf_counter() - t0
+        gen = y[0, x.shape[1]:].tolist()
+        toks += len(gen)
+        chars += len(tok.decode(gen))
+        new += sum(1 for t in gen if tok.is_new_token(t))
+    return chars, toks, new, elapsed
 
-    one_round()  # warm-up
-    rounds = [one_round() for _ in range(repeats)]
+
+def _speed(rounds: list[tuple[int, int, int, float]]) -> dict:
     cps = [c / e for c, _, _, e in rounds]
     tps = [t / e for _, t, _, e in rounds]
     c, t, n, _ = rounds[0]
     return {"chars_per_s": statistics.median(cps), "tokens_per_s": statistics.median(tps),
             "gen_chars_per_token": c / max(1, t), "new_token_share": n / max(1, t),
-            "gen_tokens": t, "repeats": repeats, "rounds_chars_per_s": cps}
+            "gen_tokens": t, "repeats": len(rounds), "rounds_chars_per_s": cps}
+
+
+def generation_speed(model, tok, prompts: list[str], new_tokens: int = 256, repeats: int = 3, seed: int = 0) -> dict:
+    """Median characters/second and tokens/second of sampling ``new_tokens`` after each prompt,
+    and the share of generated tokens that are new vocabulary entries."""
+    _generation_round(model, tok, prompts, new_tokens, seed)  # warm-up
+    return _speed([_generation_round(model, tok, prompts, new_tokens, seed) for _ in range(repeats)])
+
+
+def paired_generation_speed(models: dict, prompts: list[str], new_tokens: int = 256, repeats: int = 5,
+                            seed: int = 0) -> dict:
+    """:func:`generation_speed` of several models, measured in interleaved rounds.
+
+    ``models`` maps a name to ``(model, tokenizer)``; the first is the reference. Round r runs
+    every model once, in an order rotated by r, so drift of the machine (clocks, other
+    processes, the host's load on a small model's Python-bound decoding) falls on all of them
+    alike. Each result adds ``speedup_chars_per_s`` and ``speedup_tokens_per_s``: the median
+    over rounds of the ratio to the reference's figure in the same round.
+    """
+    names = list(models)
+    for name in names:  # warm-up
+        _generation_round(*models[name], prompts, new_tokens, seed)
+    rounds: dict = {n: [] for n in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            rounds[name].append(_generation_round(*models[name], prompts, new_tokens, seed))
+    out = {n: _speed(rounds[n]) for n in names}
+    ref = rounds[names[0]]
+    for n in names:
+        out[n]["speedup_chars_per_s"] = statistics.median(
+            (c / e) / (rc / re) for (c, _, _, e), (rc, _, _, re) in zip(rounds[n], ref))
+        out[n]["speedup_tokens_per_s"] = statistics.median(
+            (t / e) / (rt / re) for (_, t, _, e), (_, rt, _, re) in zip(rounds[n], ref))
+    return out
 
 
 def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_len: int = 1024,

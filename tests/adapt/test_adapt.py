@@ -282,6 +282,42 @@ def test_cli_adapt_and_eval(env, capsys):
     assert base["new_token_share"] == 0 and base["chars"] == res["chars"]
 
 
+def test_paired_generation_speed_interleaves_rounds_and_pairs_the_ratios(monkeypatch):
+    """Each round runs every model once, rotated; a speed-up is the median of same-round ratios."""
+    import importlib
+
+    E = importlib.import_module("hypertok.adapt.evaluate")  # the package exports a function of that name
+    calls = []
+    seconds = {"base": [1.0, 2.0, 1.0], "ht": [1.0, 1.0, 4.0]}  # a slow round hits both models alike
+
+    def fake_round(model, tok, prompts, new_tokens, seed):
+        calls.append(model)
+        k = sum(1 for c in calls if c == model) - 2  # -1: the warm-up
+        return (100 if model == "base" else 200), 50, 0, (seconds[model][k] if k >= 0 else 1.0)
+
+    monkeypatch.setattr(E, "_generation_round", fake_round)
+    r = E.paired_generation_speed({"base": ("base", None), "ht": ("ht", None)}, ["p"], repeats=3)
+    assert calls == ["base", "ht", "base", "ht", "ht", "base", "base", "ht"]
+    assert r["base"]["speedup_chars_per_s"] == 1.0
+    # chars/s ratios per round: (200/1)/(100/1) = 2, (200/1)/(100/2) = 4, (200/4)/(100/1) = 0.5 -> median 2
+    assert r["ht"]["speedup_chars_per_s"] == 2.0
+    assert r["ht"]["speedup_tokens_per_s"] == 1.0  # (50/1)/(50/1), (50/1)/(50/2) = 2, (50/4)/(50/1) -> median 1
+    assert r["ht"]["rounds_chars_per_s"] == [200.0, 200.0, 50.0] and r["ht"]["repeats"] == 3
+
+
+def test_paired_generation_speed_runs_real_models(trained, env):
+    from hypertok.adapt.evaluate import paired_generation_speed
+    from hypertok.registry import BaseTokenizer
+
+    res, _ = trained
+    base = load_base_model(str(env["base"]), "float32", torch.device("cpu"))
+    btok = BaseTokenizer(LosslessSentencePiece(str(env["sp"])))
+    r = paired_generation_speed({"base": (base, btok), "adapted": (res["model"].model, res["tokenizer"])},
+                                ["мир и"], new_tokens=3, repeats=2)
+    assert r["base"]["new_token_share"] == 0 and r["base"]["gen_tokens"] == 3
+    assert r["adapted"]["gen_tokens"] == 3 and r["adapted"]["speedup_chars_per_s"] > 0
+
+
 # ------------------------------------------------------------------ clear errors, before any model load
 
 def test_hub_name_or_missing_path_is_a_clear_offline_error():

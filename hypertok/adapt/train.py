@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_file, atomic_write, check_out, is_empty_dir, made_dirs
-from ..loss import LOSSES, causal_lm_nll, check_liger
+from ..loss import LOSSES, causal_lm_nll, check_liger, pick_loss
 from ..registry import STRATEGIES
 from .data import n_rows, open_packed, prepare, rows_of
 from .distributed import SINGLE, launched, loss_module
@@ -81,10 +81,10 @@ class TrainConfig:
     eval_every: int = field(default=200, **_help("evaluate every N steps and at the end (0: never)"))
     save_every: int = field(default=200, **_help("checkpoint every N steps and at the end (0: never)"))
     loss_chunk: int = field(default=8192, **_help("tokens per chunk of the loss (logits never exist for all tokens)"))
-    loss: str = field(default="chunked", **_help(
-        "next-token loss: chunked (ours, any device) or liger (Liger's fused linear cross-entropy: CUDA and the "
-        "liger-kernel package; 5.7x less memory at 128k in experiments/adapt/loss.json, not yet run in a training "
-        "run on a GPU; not with --distill)", choices=LOSSES))
+    loss: str = field(default="auto", **_help(
+        "next-token loss: liger (Liger's fused linear cross-entropy: CUDA and the liger-kernel package, not with "
+        "--distill; 5.7x less memory than ours at 128k in experiments/adapt/loss.json), chunked (ours, any device), "
+        "or auto (liger where it can run, else chunked)", choices=("auto",) + LOSSES))
     seed: int = field(default=0, **_help("seed of batch order, LoRA init and row init"))
     progress: bool = field(default=True, **_help("show a progress bar"))
     desc: str = field(default="train", **_help("label of the progress bar"))
@@ -93,8 +93,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "seq_len", "loss_chunk"):
             if getattr(self, name) < 1:
                 raise HyperTokError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.loss not in LOSSES:
-            raise HyperTokError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        if self.loss not in ("auto",) + LOSSES:
+            raise HyperTokError(f"--loss {self.loss!r}: choose one of auto, {', '.join(LOSSES)}")
         if self.loss == "liger":
             check_liger()
         for name in ("lr", "rows_lr", "clip", "min_lr_ratio", "weight_decay"):  # issue 13: --lr nan trained NaNs
@@ -163,7 +163,7 @@ class AdaptConfig:
             raise HyperTokError("--stage1-steps and --distill must not be negative")
         if self.distill and self.distill_temperature <= 0:
             raise HyperTokError(f"--distill-temperature must be positive, got {self.distill_temperature}")
-        if self.distill and self.loop.loss != "chunked":
+        if self.distill and self.loop.loss == "liger":
             raise HyperTokError("--loss liger does not combine with --distill yet (the distillation loss needs "
                                 "per-token log-probabilities); use --loss chunked")
         if _is_packed(self.train) and self.max_train_chars:
@@ -289,8 +289,10 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
         start = state["step"]
     ranks.check_batch(cfg.batch_size)
 
+    loss_kind = pick_loss(cfg.loss, device.type, distiller is not None)
+
     def step_loss(m, X, P, Y, Z=None):
-        return causal_lm_nll(m, X, P, Y, cfg.loss_chunk, loss=cfg.loss) if distiller is None else \
+        return causal_lm_nll(m, X, P, Y, cfg.loss_chunk, loss=loss_kind) if distiller is None else \
             distiller.loss(m, Z, X, P, Y)
 
     step_fn = ranks.wrap(loss_module(model, step_loss)) if ranks.world > 1 else (lambda *a: step_loss(model, *a))
@@ -343,6 +345,8 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
         rec = {"step": step + 1, "loss": mean_loss, "lr": sched.get_last_lr()[0],
                "tokens": (row_offset + (step + 1) * cfg.batch_size) * cfg.seq_len, "time": time.time() - t0}
         rec.update({k: float(v) for k, v in parts.items()})
+        if step == start:
+            rec["loss_fn"] = loss_kind  # what --loss auto chose
         if stage:
             rec["stage"] = stage
         if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):

@@ -198,6 +198,7 @@ def test_fused_loss_trains_the_same_rows_as_the_chunked_one(env, fake_liger):
         cfg = TrainConfig(steps=3, batch_size=4, seq_len=64, lr=3e-2, rows_lr=3e-2, warmup=1, eval_every=0,
                           save_every=0, progress=False, loss=loss, loss_chunk=50)
         hist = train_loop(m, stream, tok.bos, cfg, is_row_param=is_row_param)
+        assert hist[0]["loss_fn"] == loss and "loss_fn" not in hist[1]  # the log says which loss ran
         after[loss] = ([h["loss"] for h in hist], {n: p.detach().clone() for n, p in m.named_parameters()
                                                    if p.requires_grad})
     assert fake_liger.calls == 3
@@ -220,5 +221,18 @@ def test_fused_loss_is_refused_clearly_without_liger_and_with_distillation(env, 
                         importlib.machinery.PathFinder.find_spec(name))
     with pytest.raises(HyperTokError, match="needs the liger-kernel package"):
         TrainConfig(loss="liger")
-    with pytest.raises(HyperTokError, match="choose one of chunked, liger"):
+    with pytest.raises(HyperTokError, match="choose one of auto, chunked, liger"):
         TrainConfig(loss="full")
+
+
+def test_auto_loss_is_liger_only_on_cuda_with_the_package_and_without_distillation(fake_liger, monkeypatch):
+    from hypertok.loss import pick_loss
+
+    assert pick_loss("auto", "cuda") == "liger"
+    assert pick_loss("auto", "cuda", distill=True) == "chunked"  # distillation needs per-token log-probs
+    assert pick_loss("auto", "cpu") == "chunked"
+    assert pick_loss("liger", "cpu") == "liger"  # an explicit choice stands (and fails loudly off CUDA)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else
+                        importlib.machinery.PathFinder.find_spec(name))
+    assert pick_loss("auto", "cuda") == "chunked"
+    assert TrainConfig().loss == "auto"

@@ -50,6 +50,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--lora-r", type=int, default=64)
     ap.add_argument("--layers", type=int, default=32, help="fewer layers for a quick check of the script")
+    ap.add_argument("--loss", default="auto", choices=["auto", "chunked", "liger"],
+                    help="next-token loss (TrainConfig.loss)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the decoder body (TrainConfig.compile)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -97,11 +100,12 @@ def main() -> int:
     result = {"device": name, "torch": torch.__version__, "strategy": args.strategy, "batch": args.batch,
               "seq_len": args.seq, "lora_r": args.lora_r, "layers": args.layers, "params": n_all,
               "model_vocab_size": len(tok), "new_rows": len(tok.recipe.new_rows), "peak_flops": peak,
-              "random_weights": not args.base, "stages": {}}
+              "random_weights": not args.base, "loss": args.loss, "compile": args.compile, "stages": {}}
 
     def run(stage: str, distiller=None, lr=1e-4, rows_lr=1e-3):
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch, seq_len=args.seq, lr=lr, rows_lr=rows_lr,
-                          warmup=1, eval_every=0, save_every=0, progress=False, desc=stage)
+                          warmup=1, eval_every=0, save_every=0, progress=False, desc=stage, loss=args.loss,
+                          compile=args.compile)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         hist = train_loop(model, stream, tok.bos, cfg, is_row_param=is_row_param, distiller=distiller)
@@ -109,7 +113,8 @@ def main() -> int:
         times = [b["time"] - a["time"] for a, b in zip(hist, hist[1:])][args.warmup - 1:]
         step_s = statistics.median(times)
         tps = args.batch * args.seq / step_s
-        r = {"tokens_per_s": tps, "step_seconds": step_s, "peak_memory_bytes": torch.cuda.max_memory_allocated(),
+        r = {"loss_fn": hist[0].get("loss_fn"), "tokens_per_s": tps, "step_seconds": step_s,
+             "peak_memory_bytes": torch.cuda.max_memory_allocated(),
              "mfu_6N": 6 * n_all * tps / peak if peak else None, "losses": [h["loss"] for h in hist]}
         if distiller is not None:
             r["teacher_tokens_per_student_token"] = statistics.mean(h["teacher_tokens"] for h in hist) / (

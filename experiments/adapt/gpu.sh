@@ -7,6 +7,7 @@
 #   bash experiments/adapt/gpu.sh start150     # 150M pretraining, Liger's loss, 80M-token curves (preset proxy150),
 #                                              # extend and BPE-extend at 4M
 #   bash experiments/adapt/gpu.sh vram         # hypertok vram --mode train per loss, beside them
+#   bash experiments/adapt/gpu.sh probe7b      # bench7b.py with --loss chunked / liger / liger --compile
 #   bash experiments/adapt/gpu.sh wait SECONDS # waits (at most SECONDS) for it, prints progress, copies results to $OUT
 #
 # A call of the device tool lasts 10 minutes at most, and a machine is held 30: `start` then
@@ -102,6 +103,13 @@ case "${1:-}" in
       < /dev/null > /dev/null 2>&1 &
     sleep 45; tail -n 3 $L/*.log
     ;;
+  probe7b)  # the 7B-shape stages with our loss, Liger's, and Liger's with torch.compile (issue 10's 50%-of-peak aim)
+    setup
+    for v in "chunked" "liger" "liger --compile"; do
+      python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
+        --strategy extend --loss $v --out $OUT/results7b-${v// /}.json 2>&1 | grep -v Loading
+    done
+    ;;
   vram)  # started beside start150's runs (a later call, once they train):
     # train-step memory of the 7B shape at 32k (Mistral v3) and 128k (HyperTok replace), per loss; it shares the
     # GPU with the pretraining, so only its memory figures are clean (the note says so)
@@ -126,5 +134,5 @@ case "${1:-}" in
     [ -d $W/vram-train ] && cp -r $W/vram-train $OUT/
     [ -f $L/all.done ] && echo ALL DONE
     ;;
-  *) echo "usage: gpu.sh probe | start | start100 | start150 | vram | wait SECONDS"; exit 2 ;;
+  *) echo "usage: gpu.sh probe | start | start100 | start150 | vram | probe7b | wait SECONDS"; exit 2 ;;
 esac

@@ -139,7 +139,8 @@ def pretrain(args, P, work: Path) -> dict:
     steps = max(1, int(P["pre_tokens"] // (P["pre_batch"] * P["seq"])))
     loop = TrainConfig(steps=steps, batch_size=P["pre_batch"], seq_len=P["seq"], lr=P["pre_lr"], rows_lr=None,
                        warmup=max(1, steps // 20), min_lr_ratio=0.1, weight_decay=0.1, seed=args.seed, eval_every=0,
-                       save_every=0, progress=False, desc="pretrain", loss=P.get("loss", "chunked"))
+                       save_every=0, progress=False, desc="pretrain", loss=P.get("loss", "chunked"),
+                       compile=P.get("compile", False))
     if args.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
@@ -216,7 +217,7 @@ def train_variant(name: str, args, P, work: Path, base_dir: Path) -> dict:
     loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"],
                        rows_lr=LR["stage2_rows"] if s1 else LR["rows"], warmup=max(1, steps // 20),
                        eval_every=eval_every, save_every=0, seed=args.seed, progress=False, desc=name,
-                       loss=P.get("loss", "chunked"))
+                       loss=P.get("loss", "chunked"), compile=P.get("compile", False))
     cfg = AdaptConfig(base=str(base_dir), tokenizer=tokdir, train=[train_bin], out=str(work / "adapters" / name),
                       eval=evals, strategy=strategy, init=init, lora_r=P["lora_r"], lora_alpha=P["lora_r"],
                       eval_chars=0, grad_ckpt=False, dtype=P["dtype"], stage1_steps=s1, stage1_lr=LR["stage1"],
@@ -281,7 +282,8 @@ def train_control(name: str, args, P, work: Path, base_dir: Path) -> dict:
 
     loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"], rows_lr=LR["rows"],
                        warmup=max(1, steps // 20), eval_every=max(1, int(P["eval_tokens"] // (P["batch"] * P["seq"]))),
-                       save_every=0, seed=args.seed, progress=False, desc=name, loss=P.get("loss", "chunked"))
+                       save_every=0, seed=args.seed, progress=False, desc=name, loss=P.get("loss", "chunked"),
+                       compile=P.get("compile", False))
     if args.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
@@ -486,6 +488,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--loss", choices=["chunked", "liger"],
                     help="next-token loss of every run (default: the preset's, else chunked)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the decoder body in every run")
     ap.add_argument("--replot", action="store_true", help="redraw curves.png and the table from --results/results.json")
     args = ap.parse_args()
     res_dir = Path(args.results)
@@ -508,6 +511,8 @@ def main() -> int:
     P = dict(PRESETS[args.preset])
     if args.loss:
         P["loss"] = args.loss
+    if args.compile:
+        P["compile"] = True
     work.mkdir(parents=True, exist_ok=True)
     res_dir.mkdir(parents=True, exist_ok=True)
     if args.lane == "pretrain":

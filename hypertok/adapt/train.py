@@ -85,6 +85,8 @@ class TrainConfig:
         "next-token loss: liger (Liger's fused linear cross-entropy: CUDA and the liger-kernel package, not with "
         "--distill; 5.7x less memory than ours at 128k in experiments/adapt/loss.json), chunked (ours, any device), "
         "or auto (liger where it can run, else chunked)", choices=("auto",) + LOSSES))
+    compile: bool = field(default=False, **_help(
+        "compile the decoder body with torch.compile (CUDA; the first steps pay for the compilation)"))
     seed: int = field(default=0, **_help("seed of batch order, LoRA init and row init"))
     progress: bool = field(default=True, **_help("show a progress bar"))
     desc: str = field(default="train", **_help("label of the progress bar"))
@@ -290,6 +292,8 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     ranks.check_batch(cfg.batch_size)
 
     loss_kind = pick_loss(cfg.loss, device.type, distiller is not None)
+    if cfg.compile:  # in place: parameter names, saving and merging stay as they are
+        (model.get_base_model() if hasattr(model, "get_base_model") else model).model.compile()
 
     def step_loss(m, X, P, Y, Z=None):
         return causal_lm_nll(m, X, P, Y, cfg.loss_chunk, loss=loss_kind) if distiller is None else \

@@ -236,3 +236,29 @@ def test_auto_loss_is_liger_only_on_cuda_with_the_package_and_without_distillati
                         importlib.machinery.PathFinder.find_spec(name))
     assert pick_loss("auto", "cuda") == "chunked"
     assert TrainConfig().loss == "auto"
+
+
+def test_compiled_body_trains_as_the_eager_one(env, monkeypatch):
+    """--compile compiles the decoder body in place: same losses, same parameter names (dynamo's
+    tracing is checked with its eager backend; inductor's code generation is the GPU run's)."""
+    orig = torch.nn.Module.compile
+    compiled = []
+
+    def eager_compile(self, *a, **k):
+        compiled.append(type(self).__name__)
+        return orig(self, backend="eager")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", eager_compile)
+    tok = plan(env["base"], env["tok"], "extend")
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+    runs = {}
+    for flag in (False, True):
+        m, _ = _model(env, tok)
+        m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+        names = [n for n, _ in m.named_parameters()]
+        cfg = TrainConfig(steps=2, batch_size=2, seq_len=32, lr=1e-2, warmup=1, eval_every=0, save_every=0,
+                          progress=False, compile=flag)
+        runs[flag] = [h["loss"] for h in train_loop(m, stream, tok.bos, cfg, is_row_param=is_row_param)]
+        assert [n for n, _ in m.named_parameters()] == names
+    assert compiled == ["MistralModel"]
+    assert runs[True] == pytest.approx(runs[False], rel=1e-4)

@@ -43,6 +43,7 @@ TEXTS = [CORPORA / "modern" / "ru-modern-dev.txt.xz", CORPORA / "ruslit" / "dev.
 SIZES = [64000, 128000]
 VARIANTS = {  # name -> build flags
     "bpe": ["--mode", "concept"],  # the defaults since issue 12: backbone bpe, share 1.0, 20 MB sample
+    "superbpe": ["--mode", "concept", "--backbone", "superbpe"],  # SuperBPE's pieces as the backbone
     "tail": ["--mode", "concept", "--backbone", "tail", "--fallback-share", "0.18", "--sample-mb", "4"],  # as before
 }
 WORK = Path.home() / ".cache" / "hypertok" / "i12"

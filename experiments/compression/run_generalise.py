@@ -179,7 +179,8 @@ def plot(result: dict) -> None:
         ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
         ax.set_title(text.name)
         ax.set_ylabel("characters per token (higher = fewer tokens)")
-        ax.legend()
+        ax.set_ylim(0, 1.18 * max(r["chars_per_token"] for r in rows))  # room for the legend above the bars
+        ax.legend(ncol=len(SIZES), loc="upper right")
     fig.suptitle("All trained on the same 23 M-character ruslit + modern sample")
     fig.tight_layout()
     fig.savefig(HERE / "generalise.png", dpi=110)

@@ -7,6 +7,9 @@ corpus would not fit the time of one session on 2 shared cores), at 64k and 128k
 - HyperTok ``concept``, new builder (``backbone=bpe``: a BPE backbone trained on the whole
   corpus whose pieces compete with the entries on measured use) and the builder of issues
   2-11 (``backbone=tail``: a Unigram fallback on the uncovered tail, 18% of the budget);
+  ``backbone=superbpe``: the lab's SuperBPE at the full budget as the backbone, pruned on the
+  default 20 MB sample (``superbpe``) and on the whole corpus (``superbpe-s40``, 40 MB), with
+  the BPE backbone on the whole corpus beside it (``bpe-s40``) to tell backbone from sample;
 - HF byte-level BPE, HF Unigram, SentencePiece BPE and Unigram, and SuperBPE (the
   registry's ``trained`` baselines, cached).
 
@@ -43,6 +46,9 @@ TEXTS = [CORPORA / "modern" / "ru-modern-dev.txt.xz", CORPORA / "ruslit" / "dev.
 SIZES = [64000, 128000]
 VARIANTS = {  # name -> build flags
     "bpe": ["--mode", "concept"],  # the defaults since issue 12: backbone bpe, share 1.0, 20 MB sample
+    "superbpe": ["--mode", "concept", "--backbone", "superbpe"],  # SuperBPE's pieces as the backbone
+    "superbpe-s40": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "40"],  # pruned on the whole corpus
+    "bpe-s40": ["--mode", "concept", "--sample-mb", "40"],  # the same sample with the BPE backbone
     "tail": ["--mode", "concept", "--backbone", "tail", "--fallback-share", "0.18", "--sample-mb", "4"],  # as before
 }
 WORK = Path.home() / ".cache" / "hypertok" / "i12"
@@ -173,7 +179,8 @@ def plot(result: dict) -> None:
         ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
         ax.set_title(text.name)
         ax.set_ylabel("characters per token (higher = fewer tokens)")
-        ax.legend()
+        ax.set_ylim(0, 1.18 * max(r["chars_per_token"] for r in rows))  # room for the legend above the bars
+        ax.legend(ncol=len(SIZES), loc="upper right")
     fig.suptitle("All trained on the same 23 M-character ruslit + modern sample")
     fig.tight_layout()
     fig.savefig(HERE / "generalise.png", dpi=110)

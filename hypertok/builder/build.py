@@ -22,12 +22,13 @@ from dataclasses import asdict
 
 from ..core.format import Entry, check_out_dir
 from ..core.tokenizer import HyperTok
+from ..errors import HyperTokError
 from ..files import library_versions, sha256_file
 from .candidates import GENERATORS
 from .config import BuildConfig
 from .corpus import count_corpus, resolve_corpus, with_progress
 from .pretokenize import unit_kind
-from .select import select_entries
+from .select import _NO_SUPERBPE, select_entries
 from .symbols import allocate
 from .wordlist import count_wordlist
 
@@ -60,9 +61,11 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     cfg = cfg or BuildConfig()
     out = check_out_dir(out, overwrite)  # before any work: an --out that cannot be written is found now
     paths = resolve_corpus([corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus))
+    if cfg.backbone == "superbpe" and not paths:  # before any counting
+        raise HyperTokError(_NO_SUPERBPE)
     word_ngrams = GENERATORS[cfg.mode].word_ngrams
     counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()
-    entries, preferred_by_surface = select_entries(counts, cfg, progress)
+    entries, preferred_by_surface = select_entries(counts, cfg, progress, paths)
     _add_lemmas(entries, progress)
 
     corpus_chars = set(counts.chars)

@@ -26,6 +26,7 @@ from .symbols import POOLS
 RUSSIAN = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
 BASE_CHARS = sorted(set(string.printable[:95]) | set(RUSSIAN) | set(RUSSIAN.upper()) | set("«»—–…„“”‘’№\n\t"))
 MIN_FALLBACK = 64
+BACKBONES = ("bpe", "superbpe", "tail")
 MAX_VOCAB_SIZE = 1 << 18  # every token needs its own symbol; the largest pool ("all") holds about 290k
 
 
@@ -50,10 +51,12 @@ class BuildConfig:
                                 "an entry (default: none: only the concepts found in the corpus)")
     backbone: str = _opt("bpe", "the subword model under the entries: bpe = a BPE trained on the whole corpus "
                          "whose pieces compete with the entries on measured use; tail = a Unigram on the units "
-                         "entries do not cover, with a fixed share (the builder of issues 2-11)",
-                         choices=("bpe", "tail"))
-    fallback_share: float = _opt(1.0, "backbone=bpe: the BPE is trained at this share of the budget, then pruned "
-                                 "with the entries; backbone=tail: the fixed share of the tail model (0.18 before)")
+                         "entries do not cover, with a fixed share (the builder of issues 2-11); superbpe = "
+                         "like bpe, but the backbone is SuperBPE (superwords across spaces) trained on the "
+                         "corpus files and cached like hypertok compare's baselines (needs --corpus)",
+                         choices=BACKBONES)
+    fallback_share: float = _opt(1.0, "backbone=bpe/superbpe: the backbone is trained at this share of the budget, "
+                                 "then pruned with the entries; backbone=tail: the fixed share of the tail model (0.18 before)")
     min_char_count: int = _opt(3, "a character seen at least this often gets a token of its own (rarer ones are "
                                "spelled with byte tokens)")
     max_ngram: int = _opt(4, "longest multi-unit entry, in counting units (1: no n-grams)")
@@ -87,8 +90,8 @@ class BuildConfig:
             raise HyperTokError(f"unknown symbol pool {self.symbols!r}; choose one of {', '.join(POOLS)}")
         if not 0.0 < self.fallback_share <= 1.0:
             raise HyperTokError(f"fallback_share must be in (0, 1], got {self.fallback_share}")
-        if self.backbone not in ("bpe", "tail"):
-            raise HyperTokError(f"unknown backbone {self.backbone!r}; choose bpe or tail")
+        if self.backbone not in BACKBONES:
+            raise HyperTokError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(BACKBONES)}")
         if self.max_ngram < 1:
             raise HyperTokError("max_ngram must be at least 1")
         if not isinstance(self.vocab_size, int) or self.vocab_size > MAX_VOCAB_SIZE:

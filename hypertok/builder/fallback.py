@@ -1,12 +1,17 @@
 """The fallback subword model: what covers the text that HyperTok entries do not.
 
-Two designs (``BuildConfig.backbone``):
+Three designs (``BuildConfig.backbone``):
 
 - ``bpe`` (default since issue 12): the *backbone*, a BPE model trained on every unit of
   the corpus with its true count (:func:`train_backbone`), as strong as a BPE baseline of
   its size. Its pieces then compete with the HyperTok entries for the budget on measured
   usefulness (``hypertok.builder.select``), so entries replace backbone pieces only where
   they save more tokens on the corpus sample.
+- ``superbpe`` (issue 12): the same competition, but the backbone is SuperBPE (Liu et al.
+  2025) trained on the corpus files by the lab's own trainer
+  (:func:`hypertok.registry.trained.trained`, cached like ``hypertok compare``'s baselines;
+  :func:`superbpe_pieces`): its second stage merges across spaces, so the backbone already
+  holds superwords (``, что``, `` в том числе``) and the entries must beat those.
 - ``tail`` (issues 2-11): a Unigram model trained on the *tail* of the corpus, the units
   that no entry covers, each counted at most twice (:func:`train_pieces`), with a fixed
   share of the budget. On text unlike the corpus it is weaker than a plain BPE of the
@@ -81,3 +86,37 @@ def train_backbone(units: Iterable[tuple[str, int]], size: int, max_piece_length
                                   max_token_length=max_piece_length)
     tok.train_from_iterator(stream(), trainer, length=len(items))
     return sorted(tok.get_vocab())
+
+
+def superbpe_pieces(paths, size: int, progress: bool = False, cache_dir=None) -> list[str]:
+    """The pieces of SuperBPE at ``size`` tokens trained on the corpus files ``paths``, as text.
+
+    Trained (or taken from the cache) by :func:`hypertok.registry.trained.trained`, the
+    ``superbpe`` baseline of ``hypertok compare``, so a build and a comparison on the same
+    files share one model. Its byte-level pieces are turned back into text; a piece that is
+    not whole UTF-8 (part of a character) or holds a newline is left out: HyperTok spells
+    those with characters and byte tokens. Specials and single characters are left out too
+    (the builder has its own). ``cache_dir``: the baselines' cache (default: ``trained``'s).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.txt").write_text("и в том числе, что и в том числе\\n" * 50)
+    >>> pieces = superbpe_pieces([d / "a.txt"], 320, cache_dir=d / "cache")
+    >>> " в том" in pieces or " в том числе" in pieces
+    True
+    """
+    from ..registry.bytelevel import CHAR_TO_BYTE
+    from ..registry.trained import SPECIALS, trained
+
+    tok = trained("superbpe", paths, size, cache_dir=cache_dir, progress=progress)
+    out = []
+    for p in tok.tk.get_vocab():
+        if p in SPECIALS:
+            continue
+        try:
+            text = bytes(CHAR_TO_BYTE[c] for c in p).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            continue
+        if len(text) > 1 and "\n" not in text:
+            out.append(text)
+    return sorted(out)

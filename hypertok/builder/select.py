@@ -14,6 +14,8 @@ The budget is one number, the total vocabulary size. It is spent in this order:
    a slot only where it saves more tokens than the backbone piece it displaces, so the
    vocabulary starts from a full-size subword model and never spends its budget on
    entries that do not pay (issue 12, "never worse than the backbone").
+   ``backbone="superbpe"`` takes SuperBPE's pieces (superwords across spaces included)
+   instead of the BPE's, so an entry must beat the superword baseline's own pieces.
    With ``backbone="tail"`` (issues 2-11) a Unigram trained on the tail of the corpus takes
    a fixed ``fallback_share`` and only the entries are pruned.
 
@@ -43,19 +45,25 @@ from .pretokenize import unit_kind
 
 _ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
 ALPHA = 0.002
+_NO_SUPERBPE = ("backbone=superbpe trains SuperBPE on the corpus files and prunes on a sample of them; a build "
+                "from the navec word list (no --corpus) has neither: give --corpus FILES, or --backbone bpe")
 TAIL_SHARE = 0.18  # the tail fallback's share when backbone="bpe" cannot run (no corpus sample)
 
 
-def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> tuple[list[Entry], dict[str, str]]:
+def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False,
+                   paths: list | None = None) -> tuple[list[Entry], dict[str, str]]:
     """Spend the budget: characters, fallback pieces, then entries by saving. Returns entries
-    (ids assigned; the build-time special tokens last) and the user's preferred symbols by surface."""
+    (ids assigned; the build-time special tokens last) and the user's preferred symbols by surface.
+    ``paths``: the corpus files, which ``backbone="superbpe"`` trains SuperBPE on."""
     reserved = list(cfg.special_tokens)
     if reserved:  # their slots come off the budget, and no piece may have their surface
         cfg = replace(cfg, vocab_size=cfg.vocab_size - len(reserved), special_tokens=[])
     chars = set(BASE_CHARS) | {ch for ch, c in counts.chars.items() if c >= cfg.min_char_count}
     chars -= {ch for ch in chars if 0xD800 <= ord(ch) <= 0xDFFF}
     fixed = len(SPECIALS) + N_BYTES + len(chars)
-    use_backbone = cfg.backbone == "bpe" and bool(counts.sample)
+    use_backbone = cfg.backbone in ("bpe", "superbpe") and bool(counts.sample)
+    if cfg.backbone == "superbpe" and not (use_backbone and paths):
+        raise HyperTokError(_NO_SUPERBPE)
     # The backbone competes on measured use, which needs a corpus sample; a word list (navec)
     # has none, so it gets the tail fallback at its share of issues 2-11.
     share = cfg.fallback_share if cfg.backbone == "tail" else TAIL_SHARE
@@ -82,7 +90,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
             ranked.append(c)
 
     if use_backbone:
-        pool, pieces = _with_backbone(ranked, chars, counts, cfg, fixed, progress, set(reserved))
+        pool, pieces = _with_backbone(ranked, chars, counts, cfg, fixed, progress, set(reserved), paths)
         known = {}
     else:
         pieces = _tail_pieces(ranked, chars, counts, cfg, fixed, n_entries, n_fallback, generator.morphology,
@@ -104,21 +112,28 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False) -> 
 
 
 def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg: BuildConfig, fixed: int,
-                   progress: bool, reserved: frozenset[str] | set[str] = frozenset()) -> tuple[list[Candidate], list[str]]:
+                   progress: bool, reserved: frozenset[str] | set[str] = frozenset(),
+                   paths: list | None = None) -> tuple[list[Candidate], list[str]]:
     """``backbone=bpe``: a BPE of ``fallback_share`` x the budget, trained on every unit with
     its true count; its pieces join the entry candidates and all compete on measured use.
+    ``backbone=superbpe``: the same with SuperBPE trained on the corpus files ``paths``.
 
     A backbone piece that is also a candidate (a whole word form, a punctuation run) enters as
     that candidate, with its kind; the others enter as ``fallback`` pieces. Returns the pruned
     pool (entries and pieces together, at most the room) and no separate fixed pieces.
     """
-    from .fallback import train_backbone
+    from .fallback import superbpe_pieces, train_backbone
 
     room = cfg.vocab_size - fixed
     size = max(MIN_FALLBACK, int(cfg.vocab_size * cfg.fallback_share))
-    if progress:
-        print(f"training the backbone BPE ({size} pieces on {len(counts.units)} units) ...", flush=True)
-    bpe = [p for p in train_backbone(counts.units.items(), size)
+    if cfg.backbone == "superbpe":
+        # SuperBPE's trainer needs 256 bytes + 4 specials besides its merges
+        trained_pieces = superbpe_pieces(paths, max(size, 300 + MIN_FALLBACK), progress)
+    else:
+        if progress:
+            print(f"training the backbone BPE ({size} pieces on {len(counts.units)} units) ...", flush=True)
+        trained_pieces = train_backbone(counts.units.items(), size)
+    bpe = [p for p in trained_pieces
            if len(p) > 1 and p not in reserved and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
     by_surface = {c.surface: c for c in ranked}
     backbone = []

@@ -1,7 +1,8 @@
 """Shared fixtures: a tiny corpus written here, and tokenizers built from it once per session.
 
 Markers (registered in pyproject.toml): ``slow``, ``gpu``, ``corpus``. ``needs_ruslit`` and
-``needs_modern`` skip a test when the shared corpus is absent (CI has it).
+``needs_modern`` skip a test when the shared corpus is absent, and fail it under
+``HYPERTOK_REQUIRE_CORPORA=1`` (``.ci/run`` sets it: CI has the corpora).
 """
 
 from __future__ import annotations
@@ -56,19 +57,28 @@ def mistral_test_file(name: str = "mistral-v3"):
     return mistral_file(name)
 
 
+def _corpus_missing(what: str, where: Path) -> None:
+    """Skip, with the reason, where the shared corpus is absent (the brief: corpus tests skip
+    outside the team's machines). Under ``HYPERTOK_REQUIRE_CORPORA=1``, which ``.ci/run`` sets,
+    fail instead: in CI a missing corpus is a broken setup, never a pass."""
+    msg = f"the {what} corpus is not at {where}"
+    if os.environ.get("HYPERTOK_REQUIRE_CORPORA") == "1":
+        pytest.fail(f"{msg}, and HYPERTOK_REQUIRE_CORPORA=1 asks for it (CI has it at ../shared/corpora)")
+    pytest.skip(f"{msg} (CI has it)")
+
+
 def needs_ruslit():
-    """The shared ruslit folder; the test skips where it is absent (the brief: corpus tests skip
-    with that reason outside the team's machines; CI has the corpora, so there they run)."""
+    """The shared ruslit folder (see :func:`_corpus_missing` for where it is absent)."""
     if not (RUSLIT / "train.txt").exists() or not (RUSLIT / "dev.txt").exists():
-        pytest.skip(f"the ruslit corpus is not at {RUSLIT} (CI has it)")
+        _corpus_missing("ruslit", RUSLIT)
     return RUSLIT
 
 
 def needs_modern(name: str = "ru-modern-dev.txt.xz"):
-    """A file of the shared modern corpus, skipping where it is absent, as :func:`needs_ruslit`."""
+    """A file of the shared modern corpus (see :func:`_corpus_missing` for where it is absent)."""
     path = RUSLIT.parent / "modern" / name
     if not path.exists():
-        pytest.skip(f"the modern corpus is not at {path.parent} (CI has it)")
+        _corpus_missing("modern", path.parent)
     return path
 
 

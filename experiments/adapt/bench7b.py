@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from hypertok.files import atomic_write  # noqa: E402
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12}  # dense bf16 tensor-core peak (SXM), FLOP/s
 
@@ -139,9 +140,7 @@ def main() -> int:
     result["optimizer_state_bytes_estimate"] = opt_state
     print(f"adapter {result['adapter_bytes'] / 2**30:.2f} GiB (rows in bf16, no optimizer state); "
           f"optimizer state for --resume about {opt_state / 2**30:.1f} GiB", flush=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, args.out)
+    atomic_write(args.out, json.dumps(result, indent=1))
     return 0
 
 

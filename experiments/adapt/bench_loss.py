@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from hypertok.files import atomic_write  # noqa: E402
 
 
 def main() -> int:
@@ -102,9 +103,7 @@ def main() -> int:
                      if "rel_err_loss" in point else ""), flush=True)
             del h, w, grads, loss
             torch.cuda.empty_cache()
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    os.replace(tmp, args.out)
+    atomic_write(args.out, json.dumps(res, indent=1))
     return 0
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -100,9 +99,9 @@ def log(msg: str) -> None:
 
 
 def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False))
-    os.replace(tmp, path)
+    from hypertok.files import atomic_write
+
+    atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False))
 
 
 def prepared(tok, paths, out: Path, max_chars: int = 0, what: str = "--train") -> str:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from hypertok.files import atomic_write  # noqa: E402
 
 TEXTS = {  # one line per script HyperTok must carry through the merged folder unchanged
     "cyrillic": "Москва — столица России; в том числе её пригороды.",
@@ -151,9 +152,7 @@ def main() -> int:
               "bos": ht.bos_token_id is not None, "same_ids": all(same.values()),
               "round_trip": all(res["round_trip"].values()), "adapter_under_1_5GB": res["adapter_bytes"] < 1.5e9}
     res["checks"] = checks
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1, ensure_ascii=False))
-    os.replace(tmp, args.out)
+    atomic_write(args.out, json.dumps(res, indent=1, ensure_ascii=False))
     print(json.dumps({k: res[k] for k in ("adapter_bytes", "max_shard_bytes", "rows", "len_tokenizer", "checks")}))
     return 0 if all(checks.values()) else 1
 

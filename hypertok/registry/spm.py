@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def _utf8_lossless(data: bytes) -> str:
         return data.decode("utf-8", "replace")
 
 
-class LosslessPieces:
+class LosslessPieces(ABC):
     """What the lossless base readers (:class:`LosslessSentencePiece`,
     :class:`~hypertok.registry.bytelevel.LosslessByteLevel`) share: ``encode_batch`` gives the
     lines their library can spell to it in one batch (``_fast_batch``) and the others, those
@@ -190,8 +191,9 @@ class LosslessPieces:
     _slow: re.Pattern
     piece_bytes: list
 
+    @abstractmethod
     def _fast_batch(self, texts: list[str]) -> list[list[int]]:
-        raise NotImplementedError
+        """The ids of ``texts``, none of which ``_slow`` matches, from the library in one batch."""
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         texts = list(texts)

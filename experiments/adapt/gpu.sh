@@ -6,15 +6,20 @@
 #   bash experiments/adapt/gpu.sh start100     # the 100M-token curves (preset proxy100) + bench_loss.py + ship7b.py
 #   bash experiments/adapt/gpu.sh start150     # 150M pretraining, Liger's loss, 80M-token curves (preset proxy150),
 #                                              # extend and BPE-extend at 4M
+#   bash experiments/adapt/gpu.sh start150b    # start150's long lanes again with seed 1 (another base) and the paired
+#                                              # generation timing, then probe7b's --sweep once they are done
 #   bash experiments/adapt/gpu.sh vram         # hypertok vram --mode train per loss, beside them
 #   bash experiments/adapt/gpu.sh probe7b      # bench7b.py with --loss chunked / liger / liger --compile
-#   bash experiments/adapt/gpu.sh wait SECONDS # waits (at most SECONDS) for it, prints progress, copies results to $OUT
+#   bash experiments/adapt/gpu.sh wait SECONDS [STEP] # waits (at most SECONDS) for it (or for STEP.done, e.g. sweep),
+#                                              # prints progress, copies results to $OUT
 #
 # A call of the device tool lasts 10 minutes at most, and a machine is held 30: `start` then
 # `wait 560` back to back keeps one machine busy with one experiment.
 set -u
 D=.data/adapt
 W=/tmp/adapt10
+# the 7B-shape settings (bench7b.py --sweep): checkpointing or not, micro-batch rows, loss, torch.compile
+SWEEP="ckpt/mb8/chunked ckpt/mb8/liger nockpt/mb4/liger nockpt/mb2/liger nockpt/mb8/liger nockpt/mb2/liger/compile"
 L=$W/logs
 OUT=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
@@ -36,7 +41,7 @@ setup() {
 args() {  # the run.py arguments of every lane
   echo --sp $D/mistral_v3.model --train $W/text/ruslit-train.txt $W/text/modern-train-000{1,2,3,4,5}.txt \
     --dev ruslit=$W/text/ruslit-dev.txt modern=$W/text/modern-dev.txt --hypertok $D/tok32k --bpe $D/bpe32k \
-    --work $W/work-$1 --results $W/results-$1 --preset $1 ${LOSS:+--loss $LOSS}
+    --work $W/work-$1 --results $W/results-$1 --preset $1 ${LOSS:+--loss $LOSS} ${SEED:+--seed $SEED} ${RUNARGS:-}
 }
 
 case "${1:-}" in
@@ -103,6 +108,30 @@ case "${1:-}" in
       < /dev/null > /dev/null 2>&1 &
     sleep 45; tail -n 3 $L/*.log
     ;;
+  start150b)  # issue 10's fourth lease: a second base (seed 1) through the 80M-token lanes, the generation speed
+    # of base, control and HyperTok timed in interleaved rounds; then the 7B-shape settings sweep (probe7b's)
+    setup
+    mkdir -p $L
+    export SEED=1 RUNARGS="--gen-repeats 5"
+    ONLY=ht-replace-mean-long,control-long
+    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
+    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane prep --only $ONLY > $L/prep.log 2>&1 < /dev/null &
+    for lane in long-ht long-control; do
+      setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy150) --lane $lane > $L/$lane.log 2>&1; touch $L/$lane.done" \
+        < /dev/null > /dev/null 2>&1 &
+    done
+    setsid nohup bash -c "while [ ! -f $L/long-ht.done ] || [ ! -f $L/long-control.done ]; do sleep 5; done;
+      python3 experiments/adapt/run.py $(args proxy150) --lane speed > $L/speed.log 2>&1; touch $L/all.done;
+      python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
+        --strategy extend --sweep $SWEEP --out $W/sweep7b.json > $L/sweep7b.log 2>&1; touch $L/sweep.done" \
+      < /dev/null > /dev/null 2>&1 &
+    sleep 45; tail -n 3 $L/*.log
+    ;;
+  sweep7b)  # probe7b's settings sweep alone, in the foreground
+    setup
+    python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
+      --strategy extend --sweep $SWEEP --out $OUT/sweep7b.json 2>&1 | grep -v "Loading\|warn"
+    ;;
   probe7b)  # the 7B-shape stages with our loss, Liger's, and Liger's with torch.compile (issue 10's 50%-of-peak aim)
     setup
     for v in "chunked" "liger" "liger --compile"; do
@@ -119,8 +148,8 @@ case "${1:-}" in
     sleep 5; tail -3 $L/vram.log
     ;;
   wait)
-    end=$((SECONDS + ${2:-540}))
-    while [ $SECONDS -lt $end ] && [ ! -f $L/all.done ]; do sleep 10; done
+    end=$((SECONDS + ${2:-540}))  # a third word waits for that step instead: gpu.sh wait 300 sweep
+    while [ $SECONDS -lt $end ] && [ ! -f $L/${3:-all}.done ]; do sleep 10; done
     for f in $L/*.log; do echo "== $f"; grep -v "Loading\|Writing" "$f" | tail -8; done
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
     for d in $W/work-*; do  # each preset's lane results, curves and logs
@@ -130,9 +159,9 @@ case "${1:-}" in
       for f in $d/adapters/*/train_log*.jsonl; do [ -f "$f" ] && cp "$f" $OUT/$p/logs/$(basename $(dirname $f))-$(basename $f); done
       cat $L/*.log > $OUT/$p/run.log 2>/dev/null
     done
-    cp $W/loss.json $W/ship7b.json $OUT/ 2>/dev/null
+    cp $W/loss.json $W/ship7b.json $W/sweep7b.json $OUT/ 2>/dev/null
     [ -d $W/vram-train ] && cp -r $W/vram-train $OUT/
     [ -f $L/all.done ] && echo ALL DONE
     ;;
-  *) echo "usage: gpu.sh probe | start | start100 | start150 | vram | probe7b | wait SECONDS"; exit 2 ;;
+  *) echo "usage: gpu.sh probe | start | start100 | start150 | start150b | sweep7b | vram | probe7b | wait SECONDS"; exit 2 ;;
 esac

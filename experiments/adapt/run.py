@@ -488,6 +488,7 @@ def main() -> int:
     ap.add_argument("--loss", choices=["chunked", "liger"],
                     help="next-token loss of every run (default: the preset's, else chunked)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the decoder body in every run")
+    ap.add_argument("--gen-repeats", type=int, help="rounds of the paired generation timing (default: the preset's)")
     ap.add_argument("--replot", action="store_true", help="redraw curves.png and the table from --results/results.json")
     args = ap.parse_args()
     res_dir = Path(args.results)
@@ -512,6 +513,8 @@ def main() -> int:
         P["loss"] = args.loss
     if args.compile:
         P["compile"] = True
+    if args.gen_repeats:
+        P["repeats"] = args.gen_repeats
     work.mkdir(parents=True, exist_ok=True)
     res_dir.mkdir(parents=True, exist_ok=True)
     if args.lane == "pretrain":

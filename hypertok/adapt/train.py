@@ -39,7 +39,7 @@ from ..errors import HyperTokError
 from ..files import atomic_file, atomic_write, check_out, is_empty_dir, made_dirs
 from ..loss import LOSSES, causal_lm_nll, check_liger, pick_loss
 from ..registry import STRATEGIES
-from .data import n_rows, open_packed, prepare, rows_of
+from .data import IGNORE, n_rows, open_packed, prepare, rows_of
 from .distributed import SINGLE, launched, loss_module
 from .evaluate import stream_nll
 from .model import AdaptedModel, autocast, device_of, is_row_param, load_base_model, wrap_peft
@@ -71,6 +71,10 @@ class TrainConfig:
 
     steps: int = field(default=1000, **_help("optimizer steps"))
     batch_size: int = field(default=8, **_help("rows per step"))
+    micro_batch: int = field(default=0, **_help(
+        "rows per forward/backward pass, their gradients summed into one step of --batch-size rows "
+        "(0: the whole batch at once); a smaller one needs less activation memory, e.g. to train without "
+        "gradient checkpointing"))
     seq_len: int = field(default=1024, **_help("tokens per row (packed documents, never attending to each other)"))
     lr: float = field(default=2e-4, **_help("peak learning rate (LoRA and other non-row parameters)"))
     rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (in Python, None: --lr)"))
@@ -104,6 +108,9 @@ class TrainConfig:
             if v is not None and (not math.isfinite(v) or v < 0 or (v == 0 and name in ("lr", "clip"))):
                 raise HyperTokError(f"--{name.replace('_', '-')} must be a finite number"
                                     f"{' above 0' if name in ('lr', 'clip') else ' at least 0'}, got {v}")
+        if self.micro_batch < 0 or (self.micro_batch and self.batch_size % self.micro_batch):
+            raise HyperTokError(f"--micro-batch {self.micro_batch} must divide --batch-size {self.batch_size} "
+                                f"(0: the whole batch in one pass)")
         for name in ("warmup", "eval_every", "save_every"):
             if getattr(self, name) < 0:
                 raise HyperTokError(f"--{name.replace('_', '-')} must be at least 0, got {getattr(self, name)}")
@@ -323,26 +330,38 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
                 orders = {ep: _row_order(total_rows, cfg.seed, ep)}
             idx.append(int(orders[ep][int(gi) % total_rows]))
         idx = ranks.slice(idx)  # this rank's rows of the global batch
+        micro = cfg.micro_batch or len(idx)
+        if micro < len(idx) and ranks.world > 1:
+            raise HyperTokError("--micro-batch is for one process; under torchrun give each rank fewer rows "
+                                "with a smaller --batch-size")
         X, P, Y = rows_of(stream, cfg.seq_len, bos, idx)  # (B, T) each
-        Xt, Pt, Yt = (torch.from_numpy(a).to(device, non_blocking=True) for a in (X, P, Y))
-        parts = {}
-        with autocast(device):
-            if distiller is None:
-                nll, n = step_fn(Xt, Pt, Yt)
-                loss, mean_loss = ranks.loss(nll, n)  # one process: nll / n
-            else:
-                Z = np.stack([np.asarray(stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1]) for r in idx])
-                loss, n, parts = step_fn(Xt, Pt, Yt, Z)
-                parts = ranks.mean({"loss": float(loss.detach()),
-                                    **{k: v if isinstance(v, int) else float(v) for k, v in parts.items()}})
-                mean_loss = parts.pop("loss")
-        if not math.isfinite(mean_loss):  # the same on every rank, so all stop together
-            if log:
-                log.close()
-            raise HyperTokError(f"the loss is {mean_loss} at step {step + 1}; training stopped, nothing saved "
-                                f"from this step on. Lower --lr/--rows-lr or check the data")
+        n_step = max(1, int((Y != IGNORE).sum()))  # targets of the whole step: each pass's share of the mean
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        mean_loss, parts = 0.0, {}
+        for lo in range(0, len(idx), micro):  # one pass, or --micro-batch rows at a time with gradients summed
+            Xt, Pt, Yt = (torch.from_numpy(a[lo:lo + micro]).to(device, non_blocking=True) for a in (X, P, Y))
+            with autocast(device):
+                if distiller is None:
+                    nll, n = step_fn(Xt, Pt, Yt)
+                    loss, part_loss = ranks.loss(nll, n)  # one process: nll / n
+                else:
+                    Z = np.stack([np.asarray(stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1])
+                                  for r in idx[lo:lo + micro]])
+                    loss, n, got = step_fn(Xt, Pt, Yt, Z)
+                    got = ranks.mean({"loss": float(loss.detach()),
+                                      **{k: v if isinstance(v, int) else float(v) for k, v in got.items()}})
+                    part_loss = got.pop("loss")
+            share = 1.0 if micro == len(idx) else n / n_step  # this pass's targets among the step's
+            if distiller is not None:
+                for k, v in got.items():  # ints (counts) summed, floats weighted like the loss
+                    parts[k] = parts.get(k, 0) + (v if isinstance(v, int) else v * share)
+            mean_loss += part_loss * share
+            if not math.isfinite(mean_loss):  # the same on every rank, so all stop together
+                if log:
+                    log.close()
+                raise HyperTokError(f"the loss is {mean_loss} at step {step + 1}; training stopped, nothing saved "
+                                    f"from this step on. Lower --lr/--rows-lr or check the data")
+            (loss * share).backward()
         torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.clip)
         opt.step()
         sched.step()

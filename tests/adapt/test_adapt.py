@@ -261,6 +261,32 @@ def test_resume_continues_at_same_step_and_loss(env):
         assert abs(x["lr"] - y["lr"]) < 1e-12
 
 
+def test_micro_batches_sum_to_the_whole_batch_step(env):
+    """--micro-batch splits a step into passes whose gradients add up to the one-pass step:
+    the same losses and the same trained parameters (float32 on the CPU, up to rounding)."""
+    tok = plan(env["base"], env["tok"], "extend")
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+
+    def run(micro):
+        torch.manual_seed(0)
+        m = load_base_model(env["base"], "float32", "cpu")
+        resize_and_init(m, tok.recipe)
+        m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+        cfg = TrainConfig(steps=3, batch_size=4, micro_batch=micro, seq_len=32, lr=1e-2, rows_lr=None, warmup=1,
+                          eval_every=0, save_every=0, progress=False)
+        hist = train_loop(m, stream, tok.bos, cfg)
+        return [h["loss"] for h in hist], {n: p.detach().clone() for n, p in m.named_parameters() if p.requires_grad}
+
+    whole, w_params = run(0)
+    for micro in (1, 2):
+        losses, params = run(micro)
+        assert losses == pytest.approx(whole, rel=1e-5)
+        for n, p in w_params.items():
+            torch.testing.assert_close(params[n], p, rtol=1e-4, atol=1e-5)
+    with pytest.raises(HyperTokError, match="must divide --batch-size"):
+        TrainConfig(batch_size=4, micro_batch=3)
+
+
 def test_cli_adapt_and_eval(env, capsys):
     main = cli
     out = env["root"] / "ad_cli"

@@ -188,7 +188,7 @@ def main() -> int:
         run("stage1 (rows only)", lr=5e-4, rows_lr=5e-4)
     run("stage2 (LoRA + rows)")
     teacher = base_model()
-    run("stage2 + distillation", Distiller(teacher, tok, tok.base, 1.0, 100.0))
+    run("stage2 + distillation", Distiller(teacher, tok, tok.base, 1.0, 100.0), loss="auto")  # chunked: per-token log-probs
     s2, s2d = result["stages"]["stage2 (LoRA + rows)"], result["stages"]["stage2 + distillation"]
     result["distillation_step_overhead"] = s2["step_seconds"] and s2d["step_seconds"] / s2["step_seconds"] - 1
     del teacher

@@ -8,6 +8,7 @@
 #                                              # extend and BPE-extend at 4M
 #   bash experiments/adapt/gpu.sh start150b    # start150's long lanes again with seed 1 (another base) and the paired
 #                                              # generation timing, then probe7b's --sweep once they are done
+#   bash experiments/adapt/gpu.sh final7b      # bench7b.py's three stages with the sweep's fastest setting
 #   bash experiments/adapt/gpu.sh vram         # hypertok vram --mode train per loss, beside them
 #   bash experiments/adapt/gpu.sh probe7b      # bench7b.py with --loss chunked / liger / liger --compile
 #   bash experiments/adapt/gpu.sh wait SECONDS [STEP] # waits (at most SECONDS) for it (or for STEP.done, e.g. sweep),
@@ -132,6 +133,13 @@ case "${1:-}" in
     python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
       --strategy extend --sweep $SWEEP --out $OUT/sweep7b.json 2>&1 | grep -v "Loading\|warn"
     ;;
+  final7b)  # every stage of the recipe at the 7B shape with the sweep's fastest setting (no checkpointing,
+    # micro-batches of 2 rows, Liger's loss where it runs, torch.compile)
+    setup
+    python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
+      --strategy extend --loss liger --no-grad-ckpt --micro-batch 2 --compile --out $OUT/results7b-final.json 2>&1 \
+      | grep -v "Loading\|warn"
+    ;;
   probe7b)  # the 7B-shape stages with our loss, Liger's, and Liger's with torch.compile (issue 10's 50%-of-peak aim)
     setup
     for v in "chunked" "liger" "liger --compile"; do
@@ -163,5 +171,5 @@ case "${1:-}" in
     [ -d $W/vram-train ] && cp -r $W/vram-train $OUT/
     [ -f $L/all.done ] && echo ALL DONE
     ;;
-  *) echo "usage: gpu.sh probe | start | start100 | start150 | start150b | sweep7b | vram | probe7b | wait SECONDS"; exit 2 ;;
+  *) echo "usage: gpu.sh probe | start | start100 | start150 | start150b | sweep7b | final7b | vram | probe7b | wait SECONDS"; exit 2 ;;
 esac

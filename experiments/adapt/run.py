@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -387,6 +388,11 @@ def summarise(out: dict) -> None:
         ctrl = out["variants"].get("control-long" if name.endswith("-long") else "control")
         if ctrl and r["tokenizer"] != "base":
             r["bpc_vs_best_reference"] = {k: r["bpc_by_text"][k] / min(b[k], ctrl["bpc_by_text"][k]) - 1 for k in b}
+        if ctrl and r["tokenizer"] != "base" and "speedup_tokens_per_s" in ctrl and "rounds_chars_per_s" in r:
+            # timed in the same interleaved rounds (paired_generation_speed): the same shape and merge path as
+            # the HyperTok model, so this ratio is the tokenizer's alone
+            r["speedup_vs_control_chars_per_s"] = statistics.median(
+                a / b for a, b in zip(r["rounds_chars_per_s"], ctrl["rounds_chars_per_s"]))
         r.pop("tokens_to_within_6pct_of_control", None)
         r.pop("tokens_to_within_3pct_of_control", None)
         for thr in (0.06, 0.03):

@@ -45,6 +45,24 @@ args() {  # the run.py arguments of every lane
     --work $W/work-$1 --results $W/results-$1 --preset $1 ${LOSS:+--loss $LOSS} ${SEED:+--seed $SEED} ${RUNARGS:-}
 }
 
+launch() {  # launch PRESET ONLY "LANE ..." [AFTER]: pretraining, data preparation (of the --only variants, or
+  # all) and the lanes in the background (setsid: they outlive the device call), then the speed lane once
+  # every lane is done, then the shell command AFTER; progress goes to $L/*.log, each step ends in $L/STEP.done
+  local preset=$1 only=$2 lanes=$3 after=${4:-} done_all=""
+  mkdir -p $L
+  setsid nohup python3 experiments/adapt/run.py $(args $preset) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
+  setsid nohup python3 experiments/adapt/run.py $(args $preset) --lane prep ${only:+--only $only} > $L/prep.log 2>&1 \
+    < /dev/null &
+  for lane in $lanes; do
+    setsid nohup bash -c "python3 experiments/adapt/run.py $(args $preset) --lane $lane > $L/$lane.log 2>&1; touch $L/$lane.done" \
+      < /dev/null > /dev/null 2>&1 &
+    done_all="$done_all [ -f $L/$lane.done ] &&"
+  done
+  setsid nohup bash -c "until $done_all true; do sleep 5; done;
+    python3 experiments/adapt/run.py $(args $preset) --lane speed > $L/speed.log 2>&1; touch $L/all.done; $after" \
+    < /dev/null > /dev/null 2>&1 &
+}
+
 case "${1:-}" in
   probe)
     setup
@@ -60,35 +78,12 @@ case "${1:-}" in
     ;;
   start)
     setup
-    mkdir -p $W/logs
-    L=$W/logs
-    setsid nohup python3 experiments/adapt/run.py $(args proxy) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
-    setsid nohup python3 experiments/adapt/run.py $(args proxy) --lane prep > $L/prep.log 2>&1 < /dev/null &
-    setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy) --lane a > $L/a.log 2>&1; touch $L/a.done" \
-      < /dev/null > /dev/null 2>&1 &
-    setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy) --lane b > $L/b.log 2>&1; touch $L/b.done" \
-      < /dev/null > /dev/null 2>&1 &
-    setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy) --lane c > $L/c.log 2>&1; touch $L/c.done" \
-      < /dev/null > /dev/null 2>&1 &
-    setsid nohup bash -c "while [ ! -f $L/a.done ] || [ ! -f $L/b.done ] || [ ! -f $L/c.done ]; do sleep 5; done;
-      python3 experiments/adapt/run.py $(args proxy) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
-      < /dev/null > /dev/null 2>&1 &
+    launch proxy "" "a b c"
     sleep 20; tail -3 $L/*.log
     ;;
   start100)  # issue 10's second lease: the 100M-token curves (preset proxy100), with issue 11's 7B folder check
     setup
-    mkdir -p $W/logs
-    L=$W/logs
-    ONLY=ht-replace-mean-long,control-long
-    setsid nohup python3 experiments/adapt/run.py $(args proxy100) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
-    setsid nohup python3 experiments/adapt/run.py $(args proxy100) --lane prep --only $ONLY > $L/prep.log 2>&1 < /dev/null &
-    for lane in long-ht long-control; do
-      setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy100) --lane $lane > $L/$lane.log 2>&1; touch $L/$lane.done" \
-        < /dev/null > /dev/null 2>&1 &
-    done
-    setsid nohup bash -c "while [ ! -f $L/long-ht.done ] || [ ! -f $L/long-control.done ]; do sleep 5; done;
-      python3 experiments/adapt/run.py $(args proxy100) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
-      < /dev/null > /dev/null 2>&1 &
+    launch proxy100 ht-replace-mean-long,control-long "long-ht long-control"
     setsid nohup bash -c "python3 experiments/adapt/bench_loss.py --out $W/loss.json > $L/loss.log 2>&1;
       python3 experiments/adapt/ship7b.py --sp $D/mistral_v3.model --tokenizer $D/tok64k --text $W/text/modern-dev.txt \
         --work /tmp/ship7b --out $W/ship7b.json > $L/ship7b.log 2>&1; rm -rf /tmp/ship7b" < /dev/null > /dev/null 2>&1 &
@@ -96,36 +91,16 @@ case "${1:-}" in
     ;;
   start150)  # issue 10's third lease: 150M pretraining tokens, Liger's loss, 80M-token curves, extend at 4M, vram
     setup
-    mkdir -p $L
-    ONLY=ht-replace-mean-long,control-long,control,ht-extend-mean,bpe-extend-mean
-    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
-    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane prep --only $ONLY > $L/prep.log 2>&1 < /dev/null &
-    for lane in long-ht long-control short; do
-      setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy150) --lane $lane > $L/$lane.log 2>&1; touch $L/$lane.done" \
-        < /dev/null > /dev/null 2>&1 &
-    done
-    setsid nohup bash -c "while [ ! -f $L/long-ht.done ] || [ ! -f $L/long-control.done ] || [ ! -f $L/short.done ]; do sleep 5; done;
-      python3 experiments/adapt/run.py $(args proxy150) --lane speed > $L/speed.log 2>&1; touch $L/all.done" \
-      < /dev/null > /dev/null 2>&1 &
+    launch proxy150 ht-replace-mean-long,control-long,control,ht-extend-mean,bpe-extend-mean "long-ht long-control short"
     sleep 45; tail -n 3 $L/*.log
     ;;
   start150b)  # issue 10's fourth lease: a second base (seed 1) through the 80M-token lanes, the generation speed
     # of base, control and HyperTok timed in interleaved rounds; then the 7B-shape settings sweep (probe7b's)
     setup
-    mkdir -p $L
     export SEED=1 RUNARGS="--gen-repeats 5"
-    ONLY=ht-replace-mean-long,control-long
-    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane pretrain > $L/pretrain.log 2>&1 < /dev/null &
-    setsid nohup python3 experiments/adapt/run.py $(args proxy150) --lane prep --only $ONLY > $L/prep.log 2>&1 < /dev/null &
-    for lane in long-ht long-control; do
-      setsid nohup bash -c "python3 experiments/adapt/run.py $(args proxy150) --lane $lane > $L/$lane.log 2>&1; touch $L/$lane.done" \
-        < /dev/null > /dev/null 2>&1 &
-    done
-    setsid nohup bash -c "while [ ! -f $L/long-ht.done ] || [ ! -f $L/long-control.done ]; do sleep 5; done;
-      python3 experiments/adapt/run.py $(args proxy150) --lane speed > $L/speed.log 2>&1; touch $L/all.done;
-      python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
-        --strategy extend --sweep $SWEEP --out $W/sweep7b.json > $L/sweep7b.log 2>&1; touch $L/sweep.done" \
-      < /dev/null > /dev/null 2>&1 &
+    launch proxy150 ht-replace-mean-long,control-long "long-ht long-control" \
+      "python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
+         --strategy extend --sweep $SWEEP --out $W/sweep7b.json > $L/sweep7b.log 2>&1; touch $L/sweep.done"
     sleep 45; tail -n 3 $L/*.log
     ;;
   sweep7b)  # probe7b's settings sweep alone, in the foreground

@@ -50,6 +50,11 @@ VARIANTS = {  # name -> build flags
     "superbpe-s40": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "40"],  # pruned on the whole corpus
     "bpe-s40": ["--mode", "concept", "--sample-mb", "40"],  # the same sample with the BPE backbone
     "tail": ["--mode", "concept", "--backbone", "tail", "--fallback-share", "0.18", "--sample-mb", "4"],  # as before
+    # held-out scoring: candidates counted on half the lines, pruned on the other half (20 MB of it)
+    "superbpe-heldout": ["--mode", "concept", "--backbone", "superbpe", "--holdout", "0.5"],
+    # cross-fitted: each half counted, each half's candidates pruned on the other half (20 MB each)
+    "superbpe-s40-crossfit": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "40", "--holdout", "0.5",
+                              "--crossfit"],
 }
 WORK = Path.home() / ".cache" / "hypertok" / "i12"
 OUT = HERE / "generalise"

@@ -10,6 +10,10 @@ corpus would not fit the time of one session on 2 shared cores), at 64k and 128k
   ``backbone=superbpe``: the lab's SuperBPE at the full budget as the backbone, pruned on the
   default 20 MB sample (``superbpe``) and on the whole corpus (``superbpe-s40``, 40 MB), with
   the BPE backbone on the whole corpus beside it (``bpe-s40``) to tell backbone from sample;
+- HyperTok scored on held-out lines (``--holdout 0.5``): ``superbpe-heldout`` counts the
+  candidates on half the lines and prunes on the other half; ``superbpe-s40-crossfit`` and
+  ``bpe-crossfit`` (``--crossfit``) count both halves and score each half's candidates on the
+  other half (beside ``superbpe-s40`` and the default ``bpe``, their in-sample twins);
 - HF byte-level BPE, HF Unigram, SentencePiece BPE and Unigram, and SuperBPE (the
   registry's ``trained`` baselines, cached).
 
@@ -55,6 +59,7 @@ VARIANTS = {  # name -> build flags
     # cross-fitted: each half counted, each half's candidates pruned on the other half (20 MB each)
     "superbpe-s40-crossfit": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "40", "--holdout", "0.5",
                               "--crossfit"],
+    "bpe-crossfit": ["--mode", "concept", "--holdout", "0.5", "--crossfit"],  # the default, cross-fitted (10 MB + 10 MB)
 }
 WORK = Path.home() / ".cache" / "hypertok" / "i12"
 OUT = HERE / "generalise"
@@ -161,7 +166,7 @@ def plot(result: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(TEXTS), figsize=(6 * len(TEXTS), 4.2), sharey=False)
+    fig, axes = plt.subplots(1, len(TEXTS), figsize=(8 * len(TEXTS), 4.6), sharey=False)
     for ax, text in zip(axes, TEXTS):
         rows = [r for r in result["rows"] if r.get("status") == "ok" and r["text"] == str(text)]
         methods = []

@@ -319,9 +319,7 @@ def _prune(pool: list[Candidate], room: int, pieces: list[str], chars: set[str],
         if progress:
             print(f"pruning round {r + 1}: {len(pool)} candidates, {n_tokens} tokens on the sample", flush=True)
         keep = len(pool) - (excess if r == rounds - 1 else max(excess // (rounds - r), 1))
-        # Held out, an entry that saves nothing on the lines it is measured on goes before a
-        # backbone piece that saves nothing: its saving counted in-sample is no evidence.
-        pool = sorted(pool, key=lambda c: (not c.forced, -loss[c.surface], bool(c.folds), -c.saving, c.surface))[:keep]
+        pool = sorted(pool, key=lambda c: (not c.forced, -loss[c.surface], -c.saving, c.surface))[:keep]
     return pool
 
 

@@ -70,7 +70,12 @@ def test_every_build_config_field_is_a_documented_build_flag(capsys, monkeypatch
         assert flag in help_text, flag
         assert " ".join(f.metadata["help"].split()) in help_text, f.name
         value = {"vocab_size": 5000, "mode": "word", "symbols": "cjk", "concepts": "c.json", "fallback_share": 0.25,
-                 "encoding": "cp1251", "special_tokens": "<|a|>,<|b|>", "normalize": "nfc"}.get(f.name)
+                 "encoding": "cp1251", "special_tokens": "<|a|>,<|b|>", "normalize": "nfc", "holdout": 0.5}.get(f.name)
+        if isinstance(f.default, bool):  # an on/off flag (--crossfit / --no-crossfit): given, it turns on
+            assert f.default is False, f.name
+            argv.append(flag)
+            changed[f.name] = True
+            continue
         if value is None:
             value = f.default + 1 if isinstance(f.default, (int, float)) else f.default
         argv += [flag, str(value)]

@@ -10,6 +10,10 @@ corpus would not fit the time of one session on 2 shared cores), at 64k and 128k
   ``backbone=superbpe``: the lab's SuperBPE at the full budget as the backbone, pruned on the
   default 20 MB sample (``superbpe``) and on the whole corpus (``superbpe-s40``, 40 MB), with
   the BPE backbone on the whole corpus beside it (``bpe-s40``) to tell backbone from sample;
+- HyperTok scored on held-out lines (``--holdout 0.5``): ``superbpe-heldout`` counts the
+  candidates on half the lines and prunes on the other half; ``superbpe-s40-crossfit`` and
+  ``bpe-crossfit`` (``--crossfit``) count both halves and score each half's candidates on the
+  other half (beside ``superbpe-s40`` and the default ``bpe``, their in-sample twins);
 - HF byte-level BPE, HF Unigram, SentencePiece BPE and Unigram, and SuperBPE (the
   registry's ``trained`` baselines, cached).
 
@@ -50,6 +54,12 @@ VARIANTS = {  # name -> build flags
     "superbpe-s40": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "40"],  # pruned on the whole corpus
     "bpe-s40": ["--mode", "concept", "--sample-mb", "40"],  # the same sample with the BPE backbone
     "tail": ["--mode", "concept", "--backbone", "tail", "--fallback-share", "0.18", "--sample-mb", "4"],  # as before
+    # held-out scoring: candidates counted on half the lines, pruned on the other half (20 MB of it)
+    "superbpe-heldout": ["--mode", "concept", "--backbone", "superbpe", "--holdout", "0.5"],
+    # cross-fitted: each half counted, each half's candidates pruned on the other half (20 MB each)
+    "superbpe-s40-crossfit": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "40", "--holdout", "0.5",
+                              "--crossfit"],
+    "bpe-crossfit": ["--mode", "concept", "--holdout", "0.5", "--crossfit"],  # the default, cross-fitted (10 MB + 10 MB)
 }
 WORK = Path.home() / ".cache" / "hypertok" / "i12"
 OUT = HERE / "generalise"
@@ -156,7 +166,7 @@ def plot(result: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(TEXTS), figsize=(6 * len(TEXTS), 4.2), sharey=False)
+    fig, axes = plt.subplots(1, len(TEXTS), figsize=(8 * len(TEXTS), 4.6), sharey=False)
     for ax, text in zip(axes, TEXTS):
         rows = [r for r in result["rows"] if r.get("status") == "ok" and r["text"] == str(text)]
         methods = []

@@ -63,6 +63,9 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     paths = resolve_corpus([corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus))
     if cfg.backbone == "superbpe" and not paths:  # before any counting
         raise HyperTokError(_NO_SUPERBPE)
+    if cfg.holdout and not paths:
+        raise HyperTokError(f"holdout {cfg.holdout} holds out corpus lines, and the navec word list (no --corpus) has "
+                            "none: give --corpus FILES, or leave out --holdout")
     word_ngrams = GENERATORS[cfg.mode].word_ngrams
     counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()
     entries, preferred_by_surface = select_entries(counts, cfg, progress, paths)

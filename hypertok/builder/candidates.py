@@ -56,6 +56,7 @@ class Candidate:
     lemma: str = ""
     tags: str = ""
     forced: bool = False  # a user concept: kept whatever its measured use
+    folds: tuple[int, ...] = ()  # holdout: the folds whose counts proposed it (): scored on every sample
 
 
 def fallback_cost(unit: str) -> int:

@@ -67,6 +67,14 @@ class BuildConfig:
     prune_rounds: int = _opt(4, "rounds of usage-based pruning on the corpus sample")
     sample_mb: float = _opt(20.0, "megabytes of evenly spaced corpus lines kept to prune and score on (4 before "
                             "issue 12: too few to tell rare candidates apart)")
+    holdout: float = _opt(0.0, "share of the corpus, in evenly spaced blocks of 100 lines, held out from counting: "
+                          "candidates are counted on the other lines and the pruning scores them only on held-out "
+                          "lines (at most --sample-mb of them), so an entry that pays only on the lines it was found "
+                          "in is cut; the backbone still trains on the whole corpus (0: off, prune on a sample of "
+                          "the whole corpus)")
+    crossfit: bool = _opt(False, "with --holdout 0.5: the held-out half is counted too and its candidates are scored "
+                          "on the other half, so every line serves both for counting and for out-of-sample scoring "
+                          "(--sample-mb is split between the halves)")
     max_morph_words: int = _opt(200_000, "morph/concept: most word forms (beyond those with entries) split into "
                                 "stem + ending")
     max_tail_units: int = _opt(300_000, "most tail units (the most frequent ones) the fallback model trains on")
@@ -103,6 +111,12 @@ class BuildConfig:
                 raise HyperTokError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not self.overgenerate >= 1.0 or not 0.0 < self.sample_mb < 1e6:
             raise HyperTokError("overgenerate must be at least 1 and sample_mb a positive number of megabytes")
+        if not 0.0 <= self.holdout <= 0.9:
+            raise HyperTokError(f"holdout must be between 0 (off) and 0.9 (a share of the corpus held out from "
+                                f"counting; lines must be left to count on), got {self.holdout}")
+        if self.crossfit and self.holdout != 0.5:
+            raise HyperTokError(f"crossfit swaps the counted and the held-out half, so it needs holdout 0.5, got "
+                                f"{self.holdout}: pass --holdout 0.5 --crossfit, or leave out --crossfit")
         check_encoding(self.encoding)
         n_specials = len(SPECIALS) + len(self.special_tokens)
         floor = n_specials + N_BYTES + len(BASE_CHARS) + MIN_FALLBACK

@@ -19,6 +19,15 @@ The budget is one number, the total vocabulary size. It is spent in this order:
    With ``backbone="tail"`` (issues 2-11) a Unigram trained on the tail of the corpus takes
    a fixed ``fallback_share`` and only the entries are pruned.
 
+With ``holdout`` (issue 12) the candidates are counted on some lines and their use is
+measured on others (``Counts.folds``): a candidate proposed by fold 0's counts is scored only
+on fold 1's sample, encoded with a vocabulary from which the candidates proposed by fold 1
+alone are left out, so it competes with the backbone and with other out-of-fold entries,
+never with what was fitted to the lines it is measured on. With ``crossfit`` the same holds
+the other way round, and a candidate proposed by both folds is scored on both. The backbone
+(trained on the whole corpus: it is the subword model the entries must beat) and the user's
+concepts are on every sample.
+
 Score layout (higher is better; the encoder maximises the sum). While building, every token
 costs about 1 (entries a little less than fallback pieces, which cost a little less than
 characters), so the encoder finds the fewest tokens. The final scores are
@@ -78,7 +87,10 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False,
         )
 
     generator = GENERATORS[cfg.mode]()
-    cands = generator.candidates(counts, cfg, n_entries, progress)
+    if counts.folds:
+        cands = _fold_candidates(generator, counts, cfg, n_entries, progress)
+    else:
+        cands = generator.candidates(counts, cfg, n_entries, progress)
     top_saving = max((c.saving for c in cands), default=1.0)
     user, preferred_by_surface = user_concepts(cfg.concepts, top_saving)
     cands = user + cands
@@ -111,6 +123,29 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False,
     return entries, preferred_by_surface
 
 
+def _fold_candidates(generator, counts: Counts, cfg: BuildConfig, n_entries: int,
+                     progress: bool) -> list[Candidate]:
+    """``holdout``: the candidates of each proposing fold, one per surface, each marked with the
+    folds that proposed it; savings and counts add up over the folds."""
+    merged: dict[str, Candidate] = {}
+    for f, fold in enumerate(counts.folds):
+        if not fold.units:
+            continue
+        best: dict[str, Candidate] = {}
+        for c in generator.candidates(fold, cfg, n_entries, progress):
+            if c.surface not in best or c.saving > best[c.surface].saving:
+                best[c.surface] = c
+        for surface, c in best.items():
+            m = merged.get(surface)
+            if m is None:
+                merged[surface] = replace(c, folds=(f,))
+            else:
+                m.saving += c.saving
+                m.freq += c.freq
+                m.folds += (f,)
+    return list(merged.values())
+
+
 def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg: BuildConfig, fixed: int,
                    progress: bool, reserved: frozenset[str] | set[str] = frozenset(),
                    paths: list | None = None) -> tuple[list[Candidate], list[str]]:
@@ -138,8 +173,8 @@ def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg
     by_surface = {c.surface: c for c in ranked}
     backbone = []
     for p in bpe:
-        c = by_surface.get(p)
-        backbone.append(c if c is not None else Candidate(p, "fallback", 0.0, counts.units.get(p, 0)))
+        c = by_surface.get(p)  # a backbone piece is on every sample, whichever fold proposed it as an entry
+        backbone.append(replace(c, folds=()) if c is not None else Candidate(p, "fallback", 0.0, counts.units.get(p, 0)))
     in_backbone = {c.surface for c in backbone}
     n_extra = max(room, int(room * cfg.overgenerate) - len(backbone))
     extra = [c for c in ranked if c.surface not in in_backbone][:n_extra]
@@ -247,23 +282,42 @@ def _prune(pool: list[Candidate], room: int, pieces: list[str], chars: set[str],
     each entry is used, and asks what removing it would cost: ``uses x (tokens of its best
     spelling without it - 1)``. The least useful entries go, as in Unigram LM pruning
     (Kudo 2018) but with token count, not likelihood, as the objective.
+
+    With ``holdout`` each fold's sample is encoded with the pool less the candidates that
+    fold alone proposed, and a candidate's cost is summed over the samples it was not
+    counted on, scaled up to the whole sample (a candidate of one fold is measured on half
+    of it when cross-fitted).
     """
+    if counts.folds:
+        samples = [(f, fold.sample) for f, fold in enumerate(counts.folds) if fold.sample]
+    else:
+        samples = [(None, counts.sample)]
+    size = {f: sum(map(len, sample)) for f, sample in samples}
+    total = sum(size.values())
     rounds = max(1, cfg.prune_rounds)
     for r in range(rounds):
         excess = len(pool) - room
         if excess <= 0:
             break
-        entries = _assemble(pool, pieces, chars, counts)
-        usage = _usage(hf_tokenizer(entries), counts.sample, len(entries))
-        all_pieces = {e.surface for e in entries if e.kind not in ("special", "byte")}
-        max_len = max(len(p) for p in all_pieces)
-        id_of = {e.surface: e.id for e in entries}
-        loss = {}
-        for c in pool:
-            u = int(usage[id_of[c.surface]])
-            loss[c.surface] = u * (fewest_tokens(c.surface, all_pieces, max_len, forbid_whole=True) - 1) if u else 0
+        loss = dict.fromkeys((c.surface for c in pool), 0)
+        seen_on = dict.fromkeys(loss, 0)  # characters of the samples each candidate was measured on
+        n_tokens = 0
+        for f, sample in samples:
+            here = [c for c in pool if f is None or not c.folds or any(g != f for g in c.folds)]
+            entries = _assemble(here, pieces, chars, counts)
+            usage = _usage(hf_tokenizer(entries), sample, len(entries))
+            n_tokens += int(usage.sum())
+            all_pieces = {e.surface for e in entries if e.kind not in ("special", "byte")}
+            max_len = max(len(p) for p in all_pieces)
+            id_of = {e.surface: e.id for e in entries}
+            for c in here:
+                u = int(usage[id_of[c.surface]])
+                if u:
+                    loss[c.surface] += u * (fewest_tokens(c.surface, all_pieces, max_len, forbid_whole=True) - 1)
+                seen_on[c.surface] += size[f]
+        loss = {s: v * total / seen_on[s] if seen_on[s] else 0 for s, v in loss.items()}
         if progress:
-            print(f"pruning round {r + 1}: {len(pool)} candidates, {int(usage.sum())} tokens on the sample", flush=True)
+            print(f"pruning round {r + 1}: {len(pool)} candidates, {n_tokens} tokens on the sample", flush=True)
         keep = len(pool) - (excess if r == rounds - 1 else max(excess // (rounds - r), 1))
         pool = sorted(pool, key=lambda c: (not c.forced, -loss[c.surface], -c.saving, c.surface))[:keep]
     return pool

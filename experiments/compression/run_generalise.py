@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import re
 import subprocess
 import sys

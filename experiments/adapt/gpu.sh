@@ -9,6 +9,7 @@
 #   bash experiments/adapt/gpu.sh start150b    # start150's long lanes again with seed 1 (another base) and the paired
 #                                              # generation timing, then probe7b's --sweep once they are done
 #   bash experiments/adapt/gpu.sh final7b      # bench7b.py's three stages with the sweep's fastest setting
+#   bash experiments/adapt/gpu.sh clifast      # `hypertok adapt --no-grad-ckpt --micro-batch 4 --compile` on a small base
 #   bash experiments/adapt/gpu.sh vram         # hypertok vram --mode train per loss, beside them
 #   bash experiments/adapt/gpu.sh probe7b      # bench7b.py with --loss chunked / liger / liger --compile
 #   bash experiments/adapt/gpu.sh wait SECONDS [STEP] # waits (at most SECONDS) for it (or for STEP.done, e.g. sweep),
@@ -115,6 +116,20 @@ case "${1:-}" in
       --strategy extend --loss liger --no-grad-ckpt --micro-batch 2 --compile --out $OUT/results7b-final.json 2>&1 \
       | grep -v "Loading\|warn"
     ;;
+  clifast)  # the `hypertok adapt` command itself on the GPU with the 7B sweep's fast flags (a small random
+    # base: a check that the command runs so, not a speed or quality figure), then `hypertok eval` of it
+    setup
+    python3 experiments/adapt/tiny_base.py /tmp/tinybase $D/mistral_v3.model
+    python3 -c "import sys; open(sys.argv[2], 'w').write(open(sys.argv[1]).read(10_000_000))" \
+      $W/text/modern-train-0001.txt $W/clifast.txt
+    python3 -m hypertok.cli adapt --base /tmp/tinybase --tokenizer $D/tok32k --strategy replace --train $W/clifast.txt \
+      --eval $W/text/ruslit-dev.txt --eval-chars 200000 --out /tmp/clifast --steps 200 --batch-size 16 --seq-len 1024 \
+      --micro-batch 4 --no-grad-ckpt --compile --eval-every 100 2>&1 | grep -v "Loading\|Writing\|warn" | tr '\r' '\n' | tail -4
+    head -1 /tmp/clifast/train_log.jsonl; tail -1 /tmp/clifast/train_log.jsonl
+    python3 -m hypertok.cli eval --base /tmp/tinybase --adapter /tmp/clifast --text $W/text/ruslit-dev.txt \
+      --max-chars 200000 --gen-tokens 32 --repeats 1 2>&1 | grep -v "Loading\|Writing\|warn" | tail -6
+    cp /tmp/clifast/train_log.jsonl $OUT/clifast-train_log.jsonl
+    ;;
   probe7b)  # the 7B-shape stages with our loss, Liger's, and Liger's with torch.compile (issue 10's 50%-of-peak aim)
     setup
     for v in "chunked" "liger" "liger --compile"; do
@@ -146,5 +161,5 @@ case "${1:-}" in
     [ -d $W/vram-train ] && cp -r $W/vram-train $OUT/
     [ -f $L/all.done ] && echo ALL DONE
     ;;
-  *) echo "usage: gpu.sh probe | start | start100 | start150 | start150b | sweep7b | final7b | vram | probe7b | wait SECONDS"; exit 2 ;;
+  *) echo "usage: gpu.sh probe | start | start100 | start150 | start150b | sweep7b | final7b | clifast | vram | probe7b | wait SECONDS"; exit 2 ;;
 esac

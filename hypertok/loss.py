@@ -113,7 +113,7 @@ def fused_cross_entropy(hidden, labels, head, ignore_index: int = IGNORE_INDEX):
     token rows, ``modules_to_save``) ``head.weight`` is the weight the layer really applies,
     with the trainable rows in it, so gradients reach them. On the 7B head shape it needed
     5.7x less memory than :func:`chunked_cross_entropy` at 128k and 0.65x its time
-    (``experiments/adapt/loss.json``); it has not yet run inside a training run on a GPU.
+    (``experiments/adapt/loss.json``); it trained every run of issue 10's third and fourth leases.
     """
     try:
         from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss

@@ -64,7 +64,8 @@ def _corpus_missing(what: str, where: Path) -> None:
     msg = f"the {what} corpus is not at {where}"
     if os.environ.get("HYPERTOK_REQUIRE_CORPORA") == "1":
         pytest.fail(f"{msg}, and HYPERTOK_REQUIRE_CORPORA=1 asks for it (CI has it at ../shared/corpora)")
-    pytest.skip(f"{msg} (CI has it)")
+    pytest.skip(f"{msg}: this test reads the team's shared data, absent on this machine (CI has it, and there "
+                f"HYPERTOK_REQUIRE_CORPORA=1 turns this skip into a failure)")
 
 
 def needs_ruslit():

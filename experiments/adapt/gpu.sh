@@ -7,11 +7,10 @@
 #   bash experiments/adapt/gpu.sh start150     # 150M pretraining, Liger's loss, 80M-token curves (preset proxy150),
 #                                              # extend and BPE-extend at 4M
 #   bash experiments/adapt/gpu.sh start150b    # start150's long lanes again with seed 1 (another base) and the paired
-#                                              # generation timing, then probe7b's --sweep once they are done
+#                                              # generation timing, then the 7B settings sweep ($SWEEP) once they are done
 #   bash experiments/adapt/gpu.sh final7b      # bench7b.py's three stages with the sweep's fastest setting
 #   bash experiments/adapt/gpu.sh clifast      # `hypertok adapt --no-grad-ckpt --micro-batch 4 --compile` on a small base
 #   bash experiments/adapt/gpu.sh vram         # hypertok vram --mode train per loss, beside them
-#   bash experiments/adapt/gpu.sh probe7b      # bench7b.py with --loss chunked / liger / liger --compile
 #   bash experiments/adapt/gpu.sh wait SECONDS [STEP] # waits (at most SECONDS) for it (or for STEP.done, e.g. sweep),
 #                                              # prints progress, copies results to $OUT
 #
@@ -96,7 +95,7 @@ case "${1:-}" in
     sleep 45; tail -n 3 $L/*.log
     ;;
   start150b)  # issue 10's fourth lease: a second base (seed 1) through the 80M-token lanes, the generation speed
-    # of base, control and HyperTok timed in interleaved rounds; then the 7B-shape settings sweep (probe7b's)
+    # of base, control and HyperTok timed in interleaved rounds; then the 7B-shape settings sweep (sweep7b's)
     setup
     export SEED=1 RUNARGS="--gen-repeats 5"
     launch proxy150 ht-replace-mean-long,control-long "long-ht long-control" \
@@ -104,7 +103,7 @@ case "${1:-}" in
          --strategy extend --sweep $SWEEP --out $W/sweep7b.json > $L/sweep7b.log 2>&1; touch $L/sweep.done"
     sleep 45; tail -n 3 $L/*.log
     ;;
-  sweep7b)  # probe7b's settings sweep alone, in the foreground
+  sweep7b)  # the 7B-shape settings sweep ($SWEEP) alone, in the foreground
     setup
     python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
       --strategy extend --sweep $SWEEP --out $OUT/sweep7b.json 2>&1 | grep -v "Loading\|warn"
@@ -117,9 +116,9 @@ case "${1:-}" in
       | grep -v "Loading\|warn"
     ;;
   clifast)  # the `hypertok adapt` command itself on the GPU with the 7B sweep's fast flags (a small random
-    # base: a check that the command runs so, not a speed or quality figure), then `hypertok eval` of it
+    # base from hypertok.adapt.tiny: a check that the command runs so, not a speed or quality figure), then `hypertok eval` of it
     setup
-    python3 experiments/adapt/tiny_base.py /tmp/tinybase $D/mistral_v3.model
+    python3 -m hypertok.adapt.tiny --out /tmp/tinybase --tokenizer-model $D/mistral_v3.model --hidden-size 512 --layers 4
     python3 -c "import sys; open(sys.argv[2], 'w').write(open(sys.argv[1]).read(10_000_000))" \
       $W/text/modern-train-0001.txt $W/clifast.txt
     python3 -m hypertok.cli adapt --base /tmp/tinybase --tokenizer $D/tok32k --strategy replace --train $W/clifast.txt \
@@ -129,13 +128,6 @@ case "${1:-}" in
     python3 -m hypertok.cli eval --base /tmp/tinybase --adapter /tmp/clifast --text $W/text/ruslit-dev.txt \
       --max-chars 200000 --gen-tokens 32 --repeats 1 2>&1 | grep -v "Loading\|Writing\|warn" | tail -6
     cp /tmp/clifast/train_log.jsonl $OUT/clifast-train_log.jsonl
-    ;;
-  probe7b)  # the 7B-shape stages with our loss, Liger's, and Liger's with torch.compile (issue 10's 50%-of-peak aim)
-    setup
-    for v in "chunked" "liger" "liger --compile"; do
-      python3 experiments/adapt/bench7b.py --sp $D/mistral_v3.model --tokenizer $D/tok32k --text $W/text/modern-dev.txt \
-        --strategy extend --loss $v --out $OUT/results7b-${v// /}.json 2>&1 | grep -v Loading
-    done
     ;;
   vram)  # started beside start150's runs (a later call, once they train):
     # train-step memory of the 7B shape at 32k (Mistral v3) and 128k (HyperTok replace), per loss; it shares the
@@ -161,5 +153,5 @@ case "${1:-}" in
     [ -d $W/vram-train ] && cp -r $W/vram-train $OUT/
     [ -f $L/all.done ] && echo ALL DONE
     ;;
-  *) echo "usage: gpu.sh probe | start | start100 | start150 | start150b | sweep7b | final7b | clifast | vram | probe7b | wait SECONDS"; exit 2 ;;
+  *) echo "usage: gpu.sh probe | start | start100 | start150 | start150b | sweep7b | final7b | clifast | vram | wait SECONDS"; exit 2 ;;
 esac

@@ -55,11 +55,27 @@ def sweep_setting(spec: str, args, after_compile: bool) -> tuple[bool, int, str,
     return "nockpt" not in words, micro, loss, "compile" in words
 
 
+def derive(result: dict) -> dict:
+    """Figures derived from the measured ones, added in place (``--rederive`` adds them to an
+    older file): each stage's and setting's GPU-hours for 10^9 tokens on this one GPU, and each
+    sweep setting's speed against the sweep's first setting, timed in the same run."""
+    runs = {**result.get("stages", {}), **result.get("sweep", {})}
+    for r in runs.values():
+        if r.get("tokens_per_s"):
+            r["gpu_hours_per_1B_tokens"] = 1e9 / r["tokens_per_s"] / 3600
+    sweep = result.get("sweep", {})
+    first = next(iter(sweep.values()), {}).get("tokens_per_s")
+    for r in sweep.values():
+        if first and r.get("tokens_per_s"):
+            r["speedup_vs_first_setting"] = r["tokens_per_s"] / first
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sp", required=True, help="the base SentencePiece model (Mistral v3)")
-    ap.add_argument("--tokenizer", required=True, help="HyperTok directory")
-    ap.add_argument("--text", required=True, help="text to train on (a few MB is enough)")
+    ap.add_argument("--sp", help="the base SentencePiece model (Mistral v3)")
+    ap.add_argument("--tokenizer", help="HyperTok directory")
+    ap.add_argument("--text", help="text to train on (a few MB is enough)")
     ap.add_argument("--base", help="a real local checkpoint instead of random weights")
     ap.add_argument("--strategy", default="extend", choices=["extend", "replace"])
     ap.add_argument("--batch", type=int, default=8)
@@ -81,8 +97,17 @@ def main() -> int:
                          "last), e.g. ckpt/mb8/liger nockpt/mb2/liger nockpt/mb2/liger/compile")
     ap.add_argument("--device", default="cuda", help="cpu: a quick check of the script (with --layers 1 and a "
                                                       "small --batch/--seq), no figure worth quoting")
+    ap.add_argument("--rederive", action="store_true",
+                    help="only add the derived figures (GPU-hours per 1B tokens, speed against the sweep's first "
+                         "setting) to the existing --out file, on any machine")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    if args.rederive:
+        atomic_write(args.out, json.dumps(derive(json.loads(Path(args.out).read_text())), indent=1))
+        return 0
+    missing = [f"--{k}" for k in ("sp", "tokenizer", "text") if not getattr(args, k)]
+    if missing:
+        ap.error("required: " + ", ".join(missing))
     settings = [sweep_setting(spec, args, i and "compile" in args.sweep[i - 1].split("/"))
                 for i, spec in enumerate(args.sweep or [])]
 
@@ -181,7 +206,7 @@ def main() -> int:
                 print(f"{spec}: {result['sweep'][spec]['error']}", flush=True)
             if cuda:
                 torch.cuda.empty_cache()
-            atomic_write(args.out, json.dumps(result, indent=1))  # what a lease cut short still keeps
+            atomic_write(args.out, json.dumps(derive(result), indent=1))  # what a lease cut short still keeps
         return 0
 
     with rows_only(model):
@@ -200,7 +225,7 @@ def main() -> int:
     result["optimizer_state_bytes_estimate"] = opt_state
     print(f"adapter {result['adapter_bytes'] / 2**30:.2f} GiB (rows in bf16, no optimizer state); "
           f"optimizer state for --resume about {opt_state / 2**30:.1f} GiB", flush=True)
-    atomic_write(args.out, json.dumps(result, indent=1))
+    atomic_write(args.out, json.dumps(derive(result), indent=1))
     return 0
 
 

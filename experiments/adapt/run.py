@@ -383,6 +383,7 @@ def summarise(out: dict) -> None:
         for point in r["curve"]:
             if "eval_bpc_by_text" in point:
                 point["eval_bpc_by_text"] = {k.rsplit("-", 1)[-1]: v for k, v in point["eval_bpc_by_text"].items()}
+                point["vs_base"] = {k: v / b[k] - 1 for k, v in point["eval_bpc_by_text"].items() if k in b}
         r["train_tokens_per_s"] = r["adapt_tokens"] / r["adapt_seconds"]
         r["bpc_vs_base"] = {k: r["bpc_by_text"][k] / b[k] - 1 for k in b}
         ctrl = out["variants"].get("control-long" if name.endswith("-long") else "control")
@@ -391,8 +392,11 @@ def summarise(out: dict) -> None:
         if ctrl and r["tokenizer"] != "base" and "speedup_tokens_per_s" in ctrl and "rounds_chars_per_s" in r:
             # timed in the same interleaved rounds (paired_generation_speed): the same shape and merge path as
             # the HyperTok model, so this ratio is the tokenizer's alone
-            r["speedup_vs_control_chars_per_s"] = statistics.median(
-                a / b for a, b in zip(r["rounds_chars_per_s"], ctrl["rounds_chars_per_s"]))
+            rounds = [a / b for a, b in zip(r["rounds_chars_per_s"], ctrl["rounds_chars_per_s"])]
+            r["rounds_speedup_vs_control"] = rounds
+            r["speedup_vs_control_chars_per_s"] = statistics.median(rounds)
+        if "gen_chars_per_token" in r and out["base"].get("gen_chars_per_token"):
+            r["gen_chars_per_token_vs_base"] = r["gen_chars_per_token"] / out["base"]["gen_chars_per_token"]
         r.pop("tokens_to_within_6pct_of_control", None)
         r.pop("tokens_to_within_3pct_of_control", None)
         for thr in (0.06, 0.03):

@@ -27,6 +27,16 @@ fallback share, the round trip and the identity of ``tokenizer.json`` ids.
     python experiments/compression/make_mix.py           # once: the training sample
     python experiments/compression/run_generalise.py     # builds (cached), baselines (cached), compare
     python experiments/compression/run_generalise.py --report   # summary and plot only
+
+``--corpus full`` does the same on the whole default corpus (the five modern train shards,
+read from .xz, and ruslit/train.txt: 175 M characters), the corpus ``hypertok build`` reads
+without ``--corpus``: the builds pass no ``--corpus``, the baselines train on
+``hypertok compare --train default``'s files, and it writes ``generalise-full/`` and
+``generalise-full.png``. It takes hours on 2 cores, so it runs the 128k size and the
+variants ``bpe,bpe-crossfit,superbpe-s40-crossfit,superbpe-s160-crossfit`` unless ``--sizes``/``--variants`` say
+otherwise (``superbpe-s160-crossfit`` prunes on 160 MB, half the whole corpus):
+
+    python experiments/compression/run_generalise.py --corpus full
 """
 
 from __future__ import annotations
@@ -46,7 +56,6 @@ sys.path.insert(0, str(ROOT))
 CORPORA = ROOT.parent / "shared" / "corpora"
 MIX = json.loads((HERE / "mix.json").read_text(encoding="utf-8"))
 TEXTS = [CORPORA / "modern" / "ru-modern-dev.txt.xz", CORPORA / "ruslit" / "dev.txt"]
-SIZES = [64000, 128000]
 VARIANTS = {  # name -> build flags
     "bpe": ["--mode", "concept"],  # the defaults since issue 12: backbone bpe, share 1.0, 20 MB sample
     "superbpe": ["--mode", "concept", "--backbone", "superbpe"],  # SuperBPE's pieces as the backbone
@@ -59,19 +68,45 @@ VARIANTS = {  # name -> build flags
     "superbpe-s40-crossfit": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "40", "--holdout", "0.5",
                               "--crossfit"],
     "bpe-crossfit": ["--mode", "concept", "--holdout", "0.5", "--crossfit"],  # the default, cross-fitted (10 MB + 10 MB)
+    # the whole default corpus only: the pruning sample grown to half of its 308 MB (80 MB + 80 MB)
+    "superbpe-s160-crossfit": ["--mode", "concept", "--backbone", "superbpe", "--sample-mb", "160", "--holdout", "0.5",
+                               "--crossfit"],
 }
-WORK = Path.home() / ".cache" / "hypertok" / "i12"
-OUT = HERE / "generalise"
 BASELINES = "hf-bpe,hf-unigram,spm-bpe,spm-unigram,superbpe"
+FULL_VARIANTS = "bpe,bpe-crossfit,superbpe-s40-crossfit,superbpe-s160-crossfit"
+MIX_VARIANTS = ",".join(v for v in VARIANTS if v != "superbpe-s160-crossfit")  # the mix is 40 MB in all
 
 
-def build(variant: str, size: int) -> dict:
+class Setup:
+    """Where one comparison reads its corpus and writes its results: ``mix`` or ``full``."""
+
+    def __init__(self, corpus: str):
+        self.corpus = corpus
+        cache = Path.home() / ".cache" / "hypertok" / "i12"
+        if corpus == "mix":
+            self.work, self.out, self.png = cache, HERE / "generalise", HERE / "generalise.png"
+            self.train = [MIX["path"]]
+            self.build_args = ["--corpus", MIX["path"]]
+            self.record = MIX
+            self.title = "All trained on the same 23 M-character ruslit + modern sample"
+        else:
+            from hypertok.builder.corpus import default_corpus
+
+            self.work, self.out, self.png = cache / "full", HERE / "generalise-full", HERE / "generalise-full.png"
+            self.train = [str(p) for p in default_corpus()]
+            self.build_args = []  # hypertok build's default corpus
+            self.record = {"files": [Path(p).name for p in self.train], "path": "the default corpus"}
+            self.title = "All trained on the whole default corpus (5 modern shards + ruslit/train.txt)"
+
+
+def build(setup: Setup, variant: str, size: int) -> dict:
     """Build one HyperTok directory in a child process (cached); return its time and peak RSS."""
-    out = WORK / f"{variant}-{size}"
-    log = WORK / f"{variant}-{size}.build.json"
+    out = setup.work / f"{variant}-{size}"
+    log = setup.work / f"{variant}-{size}.build.json"
     if (out / "config.json").exists() and log.exists():
         return json.loads(log.read_text())
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "hypertok.cli", "build", "--corpus", MIX["path"],
+    setup.work.mkdir(parents=True, exist_ok=True)
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "hypertok.cli", "build", *setup.build_args,
            "--vocab-size", str(size), "--out", str(out), "--force", *VARIANTS[variant]]
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
@@ -102,11 +137,16 @@ def json_ids_identical(directory: str, texts: list[Path]) -> bool:
     return True
 
 
-def summarise(result: dict, builds: dict) -> dict:
+def sizes_of(result: dict) -> list[int]:
+    """The vocabulary sizes of the HyperTok rows of a compare result."""
+    return sorted({r["vocab_size"] for r in result["rows"] if r.get("status") == "ok" and r["family"] == "hypertok"})
+
+
+def summarise(setup: Setup, result: dict, builds: dict) -> dict:
     rows = [r for r in result["rows"] if r.get("status") == "ok"]
-    out = {"corpus": MIX, "builds": builds, "points": []}
+    out = {"corpus": setup.record, "builds": builds, "points": []}
     for text in [str(t) for t in TEXTS]:
-        for size in SIZES:
+        for size in sizes_of(result):
             here = [r for r in rows if r["text"] == text and r["vocab_size"] == size]
             base = [r for r in here if r["family"] != "hypertok"]
             if not base:
@@ -159,7 +199,7 @@ def markdown(summary: dict, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(result: dict) -> None:
+def plot(setup: Setup, result: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,8 +215,9 @@ def plot(result: dict) -> None:
                 m = "hypertok-" + Path(r["info"]["dir"]).name.rsplit("-", 1)[0]
             if m not in methods:
                 methods.append(m)
-        width = 0.8 / max(len(SIZES), 1)
-        for k, size in enumerate(SIZES):
+        sizes = sizes_of(result)
+        width = 0.8 / max(len(sizes), 1)
+        for k, size in enumerate(sizes):
             vals = []
             for m in methods:
                 v = next((r["chars_per_token"] for r in rows if r["vocab_size"] == size and (
@@ -184,43 +225,52 @@ def plot(result: dict) -> None:
                     else re.sub(r"-\d+$", "", r["tokenizer"]) == m)), 0)
                 vals.append(v)
             ax.bar([i + k * width for i in range(len(methods))], vals, width, label=f"{size // 1000}k")
-        ax.set_xticks([i + width * (len(SIZES) - 1) / 2 for i in range(len(methods))])
+        ax.set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(methods))])
         ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
         ax.set_title(text.name)
         ax.set_ylabel("characters per token (higher = fewer tokens)")
         ax.set_ylim(0, 1.18 * max(r["chars_per_token"] for r in rows))  # room for the legend above the bars
-        ax.legend(ncol=len(SIZES), loc="upper right")
-    fig.suptitle("All trained on the same 23 M-character ruslit + modern sample")
+        ax.legend(ncol=len(sizes), loc="upper right")
+    fig.suptitle(setup.title)
     fig.tight_layout()
-    fig.savefig(HERE / "generalise.png", dpi=110)
+    fig.savefig(setup.png, dpi=110)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--report", action="store_true", help="only rewrite the summary and plot from generalise/")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--report", action="store_true", help="only rewrite the summary and plot from the results")
+    ap.add_argument("--corpus", choices=["mix", "full"], default="mix",
+                    help="mix: the 23 M-character sample of make_mix.py; full: the whole default corpus")
+    ap.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)} (default: {MIX_VARIANTS} "
+                                       f"for mix; {FULL_VARIANTS} for full)")
+    ap.add_argument("--sizes", help="comma-separated vocabulary sizes (default: 64000,128000 for mix, 128000 for full)")
+    ap.add_argument("--baselines", default=BASELINES, help=f"hypertok compare's --baselines (default: {BASELINES})")
     args = ap.parse_args()
     from hypertok.files import atomic_write
     from hypertok.lab.compare import compare
 
-    variants = args.variants.split(",")
+    setup = Setup(args.corpus)
+    full = args.corpus == "full"
+    variants = (args.variants or (FULL_VARIANTS if full else MIX_VARIANTS)).split(",")
+    sizes = [int(x) for x in (args.sizes or ("128000" if full else "64000,128000")).split(",")]
     if args.report:
-        result = json.loads((OUT / "results.json").read_text(encoding="utf-8"))
-        builds = json.loads((OUT / "summary.json").read_text(encoding="utf-8"))["builds"]
+        result = json.loads((setup.out / "results.json").read_text(encoding="utf-8"))
+        builds = json.loads((setup.out / "summary.json").read_text(encoding="utf-8"))["builds"]
     else:
         builds = {}
-        for size in SIZES:
+        for size in sizes:
             for v in variants:
-                builds[f"{v}-{size}"] = build(v, size)
+                builds[f"{v}-{size}"] = build(setup, v, size)
                 print(f"built {v}-{size}: {builds[f'{v}-{size}']}", flush=True)
         for key, b in builds.items():
             b["json_ids_identical"] = json_ids_identical(b["dir"], TEXTS)
-        result = compare([b["dir"] for b in builds.values()], TEXTS, [MIX["path"]], BASELINES, OUT, quiet=True)
-    summary = summarise(result, builds)
-    atomic_write(OUT / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+        result = compare([b["dir"] for b in builds.values()], TEXTS, setup.train, args.baselines, setup.out,
+                         quiet=not full)  # the whole corpus trains for hours: show the progress
+    summary = summarise(setup, result, builds)
+    atomic_write(setup.out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
     table = markdown(summary, result)
-    atomic_write(OUT / "summary.md", table)
-    plot(result)
+    atomic_write(setup.out / "summary.md", table)
+    plot(setup, result)
     print(table)
 
 

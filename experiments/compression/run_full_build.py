@@ -9,8 +9,9 @@ BPE of the same size trained on the same default corpus (the registry's cached
     python experiments/compression/run_full_build.py          # build, measure, write, plot
     python experiments/compression/run_full_build.py --plot   # only redraw build_cost.png
 
-``build_cost.png`` plots build time and peak RSS against corpus size: this full build and
-the 23 M-character builds of ``run_generalise.py`` (``generalise/summary.json``).
+``build_cost.png`` plots build time and peak RSS against corpus size: this full build, the
+23 M-character builds of ``run_generalise.py`` (``generalise/summary.json``) and its builds on
+the whole corpus (``generalise-full/summary.json``, where present).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def plot() -> None:
     pts = [(name, mix_chars / 1e6, b["seconds"], b["peak_rss_mb"]) for name, b in sorted(summary["builds"].items())]
     pts.append((f"default-{SIZE} (whole corpus)", full["corpus"]["chars"] / 1e6, full["wall_seconds"],
                 full["peak_rss_mb"]))
+    whole = HERE / "generalise-full" / "summary.json"  # run_generalise.py --corpus full: the same corpus
+    if whole.exists():
+        for name, b in sorted(json.loads(whole.read_text(encoding="utf-8"))["builds"].items()):
+            pts.append((f"{name} (whole corpus)", full["corpus"]["chars"] / 1e6, b["seconds"], b["peak_rss_mb"]))
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for name, chars, secs, rss in pts:
         a.scatter(chars, secs / 60)

@@ -73,6 +73,7 @@ VARIANTS = {  # name -> build flags
                                "--crossfit"],
 }
 BASELINES = "hf-bpe,hf-unigram,spm-bpe,spm-unigram,superbpe"
+BARS = {"ru-modern-dev.txt.xz": 1.10, "dev.txt": 1.20}  # issue 12: chars/token over the best baseline
 FULL_VARIANTS = "bpe,bpe-crossfit,superbpe-s40-crossfit,superbpe-s160-crossfit"
 MIX_VARIANTS = ",".join(v for v in VARIANTS if v != "superbpe-s160-crossfit")  # the mix is 40 MB in all
 
@@ -224,13 +225,17 @@ def plot(setup: Setup, result: dict) -> None:
                     ("hypertok-" + Path(r["info"]["dir"]).name.rsplit("-", 1)[0]) == m if r["family"] == "hypertok"
                     else re.sub(r"-\d+$", "", r["tokenizer"]) == m)), 0)
                 vals.append(v)
-            ax.bar([i + k * width for i in range(len(methods))], vals, width, label=f"{size // 1000}k")
+            bars = ax.bar([i + k * width for i in range(len(methods))], vals, width, label=f"{size // 1000}k")
+            best = max(r["chars_per_token"] for r in rows if r["vocab_size"] == size and r["family"] != "hypertok")
+            ax.axhline(BARS[text.name] * best, color=bars.patches[0].get_facecolor(), ls="--", lw=1,
+                       label=f"issue bar at {size // 1000}k: {BARS[text.name]:.2f}x best baseline")
         ax.set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(methods))])
         ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
         ax.set_title(text.name)
         ax.set_ylabel("characters per token (higher = fewer tokens)")
-        ax.set_ylim(0, 1.18 * max(r["chars_per_token"] for r in rows))  # room for the legend above the bars
-        ax.legend(ncol=len(sizes), loc="upper right")
+        top = max(max(r["chars_per_token"] for r in rows), *(line.get_ydata()[0] for line in ax.get_lines()))
+        ax.set_ylim(0, 1.25 * top)  # room for the legend above the bars and the bar lines
+        ax.legend(ncol=len(sizes), loc="upper right", fontsize=7)
     fig.suptitle(setup.title)
     fig.tight_layout()
     fig.savefig(setup.png, dpi=110)

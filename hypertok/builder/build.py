@@ -28,7 +28,7 @@ from .candidates import GENERATORS
 from .config import BuildConfig
 from .corpus import count_corpus, resolve_corpus, with_progress
 from .pretokenize import unit_kind
-from .select import _NO_SUPERBPE, select_entries
+from .select import NO_SUPERBPE, select_entries
 from .symbols import allocate
 from .wordlist import count_wordlist
 
@@ -62,9 +62,9 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
     out = check_out_dir(out, overwrite)  # before any work: an --out that cannot be written is found now
     paths = resolve_corpus([corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus))
     if cfg.backbone == "superbpe" and not paths:  # before any counting
-        raise HyperTokError(_NO_SUPERBPE)
+        raise HyperTokError(NO_SUPERBPE)
     if cfg.holdout and not paths:
-        raise HyperTokError(f"holdout {cfg.holdout} holds out corpus lines, and the navec word list (no --corpus) has "
+        raise HyperTokError(f"holdout {cfg.holdout} holds out corpus lines, and the navec word list (--corpus navec) has "
                             "none: give --corpus FILES, or leave out --holdout")
     word_ngrams = GENERATORS[cfg.mode].word_ngrams
     counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()

@@ -54,8 +54,8 @@ from .pretokenize import unit_kind
 
 _ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
 ALPHA = 0.002
-_NO_SUPERBPE = ("backbone=superbpe trains SuperBPE on the corpus files and prunes on a sample of them; a build "
-                "from the navec word list (no --corpus) has neither: give --corpus FILES, or --backbone bpe")
+NO_SUPERBPE = ("backbone=superbpe trains SuperBPE on the corpus files and prunes on a sample of them; a build "
+                "from the navec word list (--corpus navec) has neither: give --corpus FILES, or --backbone bpe")
 TAIL_SHARE = 0.18  # the tail fallback's share when backbone="bpe" cannot run (no corpus sample)
 
 
@@ -72,7 +72,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False,
     fixed = len(SPECIALS) + N_BYTES + len(chars)
     use_backbone = cfg.backbone in ("bpe", "superbpe") and bool(counts.sample)
     if cfg.backbone == "superbpe" and not (use_backbone and paths):
-        raise HyperTokError(_NO_SUPERBPE)
+        raise HyperTokError(NO_SUPERBPE)
     # The backbone competes on measured use, which needs a corpus sample; a word list (navec)
     # has none, so it gets the tail fallback at its share of issues 2-11.
     share = cfg.fallback_share if cfg.backbone == "tail" else TAIL_SHARE

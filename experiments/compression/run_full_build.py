@@ -49,16 +49,27 @@ def plot() -> None:
     if whole.exists():
         for name, b in sorted(json.loads(whole.read_text(encoding="utf-8"))["builds"].items()):
             pts.append((f"{name} (whole corpus)", full["corpus"]["chars"] / 1e6, b["seconds"], b["peak_rss_mb"]))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, chars, secs, rss in pts:
-        a.scatter(chars, secs / 60)
-        a.annotate(name, (chars, secs / 60), fontsize=7)
-        b.scatter(chars, rss / 1024)
-        b.annotate(name, (chars, rss / 1024), fontsize=7)
-    a.set_xlabel("corpus, M characters")
-    a.set_ylabel("build wall time, min (2 shared cores)")
-    b.set_xlabel("corpus, M characters")
-    b.set_ylabel("peak RSS, GB")
+    pts.sort(key=lambda p: (p[1], p[2]))  # by corpus, then by time
+    whole_chars = full["corpus"]["chars"] / 1e6
+    colors = ["tab:orange" if chars == whole_chars else "tab:blue" for _, chars, _, _ in pts]
+    names = [name.replace(" (whole corpus)", "") for name, _, _, _ in pts]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.28 * len(pts) + 1.6), sharey=True)
+    for ax, values, label in ((a, [p[2] / 60 for p in pts], "build wall time, min (2 shared cores)"),
+                              (b, [p[3] / 1024 for p in pts], "peak RSS, GB")):
+        ax.barh(range(len(pts)), values, color=colors)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.1f}", va="center", fontsize=7)
+        ax.set_xlabel(label)
+        ax.set_xlim(0, 1.15 * max(values))
+    a.set_yticks(range(len(pts)))
+    a.set_yticklabels(names, fontsize=7)
+    a.invert_yaxis()
+    from matplotlib.patches import Patch
+
+    b.legend(handles=[Patch(color="tab:blue", label=f"{mix_chars / 1e6:.1f} M-character mix"),
+                      Patch(color="tab:orange", label=f"whole default corpus, {whole_chars:.1f} M characters")],
+             loc="lower right", fontsize=7)
+    fig.suptitle("hypertok build: time and peak memory against corpus size")
     fig.tight_layout()
     fig.savefig(HERE / "build_cost.png", dpi=110)
 

@@ -1,8 +1,8 @@
 """Issue 12: does HyperTok win on text it was not fitted to? One `hypertok compare` run.
 
 Every tokenizer is trained on the same corpus, the fixed mixed sample of ``make_mix.py``
-(half ruslit/train.txt, half the modern train shards, 23 M characters; the whole shared
-corpus would not fit the time of one session on 2 shared cores), at 64k and 128k:
+(half ruslit/train.txt, half the modern train shards, 23 M characters, small enough for the
+many variants below; ``--corpus full`` runs a few of them on the whole corpus), at 64k and 128k:
 
 - HyperTok ``concept``, new builder (``backbone=bpe``: a BPE backbone trained on the whole
   corpus whose pieces compete with the entries on measured use) and the builder of issues
@@ -271,7 +271,7 @@ def main() -> None:
         for key, b in builds.items():
             b["json_ids_identical"] = json_ids_identical(b["dir"], TEXTS)
         result = compare([b["dir"] for b in builds.values()], TEXTS, setup.train, args.baselines, setup.out,
-                         quiet=not full)  # the whole corpus trains for hours: show the progress
+                         quiet=not full)  # whole corpus: minutes per baseline, so show them
     summary = summarise(setup, result, builds)
     atomic_write(setup.out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
     table = markdown(summary, result)

@@ -55,7 +55,7 @@ from .pretokenize import unit_kind
 _ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
 ALPHA = 0.002
 NO_SUPERBPE = ("backbone=superbpe trains SuperBPE on the corpus files and prunes on a sample of them; a build "
-                "from the navec word list (--corpus navec) has neither: give --corpus FILES, or --backbone bpe")
+               "from the navec word list (--corpus navec) has neither: give --corpus FILES, or --backbone bpe")
 TAIL_SHARE = 0.18  # the tail fallback's share when backbone="bpe" cannot run (no corpus sample)
 
 

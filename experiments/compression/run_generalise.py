@@ -83,7 +83,6 @@ class Setup:
     """Where one comparison reads its corpus and writes its results: ``mix`` or ``full``."""
 
     def __init__(self, corpus: str):
-        self.corpus = corpus
         cache = Path.home() / ".cache" / "hypertok" / "i12"
         if corpus == "mix":
             self.work, self.out, self.png = cache, HERE / "generalise", HERE / "generalise.png"

@@ -60,6 +60,8 @@ COMMANDS: dict[str, Command] = {
     "compare": Command("hypertok.lab.compare",
                        "compare HyperTok directories with Mistral, BPE, Unigram, bytes and compressors on your text"),
     "vram": Command("hypertok.gpu.vram", "GPU memory and speed per tokenizer: analytic model + CUDA measurement, break-even table"),
+    "import": Command("hypertok.adapt.gguf_import",
+                      "a GGUF model file -> a transformers folder to adapt (dequantised weights, the file's own tokenizer)"),
     "prepare": Command("hypertok.adapt.cli", "encode documents into packed token arrays for training", "prepare"),
     "adapt": Command("hypertok.adapt.cli", "move a local Mistral-class model onto a HyperTok vocabulary (LoRA + new rows)", "adapt"),
     "eval": Command("hypertok.adapt.cli", "bits per character, generation chars/s and new-token share of a model",

@@ -103,16 +103,24 @@ def run_prepare(args: argparse.Namespace) -> int:
 # hypertok eval
 # ----------------------------------------------------------------------------------------
 
-EVAL_HELP = "bits per character, generation chars/s and new-token share of a model"
+EVAL_HELP = "bits per character, minimal-pair accuracy, generation chars/s and new-token share of a model"
 
 
 def configure_eval(p: argparse.ArgumentParser) -> None:
     p.formatter_class = HelpFormatter
-    p.description = ("Measure a base model (its own tokenizer) or base + adapter on held-out text: bits per "
-                     "character and per byte (comparable across tokenizers), generation characters per second "
-                     "(batch 1, KV cache, median of repeats), and the share of generated tokens that are new "
-                     "vocabulary entries.")
-    p.epilog = "example: hypertok eval --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --text dev.txt"
+    p.description = (
+        "Measure a base model (its own tokenizer) or base + adapter on held-out text. "
+        "bpc/bpb: bits per character and per byte over windows of --seq-len tokens; every model predicts the same "
+        "characters, but a tokenizer with longer tokens fits more characters of context in a window. "
+        "bpc_equal_context/bpb_equal_context: the same text cut into windows of at most --context-chars "
+        "characters at whitespace, by the text alone, each scored from <bos>; every model then predicts the same "
+        "characters from the same characters, so this is the figure that compares tokenizers fairly. "
+        "pairs: for each --pairs file (RuBLiMP-style minimal pairs), the share of pairs whose grammatical sentence "
+        "gets the higher total log-probability; the total log-probability of a string does not depend on how it "
+        "is segmented, so this too compares vocabularies. Also generation characters per second (batch 1, KV "
+        "cache, median of repeats) and the share of generated tokens that are new vocabulary entries.")
+    p.epilog = ("example: hypertok eval --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --text dev.txt "
+                "--context-chars 2048 --pairs /work/shared/evals/rublimp/dev.tsv --pairs-per-phenomenon 50")
     p.add_argument("--base", required=True,
                    help="local checkpoint folder: a plain base, the base of --adapter, or a `hypertok merge` folder")
     p.add_argument("--adapter", help="adapter folder from `hypertok adapt` (default: none: --base alone is measured)")
@@ -122,6 +130,14 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gen-tokens", type=int, default=256, help="tokens generated after each prompt")
     p.add_argument("--prompts", type=int, default=4, help="prompts (first 200 characters of documents)")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds (the median is reported)")
+    p.add_argument("--context-chars", type=int, default=2048,
+                   help="characters per window of bpc_equal_context: the same windows, cut at whitespace, for "
+                        "every tokenizer (0: off)")
+    p.add_argument("--pairs", nargs="+", action="extend", default=[], metavar="FILE",
+                   help="minimal-pair TSV files (header with good, bad, optionally phenomenon; e.g. RuBLiMP's "
+                        "dev.tsv): accuracy of logP(good) > logP(bad), reported under pairs[file stem] (repeatable)")
+    p.add_argument("--pairs-per-phenomenon", type=int, default=0,
+                   help="score only the first N pairs of each phenomenon, for quick runs (0: all)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="weights dtype")
     p.add_argument("--device", default="auto", help="torch device (auto: cuda if available)")
 
@@ -131,7 +147,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
     res = evaluate(args.base, args.adapter, args.text, max_chars=args.max_chars, seq_len=args.seq_len,
                    gen_tokens=args.gen_tokens, prompts=args.prompts, repeats=args.repeats, dtype=args.dtype,
-                   device=args.device)
+                   device=args.device, context_chars=args.context_chars, pairs=args.pairs,
+                   pairs_per_phenomenon=args.pairs_per_phenomenon)
     print(json.dumps(res, indent=1, ensure_ascii=False))
     return 0
 

@@ -161,7 +161,7 @@ def pack(docs_ids: list[list[int]], bos: int, eos: int):
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def rows_of(stream, seq_len: int, bos: int, idx, pad: int | None = None):
+def rows_of(stream, seq_len: int, bos: int, idx, pad: int | None = None, bos_first: bool = False):
     """Inputs, positions and labels (each ``(len(idx), seq_len)`` int64) of rows ``idx`` of a
     packed stream (an array or a memory map).
 
@@ -170,20 +170,33 @@ def rows_of(stream, seq_len: int, bos: int, idx, pad: int | None = None):
     a ``<s>`` target (predicting the next document from the last) is ignored (-100).
     The last, partial row is padded with ignored labels.
 
+    ``bos_first`` (issue 21): every row starts with ``<s>``, as every sequence a model reads
+    at inference does; Gemma scores rows that start mid-document without it far worse (2.09
+    against 1.70 bits/char). Row r then holds ``S = T - 1`` stream tokens after its ``<s>``,
+    ``stream[r*S : r*S+S]``, and predicts ``stream[r*S+1 : r*S+S+1]`` (the prediction from the
+    added ``<s>`` is ignored), so every target of the stream is still predicted exactly once.
+
     >>> X, P, Y = rows_of(pack([[5, 6], [7]], 1, 2), 6, 1, [0])
     >>> P.tolist(), Y.tolist()
     ([[0, 1, 2, 3, 0, 1]], [[5, 6, 2, -100, 7, 2]])
+    >>> X, P, Y = rows_of(pack([[5, 6, 7, 8]], 1, 2), 3, 1, [1], bos_first=True)
+    >>> X.tolist(), Y.tolist()
+    ([[1, 6, 7]], [[-100, 7, 8]])
     """
     import numpy as np
 
     T = seq_len
+    S = T - 1 if bos_first else T  # stream tokens per row
     X = np.full((len(idx), T), bos if pad is None else pad, dtype=np.int64)  # (B, T)
     Y = np.full((len(idx), T), IGNORE, dtype=np.int64)  # (B, T)
+    lead = 1 if bos_first else 0
     for j, r in enumerate(idx):
-        x = stream[r * T: r * T + T]
-        y = stream[r * T + 1: r * T + T + 1]
-        X[j, :len(x)] = x
-        Y[j, :len(y)] = y
+        x = stream[r * S: r * S + S]
+        y = stream[r * S + 1: r * S + S + 1]
+        if bos_first:
+            X[j, 0] = bos
+        X[j, lead:lead + len(x)] = x
+        Y[j, lead:lead + len(y)] = y
     Y[Y == bos] = IGNORE
     starts = (X == bos)
     starts[:, 0] = True
@@ -193,10 +206,14 @@ def rows_of(stream, seq_len: int, bos: int, idx, pad: int | None = None):
     return X, P, Y
 
 
-def n_rows(stream, seq_len: int, full_only: bool = True) -> int:
-    """Rows of ``seq_len`` targets in a stream: full rows only, or with the last partial one."""
+def n_rows(stream, seq_len: int, full_only: bool = True, bos_first: bool = False) -> int:
+    """Rows of ``seq_len`` targets (``seq_len - 1`` with ``bos_first``) in a stream: full rows
+    only, or with the last partial one."""
     n = len(stream) - 1
-    return n // seq_len if full_only else -(-n // seq_len)
+    S = seq_len - 1 if bos_first else seq_len
+    if S < 1:
+        raise HyperTokError(f"--seq-len {seq_len} leaves no room for text after the row's <s>; give at least 2")
+    return n // S if full_only else -(-n // S)
 
 
 # ----------------------------------------------------------------------------------------

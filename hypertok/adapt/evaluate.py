@@ -1,12 +1,22 @@
-"""Tokenizer-independent evaluation of a (base or adapted) causal LM (issue 5, ``hypertok eval``).
+"""Tokenizer-independent evaluation of a (base or adapted) causal LM (issues 5 and 21, ``hypertok eval``).
 
 What it measures:
 
 - bits per character and bits per byte on held-out text: the summed negative log2
   likelihood of every document (its tokens and its ``</s>``, each conditioned on what
   precedes it inside the document and the ``--seq-len`` window), divided by the
-  document characters (or UTF-8 bytes). Models with different tokenizers see the same
-  characters, so these numbers compare them fairly; per-token perplexity would not.
+  document characters (or UTF-8 bytes). Every model is scored on the same characters, but
+  a window of ``--seq-len`` tokens holds more characters for a tokenizer with longer
+  tokens, so that model also sees more context.
+- bits per character with equal characters of context (issue 21): every document is cut
+  into the same windows of at most ``--context-chars`` characters (:func:`char_windows`, at
+  whitespace, by the text alone), and each window is scored from ``<bos>`` on
+  (:func:`text_logprobs`). Every model then predicts the same characters from the same
+  characters, whatever its tokenizer: the figure to compare tokenizers by.
+- minimal-pair accuracy (RuBLiMP, issue 21): the share of pairs whose grammatical sentence
+  gets a higher total log-probability than its ungrammatical twin (:func:`minimal_pair_accuracy`),
+  overall and per phenomenon. The total log-probability of a string does not depend on how
+  it is segmented, so this too compares models with different vocabularies.
 - generation characters per second: batch 1, KV cache, sampling (top-k 50, seeded),
   a fixed number of new tokens with ``</s>`` suppressed; warm-up first, CUDA
   synchronised, the median of ``repeats`` timed rounds over all prompts.
@@ -18,16 +28,22 @@ What it measures:
 The training loop uses :func:`stream_nll` for its periodic evaluation; this module does
 not import the loop (issue 9 removed the import circle).
 
-What it does not do: no downstream task accuracy, no batched-serving throughput.
+What it does not do: no generative or prompted task accuracy (question answering, multiple
+choice with a prompt), no batched-serving throughput.
 """
 
 from __future__ import annotations
 
+import bisect
+import csv
+import io
 import math
+import re
 import statistics
 import time
+from pathlib import Path
 
-from ..loss import causal_lm_nll
+from ..loss import IGNORE_INDEX, causal_lm_nll, token_logprobs
 from ..registry import AdaptedTokenizer, BaseTokenizer, find_base
 from .data import encode_docs, n_rows, pack, read_documents, rows_of
 from ..errors import HyperTokError
@@ -69,6 +85,180 @@ def bits_per_char(model, tok, docs: list[str], seq_len: int = 1024, batch_size: 
     content = sum(map(len, ids))
     return {"bpc": nll / math.log(2) / chars, "bpb": nll / math.log(2) / nbytes, "targets": n,
             "tokens": content, "chars": chars, "bytes": nbytes, "chars_per_token": chars / max(1, content)}
+
+
+# ----------------------------------------------------------------------------------------
+# Equal characters of context (issue 21)
+# ----------------------------------------------------------------------------------------
+
+_SPACE = re.compile(r"\s")
+
+
+def char_windows(docs: list[str], context_chars: int) -> list[str]:
+    """Every document cut into consecutive windows of at most ``context_chars`` characters.
+
+    A window ends after the last whitespace at or before the limit (so the next one starts a
+    word), or hard at the limit where it holds no whitespace. The cuts depend on the text
+    alone, never on a tokenizer, so every model is scored on the same windows; a document's
+    windows concatenate back to it exactly.
+
+    >>> char_windows(["один два три", "абвгдеёжз"], 8)
+    ['один ', 'два три', 'абвгдеёж', 'з']
+    """
+    if not isinstance(context_chars, int) or context_chars < 1:
+        raise HyperTokError(f"--context-chars must be an integer of at least 1, got {context_chars}")
+    out = []
+    for d in docs:
+        spaces = [m.start() for m in _SPACE.finditer(d)]  # where a window may end (after the space)
+        i = 0
+        while len(d) - i > context_chars:
+            end = i + context_chars
+            k = bisect.bisect_left(spaces, end) - 1  # the last whitespace at an index < end
+            cut = spaces[k] + 1 if k >= 0 and spaces[k] >= i else end
+            out.append(d[i:cut])
+            i = cut
+        if i < len(d):
+            out.append(d[i:])
+    return out
+
+
+def _ids_logprobs(model, rows: list[list[int]], batch_size: int = 16, chunk: int = 8192) -> list[float]:
+    """Summed log p(row[t] | row[:t]) over t >= 1 of every id row (each starts with its ``<bos>``)."""
+    import torch
+
+    device = next(model.parameters()).device
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths share a batch: little padding
+    out = [0.0] * len(rows)
+    was = model.training
+    model.eval()
+    with torch.no_grad(), autocast(device):
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            T = max(len(rows[i]) for i in idx)
+            X = torch.full((len(idx), T), rows[idx[0]][0], dtype=torch.long)   # (B, T), padded with a bos
+            Y = torch.full((len(idx), T), IGNORE_INDEX, dtype=torch.long)      # (B, T), target of each position
+            M = torch.zeros((len(idx), T), dtype=torch.long)                   # (B, T), 1 on real tokens
+            for b, i in enumerate(idx):
+                r = torch.tensor(rows[i], dtype=torch.long)
+                X[b, :len(r)], M[b, :len(r)], Y[b, :len(r) - 1] = r, 1, r[1:]
+            X, Y, M = X.to(device), Y.to(device), M.to(device)
+            # right padding: real positions never attend to the pads after them, and pads have no target
+            h = inner.model(input_ids=X, attention_mask=M, use_cache=False).last_hidden_state  # (B, T, d)
+            lp = token_logprobs(h, Y, inner.lm_head, chunk, checkpoint=False)               # (B, T)
+            for i, v in zip(idx, lp.double().sum(1).tolist()):
+                out[i] = v
+    model.train(was)
+    return out
+
+
+def text_logprobs(model, tok, texts: list[str], batch_size: int = 16, chunk: int = 8192) -> list[float]:
+    """The total natural-log probability of each text: ``sum log p(id | <bos>, ids before it)``
+    over all its tokens (no ``</s>``), its logits ``chunk`` rows at a time (no grad).
+
+    The total probability of a string does not depend on how a tokenizer segments it, so
+    these numbers compare models with different vocabularies. Texts are batched by length
+    and right-padded; padding changes nothing (tested against one text at a time).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise HyperTokError(f"batch_size must be an integer of at least 1, got {batch_size}")
+    return _ids_logprobs(model, tok.encode_batch(list(texts), add_bos=True), batch_size, chunk)
+
+
+def bits_per_char_equal_context(model, tok, docs: list[str], context_chars: int = 2048, batch_size: int = 16,
+                                chunk: int = 8192) -> dict:
+    """Bits per character and per byte with the same characters of context for every tokenizer.
+
+    ``docs`` are cut by :func:`char_windows`; each window is scored from ``<bos>`` on
+    (:func:`text_logprobs`), and the summed -log2 p of all windows is divided by their
+    characters (UTF-8 bytes). Keys: ``bpc``, ``bpb``, ``chars``, ``bytes``, ``tokens``,
+    ``windows``, ``context_chars``, ``chars_per_token``.
+    """
+    windows = char_windows(docs, context_chars)
+    if not windows:
+        raise HyperTokError("no text to measure: every document is empty")
+    rows = tok.encode_batch(windows, add_bos=True)
+    nll = -sum(_ids_logprobs(model, rows, batch_size, chunk)) / math.log(2)  # bits
+    chars = sum(map(len, windows))
+    nbytes = sum(len(w.encode("utf-8", "surrogatepass")) for w in windows)
+    tokens = sum(len(r) - 1 for r in rows)
+    return {"bpc": nll / chars, "bpb": nll / nbytes, "chars": chars, "bytes": nbytes, "tokens": tokens,
+            "windows": len(windows), "context_chars": context_chars, "chars_per_token": chars / max(1, tokens)}
+
+
+# ----------------------------------------------------------------------------------------
+# Minimal pairs (RuBLiMP, issue 21)
+# ----------------------------------------------------------------------------------------
+
+def read_minimal_pairs(path) -> list[dict]:
+    """Minimal pairs of a UTF-8 TSV file with a header: columns ``good`` and ``bad`` (required),
+    ``phenomenon`` (optional, default ``all``); other columns are ignored.
+
+    Each pair is ``{"good", "bad", "phenomenon", "line"}``. A missing column, an empty
+    sentence or bytes that are not UTF-8 raise :class:`HyperTokError` naming the file and line.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "p.tsv"
+    >>> _ = f.write_text("good\\tbad\\nОн пришёл.\\tОн пришла.\\n", encoding="utf-8")
+    >>> read_minimal_pairs(f)
+    [{'good': 'Он пришёл.', 'bad': 'Он пришла.', 'phenomenon': 'all', 'line': 2}]
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise HyperTokError(f"{p}: cannot read the minimal pairs ({e.strerror or e}); "
+                            "pass a TSV file to --pairs") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise HyperTokError(f"{p}:{line}: not UTF-8 (byte offset {e.start}); save the pairs file as UTF-8") from None
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter="\t")
+    cols = reader.fieldnames or []
+    missing = [c for c in ("good", "bad") if c not in cols]
+    if missing:
+        raise HyperTokError(f"{p}:1: no column {' or '.join(map(repr, missing))} in the header (found: "
+                            f"{', '.join(cols) or 'nothing'}); a pairs file is tab-separated with a header line "
+                            "naming at least the columns good and bad")
+    pairs = []
+    for row in reader:
+        for c in ("good", "bad"):
+            if not (row.get(c) or "").strip():
+                raise HyperTokError(f"{p}:{reader.line_num}: the {c!r} sentence is empty; every pair needs both")
+        pairs.append({"good": row["good"], "bad": row["bad"], "phenomenon": row.get("phenomenon") or "all",
+                      "line": reader.line_num})
+    if not pairs:
+        raise HyperTokError(f"{p}: no pairs after the header")
+    return pairs
+
+
+def minimal_pair_accuracy(model, tok, pairs: list[dict], batch_size: int = 16, limit_per_phenomenon: int = 0,
+                          chunk: int = 8192) -> dict:
+    """The share of pairs whose ``good`` sentence has the higher total log-probability
+    (:func:`text_logprobs`, from ``<bos>``, no prompt; a tie counts wrong), overall and per phenomenon.
+
+    ``limit_per_phenomenon`` keeps the first N pairs of each phenomenon (0: all). Returns
+    ``{"accuracy", "pairs", "by_phenomenon": {name: accuracy}}``, phenomena in order of appearance.
+    """
+    if not isinstance(limit_per_phenomenon, int) or limit_per_phenomenon < 0:
+        raise HyperTokError(f"--pairs-per-phenomenon must be an integer of at least 0, got {limit_per_phenomenon}")
+    seen: dict[str, int] = {}
+    kept = []
+    for pr in pairs:
+        n = seen.get(pr["phenomenon"], 0)
+        if not limit_per_phenomenon or n < limit_per_phenomenon:
+            kept.append(pr)
+        seen[pr["phenomenon"]] = n + 1
+    if not kept:
+        raise HyperTokError("no minimal pairs to score")
+    lp = text_logprobs(model, tok, [pr["good"] for pr in kept] + [pr["bad"] for pr in kept], batch_size, chunk)
+    right: dict[str, list[bool]] = {}
+    for pr, g, b in zip(kept, lp[:len(kept)], lp[len(kept):]):
+        right.setdefault(pr["phenomenon"], []).append(g > b)
+    total = sum(sum(v) for v in right.values())
+    return {"accuracy": total / len(kept), "pairs": len(kept),
+            "by_phenomenon": {k: sum(v) / len(v) for k, v in right.items()}}
 
 
 def _generation_round(model, tok, prompts: list[str], new_tokens: int, seed: int) -> tuple[int, int, int, float]:
@@ -148,19 +338,32 @@ def paired_generation_speed(models: dict, prompts: list[str], new_tokens: int = 
 
 def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_len: int = 1024,
              gen_tokens: int = 256, prompts: int = 4, repeats: int = 3, dtype: str = "auto",
-             device: str = "auto", model=None, tok=None) -> dict:
+             device: str = "auto", model=None, tok=None, context_chars: int = 2048, pairs=(),
+             pairs_per_phenomenon: int = 0) -> dict:
     """Run every metric. Pass ``model``/``tok`` to skip loading (the experiment does).
 
     ``base`` is a plain base (its ``tokenizer.model`` or byte-level BPE ``tokenizer.json``), the
     base of ``adapter``, or a folder ``hypertok merge`` wrote (its ``tokenizer.json``, the ids of
     its rows; issue 11).
 
+    ``context_chars`` (0: off) adds ``bpc_equal_context``/``bpb_equal_context``
+    (:func:`bits_per_char_equal_context`); each file of ``pairs`` adds
+    ``res["pairs"][its stem]`` (:func:`minimal_pair_accuracy`, the first
+    ``pairs_per_phenomenon`` pairs of each phenomenon, 0: all).
+
     Every option and input is checked before a model loads (issue 13).
     """
     for name, v, least in (("--seq-len", seq_len, 1), ("--gen-tokens", gen_tokens, 1), ("--prompts", prompts, 1),
-                           ("--repeats", repeats, 1), ("--max-chars", max_chars, 0)):
+                           ("--repeats", repeats, 1), ("--max-chars", max_chars, 0),
+                           ("--context-chars", context_chars, 0), ("--pairs-per-phenomenon", pairs_per_phenomenon, 0)):
         if not isinstance(v, int) or v < least:
             raise HyperTokError(f"{name} must be an integer of at least {least}, got {v}")
+    pair_sets: dict[str, list[dict]] = {}
+    for f in pairs or ():
+        stem = Path(f).stem
+        if stem in pair_sets:
+            raise HyperTokError(f"--pairs: two files are named {stem!r}; results are keyed by file name, so rename one")
+        pair_sets[stem] = read_minimal_pairs(f)
     if model is None:
         device_of(device)
         check_base_path(base)
@@ -184,6 +387,12 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
                                     f"its tokenizer {len(tok)} ids; the folder mixes two models")
     model.eval()
     res = bits_per_char(model, tok, docs, seq_len)
+    if context_chars:
+        eq = bits_per_char_equal_context(model, tok, docs, context_chars)
+        res.update(bpc_equal_context=eq["bpc"], bpb_equal_context=eq["bpb"], context_chars=context_chars)
+    if pair_sets:
+        res["pairs"] = {stem: minimal_pair_accuracy(model, tok, ps, limit_per_phenomenon=pairs_per_phenomenon)
+                        for stem, ps in pair_sets.items()}
     starts = [d[:200] for d in docs if len(d) >= 200][:prompts] or [docs[0][:200]]
     res.update(generation_speed(model, tok, starts, gen_tokens, repeats))
     res["model_vocab_size"] = len(tok)

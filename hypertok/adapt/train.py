@@ -76,6 +76,10 @@ class TrainConfig:
         "(0: the whole batch at once); a smaller one needs less activation memory, e.g. to train without "
         "gradient checkpointing"))
     seq_len: int = field(default=1024, **_help("tokens per row (packed documents, never attending to each other)"))
+    bos_rows: bool = field(default=True, **_help(
+        "start every row with <s>, as every sequence at inference does (a row cut from the packed stream "
+        "otherwise starts mid-document; Gemma needs <s> first). The row then holds seq_len - 1 text tokens. "
+        "Not with --distill, whose span alignment reads rows as cut from the stream"))
     lr: float = field(default=2e-4, **_help("peak learning rate (LoRA and other non-row parameters)"))
     rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (in Python, None: --lr)"))
     warmup: int = field(default=50, **_help("linear warm-up steps"))
@@ -307,7 +311,8 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             distiller.loss(m, Z, X, P, Y)
 
     step_fn = ranks.wrap(loss_module(model, step_loss)) if ranks.world > 1 else (lambda *a: step_loss(model, *a))
-    total_rows = n_rows(stream, cfg.seq_len)
+    bos_first = cfg.bos_rows and distiller is None  # the distiller's span alignment reads rows as cut
+    total_rows = n_rows(stream, cfg.seq_len, bos_first=bos_first)
     if total_rows < 1:
         raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} row; "
                             f"give more text or a smaller --seq-len")
@@ -334,7 +339,7 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
         if micro < len(idx) and ranks.world > 1:
             raise HyperTokError("--micro-batch is for one process; under torchrun give each rank fewer rows "
                                 "with a smaller --batch-size")
-        X, P, Y = rows_of(stream, cfg.seq_len, bos, idx)  # (B, T) each
+        X, P, Y = rows_of(stream, cfg.seq_len, bos, idx, bos_first=bos_first)  # (B, T) each
         n_step = max(1, int((Y != IGNORE).sum()))  # targets of the whole step: each pass's share of the mean
         opt.zero_grad(set_to_none=True)
         mean_loss, parts = 0.0, {}
@@ -478,7 +483,7 @@ def adapt(cfg: AdaptConfig) -> dict:
             name = Path(path).name.split(".")[0]
             evals[name] = _packed(tok, [path], data / ("eval" if i == 0 else f"eval-{name}"), cfg.eval_chars,
                                   "--eval", write)
-        if n_rows(stream, cfg.loop.seq_len) < 1:
+        if n_rows(stream, cfg.loop.seq_len, bos_first=cfg.loop.bos_rows) < 1:
             raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
 
     torch.manual_seed(seed)

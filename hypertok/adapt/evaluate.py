@@ -52,13 +52,16 @@ from .model import (AdaptedModel, autocast, check_adapter_files, check_adapter_f
 
 
 def stream_nll(model, stream, seq_len: int, bos: int, batch_size: int = 8, chunk: int = 8192,
-               max_rows: int = 0) -> tuple[float, int]:
-    """Total NLL (nats) and target count over every row of a packed stream (no grad)."""
+               max_rows: int = 0, bos_first: bool = True) -> tuple[float, int]:
+    """Total NLL (nats) and target count over every row of a packed stream (no grad).
+
+    ``bos_first``: every row starts with ``<s>`` (:func:`~hypertok.adapt.data.rows_of`), as
+    training rows do by default; every target is still scored once."""
     import numpy as np
     import torch
 
     device = next(model.parameters()).device
-    total_rows = n_rows(stream, seq_len, full_only=False)
+    total_rows = n_rows(stream, seq_len, full_only=False, bos_first=bos_first)
     if max_rows:
         total_rows = min(total_rows, max_rows)
     was = model.training
@@ -66,7 +69,7 @@ def stream_nll(model, stream, seq_len: int, bos: int, batch_size: int = 8, chunk
     tot, cnt = 0.0, 0
     with torch.no_grad(), autocast(device):
         for s in range(0, total_rows, batch_size):
-            X, P, Y = rows_of(stream, seq_len, bos, np.arange(s, min(s + batch_size, total_rows)))
+            X, P, Y = rows_of(stream, seq_len, bos, np.arange(s, min(s + batch_size, total_rows)), bos_first=bos_first)
             nll, n = causal_lm_nll(model, torch.from_numpy(X).to(device), torch.from_numpy(P).to(device),
                                    torch.from_numpy(Y).to(device), chunk, checkpoint=False)
             tot += float(nll)

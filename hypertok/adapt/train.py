@@ -506,7 +506,8 @@ def adapt(cfg: AdaptConfig) -> dict:
     def eval_fn(m):
         rec, by_text = {}, {}
         for name, (stream_, meta) in evals.items():
-            nll, n = stream_nll(m, stream_, cfg.loop.seq_len, tok.bos, cfg.loop.batch_size, cfg.loop.loss_chunk)
+            nll, n = stream_nll(m, stream_, cfg.loop.seq_len, tok.bos, cfg.loop.batch_size, cfg.loop.loss_chunk,
+                                bos_first=cfg.loop.bos_rows)
             by_text[name] = nll / math.log(2) / meta.chars
             if not rec:
                 rec = {"eval_bpc": by_text[name], "eval_loss": nll / max(1, n)}

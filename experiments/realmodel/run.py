@@ -1,0 +1,464 @@
+"""Issue 21: a real pretrained model (Gemma 3 270M, from its GGUF) moved onto HyperTok, measured fairly.
+
+1. **prep**: ``hypertok import`` of the GGUF (weights dequantised, its own SentencePiece
+   tokenizer), then the training text packed once per tokenizer (``--train``, modern + ruslit).
+2. **base**: the base measured first, as every variant is measured.
+3. **variants** (one process each, sharing the GPU; same planned token budget, same LoRA):
+   HyperTok ``replace`` per ``--hypertok`` size, HyperTok ``extend``, and the **control**: the
+   base continued on the same text with its own tokenizer (LoRA + every row), the bar a
+   HyperTok variant must meet, since in-domain training alone moves a model.
+4. **Measures**, the same for every model:
+   - bits/char with equal characters of context (``--context-chars``-character windows cut at
+     whitespace, each scored from ``<bos>``: no model sees more text than another), on each
+     ``--dev`` text; the token-window figure (``--seq-len`` tokens, rows starting with
+     ``<bos>``) beside it;
+   - accuracy on minimal pairs (``--pairs``, RuBLiMP: the whole good sentence more probable
+     than the bad one), overall and per phenomenon;
+   - curves of both against adaptation tokens; parameters; generation chars/s at batch 1
+     (paired rounds against the base: **speed** lane).
+   A lane stops training at ``--stop-by`` (a wall-clock time) after the curve point it
+   reaches: a GPU lease is short, and the curves say how far each run got.
+5. **report**: ``results.json`` (the issue's shape), ``curves.png``, ``summary.md``.
+
+    python experiments/realmodel/run.py --gguf gemma.gguf --hypertok 64k=tok64k 32k=tok32k \\
+        --train modern-1.txt.xz ruslit-train.txt.xz --dev ruslit=ruslit-dev.txt modern=modern-dev.txt.xz \\
+        --pairs rublimp/dev.tsv --work /tmp/rm --results experiments/realmodel --preset lease --lane all
+
+``--preset tiny`` runs every lane on CPU in a minute (with a tiny GGUF; the test of this script).
+Further ``--dev NAME=FILE`` texts and ``--pairs`` files score the same models on your own data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+PRESETS = {
+    "tiny": dict(seq=64, batch=4, lora_r=8, budget=6_000, eval_tokens=2_000, train_chars=60_000, curve_chars=3_000,
+                 final_chars=6_000, context_chars=200, curve_pairs=2, final_pairs=0, gen_tokens=8, prompts=2,
+                 repeats=2, dtype="float32", import_dtype="float32"),
+    # one 30-minute lease, about 20 minutes of it for training and measuring
+    "lease": dict(seq=1024, batch=32, lora_r=64, budget=40_000_000, eval_tokens=4_000_000,
+                  train_chars=240_000_000, curve_chars=120_000, final_chars=400_000, context_chars=2048,
+                  curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=3, repeats=5, dtype="float32",
+                  import_dtype="float32"),
+}
+LR = dict(lora=5e-4, rows=2e-3)
+# name -> (tokenizer size key or "base", strategy)
+VARIANTS = {"control": ("base", "base")}
+
+
+def variants(args) -> dict:
+    out = dict(VARIANTS)
+    for key in args.hypertok:
+        out[f"ht{key}-replace"] = (key, "replace")
+    if args.extend:
+        out[f"ht{args.extend}-extend"] = (args.extend, "extend")
+    return out
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def write_json(path: Path, obj) -> None:
+    from hypertok.files import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False))
+
+
+def sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+class Deadline(Exception):
+    """Raised by a curve point past ``--stop-by``: the lane ends its training there."""
+
+
+# ------------------------------------------------------------------------------ data and tokenizers
+def base_dir(args) -> Path:
+    return args.work / "base"
+
+
+def tokenizer_of(args, name: str):
+    from hypertok.adapt.recipe import plan
+    from hypertok.registry import BaseTokenizer, find_base
+
+    key, strategy = variants(args)[name]
+    if key == "base":
+        return BaseTokenizer(find_base(base_dir(args)))
+    return plan(base_dir(args), args.hypertok[key], strategy)
+
+
+def packed(args, P, name: str, tok):
+    from hypertok.adapt.data import open_packed, prepare
+
+    key, strategy = variants(args)[name]
+    out = args.work / "data" / (f"{key}-{strategy}" if key != "base" else "base")
+    if not out.with_suffix(".bin").is_file():
+        prepare(tok, [str(p) for p in args.train], out, P["train_chars"], what="--train")
+    return open_packed(out.with_suffix(".bin"), tok)
+
+
+def lane_prep(args, P) -> None:
+    from hypertok.adapt.gguf_import import import_gguf
+
+    if not (base_dir(args) / "hypertok_import.json").is_file():
+        t0 = time.time()
+        rec = import_gguf(args.gguf, base_dir(args), dtype=P["import_dtype"])
+        log(f"imported {rec['architecture']}: {rec['parameters'] / 1e6:.1f}M parameters in {time.time() - t0:.0f}s")
+    for name in variants(args):
+        t0 = time.time()
+        _, meta = packed(args, P, name, tokenizer_of(args, name))
+        log(f"packed {name}: {meta.tokens / 1e6:.1f}M tokens of {meta.chars / 1e6:.1f}M chars ({time.time() - t0:.0f}s)")
+    (args.work / "PREP_DONE").write_text("ok")
+
+
+# ------------------------------------------------------------------------------ measuring
+def dev_docs(args, chars: int) -> dict[str, list[str]]:
+    from hypertok.adapt.data import read_documents
+
+    return {name: read_documents([str(path)], chars, what="--dev") for name, path in args.dev}
+
+
+def pairs_of(args) -> dict[str, list[dict]]:
+    from hypertok.adapt.evaluate import read_minimal_pairs
+
+    return {Path(p).stem: read_minimal_pairs(p) for p in args.pairs}
+
+
+def quality(model, tok, args, P, chars: int, per_phenomenon: int, token_windows: bool = False) -> dict:
+    """Equal-context bits/char per dev text, minimal-pair accuracy per file (and token windows)."""
+    from hypertok.adapt.evaluate import bits_per_char, bits_per_char_equal_context, minimal_pair_accuracy
+
+    out: dict = {"bpc_by_text": {}, "chars_per_token_by_text": {}}
+    for name, docs in dev_docs(args, chars).items():
+        r = bits_per_char_equal_context(model, tok, docs, P["context_chars"])
+        out["bpc_by_text"][name] = r["bpc"]
+        out["chars_per_token_by_text"][name] = r["chars_per_token"]
+        if token_windows:
+            out.setdefault("bpc_by_text_token_windows", {})[name] = bits_per_char(model, tok, docs, P["seq"])["bpc"]
+    for stem, pairs in pairs_of(args).items():
+        r = minimal_pair_accuracy(model, tok, pairs, limit_per_phenomenon=per_phenomenon)
+        out.setdefault("pairs", {})[stem] = r
+    if out.get("pairs"):
+        first = next(iter(out["pairs"].values()))
+        out["rublimp"], out["rublimp_by_phenomenon"], out["rublimp_pairs"] = \
+            first["accuracy"], first["by_phenomenon"], first["pairs"]
+    return out
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())  # a tied matrix once
+
+
+def lane_base(args, P) -> None:
+    from hypertok.adapt.model import load_base_model
+
+    tok = tokenizer_of(args, "control")
+    model = load_base_model(base_dir(args), P["dtype"], args.device_name).eval()
+    t0 = time.time()
+    r = {"tokenizer": "base", "adapt_tokens": 0, "params": n_params(model), "model_vocab_size": len(tok),
+         **quality(model, tok, args, P, P["final_chars"], P["final_pairs"], token_windows=True),
+         "curve_point": quality(model, tok, args, P, P["curve_chars"], P["curve_pairs"])}
+    r["eval_seconds"] = time.time() - t0
+    write_json(args.work / "lanes" / "base.json", r)
+    log(f"base: {fmt(r)}")
+
+
+def fmt(r: dict) -> str:
+    bpc = " ".join(f"{k} {v:.4f}" for k, v in r["bpc_by_text"].items())
+    return f"bpc {bpc}  rublimp {r.get('rublimp', float('nan')):.4f}"
+
+
+# ------------------------------------------------------------------------------ training
+def lane_variant(args, P, name: str) -> None:
+    import torch
+
+    from hypertok.adapt.model import AdaptedModel, is_row_param, load_base_model, wrap_peft
+    from hypertok.adapt.recipe import resize_and_init
+    from hypertok.adapt.train import TrainConfig, train_loop
+    from hypertok.registry import Recipe
+
+    key, strategy = variants(args)[name]
+    tok = tokenizer_of(args, name)
+    stream, meta = packed(args, P, name, tok)
+    torch.manual_seed(args.seed)
+    model = load_base_model(base_dir(args), P["dtype"], args.device_name)
+    if key == "base":  # the control: its own rows, every one of them trains, as the new rows of a variant do
+        V = len(tok)
+        recipe = Recipe("base", V, V, list(range(V)), list(range(V)), [[i] for i in range(V)], tok.bos, tok.eos,
+                        tok.pad_id)
+    else:
+        recipe = tok.recipe
+        resize_and_init(model, recipe)
+    model.config.use_cache = False
+    model = wrap_peft(model, recipe, P["lora_r"], P["lora_r"])
+    steps = max(2, int(P["budget"] // (P["batch"] * P["seq"])))
+    every = max(1, int(P["eval_tokens"] // (P["batch"] * P["seq"])))
+    curve = []
+    t_train = [time.time(), 0.0]  # start of the current training stretch, evaluation seconds so far
+
+    def eval_fn(m):
+        t0 = time.time()
+        tokens = (len(curve) + 1) * every * P["batch"] * P["seq"]
+        point = {"tokens": tokens, **quality(m, tok, args, P, P["curve_chars"], P["curve_pairs"])}
+        point.pop("pairs", None)
+        curve.append(point)
+        t_train[1] += time.time() - t0
+        log(f"{name} @ {tokens / 1e6:.1f}M: {fmt(point)}")
+        write_json(args.work / "lanes" / f"{name}.curve.json", curve)
+        if args.stop_by and time.time() > args.stop_by:
+            raise Deadline
+        return {}
+
+    loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"], rows_lr=LR["rows"],
+                       warmup=max(1, steps // 20), eval_every=every, save_every=0, seed=args.seed, progress=False,
+                       desc=name)
+    if args.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.time()
+    stopped = False
+    try:
+        train_loop(model, stream, tok.bos, loop, eval_fn=eval_fn, is_row_param=is_row_param)
+    except Deadline:
+        stopped = True
+    sync(args.device)
+    seconds = time.time() - t0 - t_train[1]
+    tokens = curve[-1]["tokens"] if stopped else steps * P["batch"] * P["seq"]
+    peak = torch.cuda.max_memory_allocated() if args.device.type == "cuda" else None
+    merged_dir = args.work / "merged" / name
+    if key == "base":
+        merged = model.merge_and_unload()
+        merged.save_pretrained(merged_dir)
+        for f in ("tokenizer.model", "tokenizer_config.json"):
+            (merged_dir / f).write_bytes((base_dir(args) / f).read_bytes())
+    else:
+        AdaptedModel(model, tok).save_merged(merged_dir, base=base_dir(args))
+        del model
+        merged = load_base_model(merged_dir, P["dtype"], args.device_name)
+    merged.eval()
+    r = {"tokenizer": "base" if key == "base" else "ht", "strategy": strategy, "adapt_tokens": tokens,
+         "planned_tokens": steps * P["batch"] * P["seq"], "stopped_at_deadline": stopped,
+         "adapt_seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9), "peak_memory_bytes": peak,
+         "params": n_params(merged), "model_vocab_size": len(tok), "train_tokens_available": meta.tokens,
+         **quality(merged, tok, args, P, P["final_chars"], P["final_pairs"], token_windows=True), "curve": curve}
+    if key != "base":
+        r["new_rows"] = len(tok.recipe.new_rows)
+        r["plain_transformers"] = plain_transformers_check(merged_dir, tok, args)
+    write_json(args.work / "lanes" / f"{name}.json", r)
+    log(f"{name}: {fmt(r)}  {tokens / 1e6:.1f}M tokens in {seconds:.0f}s")
+
+
+def plain_transformers_check(merged_dir: Path, tok, args) -> dict:
+    """The merged folder through plain ``AutoTokenizer``/``AutoModelForCausalLM``: ids on dev lines, tie kept."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(merged_dir)
+    lines = [line for docs in dev_docs(args, 200_000).values() for d in docs for line in d.split("\n") if line]
+    same = sum(hf(line, add_special_tokens=False)["input_ids"] == ids
+               for line, ids in zip(lines, tok.encode_batch(lines)))
+    m = AutoModelForCausalLM.from_pretrained(merged_dir)
+    tied = m.get_output_embeddings().weight.data_ptr() == m.get_input_embeddings().weight.data_ptr()
+    return {"lines": len(lines), "ids_equal": int(same), "adds_bos": hf("а")["input_ids"][0] == tok.bos,
+            "tie_word_embeddings": bool(m.config.tie_word_embeddings), "tied_in_memory": bool(tied)}
+
+
+# ------------------------------------------------------------------------------ speed and report
+def lane_speed(args, P) -> None:
+    from hypertok.adapt.evaluate import paired_generation_speed
+    from hypertok.adapt.model import load_base_model
+    from hypertok.registry import AdaptedTokenizer
+
+    models = {"base": (load_base_model(base_dir(args), P["dtype"], args.device_name).eval(),
+                       tokenizer_of(args, "control"))}
+    for name in variants(args):
+        d = args.work / "merged" / name
+        if not (args.work / "lanes" / f"{name}.json").is_file():
+            continue
+        tok = tokenizer_of(args, "control") if name == "control" else AdaptedTokenizer.load(d)
+        models[name] = (load_base_model(d, P["dtype"], args.device_name).eval(), tok)
+    docs = next(iter(dev_docs(args, 50_000).values()))
+    prompts = [d[:200] for d in docs if len(d) >= 200][:P["prompts"]] or [docs[0][:200]]
+    r = paired_generation_speed(models, prompts, P["gen_tokens"], P["repeats"], seed=args.seed)
+    write_json(args.work / "lanes" / "speed.json", {"prompts": len(prompts), "gen_tokens": P["gen_tokens"],
+                                                    "repeats": P["repeats"], "device": device_name(args), **r})
+    log("speed: " + "  ".join(f"{n} {v['chars_per_s']:.0f} c/s x{v['speedup_chars_per_s']:.2f}" for n, v in r.items()))
+
+
+def device_name(args) -> str:
+    import torch
+
+    return torch.cuda.get_device_name() if args.device.type == "cuda" else "cpu"
+
+
+def lane_report(args, P) -> dict:
+    import platform
+
+    lanes = args.work / "lanes"
+    speed = json.loads((lanes / "speed.json").read_text()) if (lanes / "speed.json").is_file() else {}
+    base = json.loads((lanes / "base.json").read_text())
+    out = {"issue": 21, "preset": args.preset, "settings": {**P, "lr": LR, "seed": args.seed},
+           "context_chars": P["context_chars"], "device": speed.get("device"), "python": platform.python_version(),
+           "base": base, "variants": {}}
+    if speed:
+        base["chars_per_s"] = speed["base"]["chars_per_s"]
+        base["speed"] = speed["base"]
+    for name in variants(args):
+        f = lanes / f"{name}.json"
+        if f.is_file():
+            v = json.loads(f.read_text())
+            if name in speed:
+                v["chars_per_s"] = speed[name]["chars_per_s"]
+                v["speed"] = speed[name]
+            out["variants"][name] = v
+    out["verdict"] = verdict(out)
+    res = args.results
+    write_json(res / "results.json", out)
+    (res / "summary.md").write_text(summary(out), encoding="utf-8")
+    plot(out, res / "curves.png")
+    log(f"wrote {res / 'results.json'}")
+    return out
+
+
+def verdict(out: dict) -> dict:
+    """The issue's bars for the best HyperTok variant (lowest mean bits/char over the dev texts)."""
+    vs = out["variants"]
+    ht = {n: v for n, v in vs.items() if v["tokenizer"] == "ht"}
+    if not ht:
+        return {}
+    best = min(ht, key=lambda n: statistics.mean(ht[n]["bpc_by_text"].values()))
+    refs = [out["base"]] + ([vs["control"]] if "control" in vs else [])
+    b = ht[best]
+    res = {"best": best, "bpc_vs_better_reference": {}, "rublimp_points_vs_better_reference": None}
+    for text, bpc in b["bpc_by_text"].items():
+        ref = min(r["bpc_by_text"][text] for r in refs)
+        res["bpc_vs_better_reference"][text] = bpc / ref - 1
+    if b.get("rublimp") is not None:
+        res["rublimp_points_vs_better_reference"] = 100 * (b["rublimp"] - max(r.get("rublimp", 0) for r in refs))
+    if b.get("speed"):
+        res["chars_per_s_vs_base"] = b["speed"]["speedup_chars_per_s"]
+    res["bars"] = {"bpc_within_3pct": all(x <= 0.03 for x in res["bpc_vs_better_reference"].values()),
+                   "rublimp_within_1pt": res["rublimp_points_vs_better_reference"] is not None
+                   and res["rublimp_points_vs_better_reference"] >= -1.0,
+                   "speed_1_4x": res.get("chars_per_s_vs_base", 0) >= 1.4}
+    return res
+
+
+def summary(out: dict) -> str:
+    rows = [("base", out["base"])] + list(out["variants"].items())
+    texts = list(out["base"]["bpc_by_text"])
+    head = ["model", "tokens", "params"] + [f"bpc {t}" for t in texts] + [f"bpc {t} (token windows)" for t in texts] \
+        + ["RuBLiMP", "chars/s", "x base"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows:
+        tw = r.get("bpc_by_text_token_windows", {})
+        cells = [name, f"{r.get('adapt_tokens', 0) / 1e6:.1f}M", f"{r['params'] / 1e6:.0f}M"] + \
+            [f"{r['bpc_by_text'][t]:.4f}" for t in texts] + [f"{tw[t]:.4f}" if t in tw else "" for t in texts] + \
+            [f"{r['rublimp']:.4f}" if r.get("rublimp") is not None else "",
+             f"{r['chars_per_s']:.0f}" if r.get("chars_per_s") else "",
+             f"{r['speed']['speedup_chars_per_s']:.2f}" if r.get("speed") else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    v = out.get("verdict") or {}
+    text = (f"# Issue 21: Gemma 3 270M on HyperTok ({out['preset']}, {out.get('device')})\n\n"
+            f"bits/char at {out['context_chars']} characters of context (windows cut at whitespace, each from "
+            f"<bos>); token windows beside them; RuBLiMP accuracy on all pairs given.\n\n" + "\n".join(lines) + "\n")
+    if v:
+        text += "\nVerdict (best HyperTok variant against the better of base and control):\n\n```\n" + \
+            json.dumps(v, indent=1) + "\n```\n"
+    return text
+
+
+def plot(out: dict, path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    texts = list(out["base"]["bpc_by_text"])
+    fig, axes = plt.subplots(1, len(texts) + 1, figsize=(5 * (len(texts) + 1), 4))
+    for ax, t in zip(axes, texts):
+        ax.axhline(out["base"]["curve_point"]["bpc_by_text"][t], color="k", ls="--", label="base")
+        for name, v in out["variants"].items():
+            c = v.get("curve") or []
+            ax.plot([p["tokens"] / 1e6 for p in c], [p["bpc_by_text"][t] for p in c], marker="o", label=name)
+        ax.set(title=f"{t} dev: bits/char ({out['context_chars']} chars of context)", xlabel="adaptation tokens (M)",
+               ylabel="bits/char")
+        ax.legend(fontsize=8)
+    ax = axes[-1]
+    if out["base"]["curve_point"].get("rublimp") is not None:
+        ax.axhline(out["base"]["curve_point"]["rublimp"], color="k", ls="--", label="base")
+        for name, v in out["variants"].items():
+            c = v.get("curve") or []
+            ax.plot([p["tokens"] / 1e6 for p in c], [p["rublimp"] for p in c], marker="o", label=name)
+        ax.set(title="RuBLiMP accuracy (curve subset)", xlabel="adaptation tokens (M)", ylabel="accuracy")
+        ax.legend(fontsize=8)
+    fig.suptitle("python experiments/realmodel/run.py --lane report")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------ main
+def pair(s: str) -> tuple[str, Path]:
+    if "=" not in s:
+        raise argparse.ArgumentTypeError(f"{s!r}: give NAME=PATH")
+    k, v = s.split("=", 1)
+    return k, Path(v)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--gguf", type=Path, help="the base model as a GGUF file (lane prep imports it)")
+    ap.add_argument("--hypertok", type=pair, nargs="+", default=[], help="KEY=DIR HyperTok tokenizers (replace each)")
+    ap.add_argument("--extend", help="KEY of --hypertok to run `extend` with too (default: none)")
+    ap.add_argument("--train", type=Path, nargs="+", default=[], help="training text files (.xz read directly)")
+    ap.add_argument("--dev", type=pair, nargs="+", default=[], help="NAME=FILE evaluation texts")
+    ap.add_argument("--pairs", nargs="*", default=[], help="minimal-pair TSV files (good/bad/phenomenon columns)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/realmodel"), help="models, packed data, lane JSON")
+    ap.add_argument("--results", type=Path, default=Path(__file__).parent, help="results.json, summary.md, curves.png")
+    ap.add_argument("--preset", choices=PRESETS, default="lease")
+    ap.add_argument("--lane", required=True, help="prep | base | VARIANT | speed | report | all (in order, one process)")
+    ap.add_argument("--stop-by", type=float, default=0.0, help="wall-clock time (epoch seconds) after which a "
+                                                                "variant stops at its next curve point (0: never)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    args.hypertok = dict(args.hypertok)
+    from hypertok.adapt.model import device_of
+
+    args.device = device_of(args.device)
+    args.device_name = str(args.device)
+    P = PRESETS[args.preset]
+    lanes = ["prep", "base", *variants(args), "speed", "report"] if args.lane == "all" else [args.lane]
+    for lane in lanes:
+        if lane == "prep":
+            lane_prep(args, P)
+        elif lane == "base":
+            lane_base(args, P)
+        elif lane == "speed":
+            lane_speed(args, P)
+        elif lane == "report":
+            lane_report(args, P)
+        elif lane in variants(args):
+            lane_variant(args, P, lane)
+        else:
+            ap.error(f"--lane {lane!r}: one of prep, base, {', '.join(variants(args))}, speed, report, all")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""``experiments/realmodel/run.py --preset tiny``: every lane of the issue-21 experiment on CPU.
+
+A tiny Gemma 3 written as a GGUF (``test_gguf_import.write_gguf``), two tiny HyperTok
+vocabularies, RuBLiMP-shaped pairs: import, packing, base, control, replace at two sizes,
+extend, paired speed and the report, and ``results.json`` has the shape the issue asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gguf")
+pytest.importorskip("torch")
+spm = pytest.importorskip("sentencepiece")
+
+from .test_gguf_import import _tiny_model, sp_model, write_gguf  # noqa: E402,F401 (sp_model: a fixture)
+from .tiny import make_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
+    import torch
+
+    from hypertok import BuildConfig, build
+
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(ROOT / "experiments" / "realmodel"))
+    import run
+
+    model = _tiny_model("gemma3", sp_model.get_piece_size())
+    write_gguf(tmp_path / "tiny.gguf", model, sp_model, "gemma3")
+    train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
+    train.write_text(make_text(300, 0))
+    dev.write_text(make_text(30, 1))
+    toks = {}
+    for size in (500, 700):
+        toks[size] = tmp_path / f"tok{size}"
+        build([str(train)], toks[size], BuildConfig(vocab_size=size, mode="word"))
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("phenomenon\tgood\tbad\n" + "".join(
+        f"p{i % 2}\tОн пришёл домой {i}.\tОн пришла домой {i}.\n" for i in range(6)), encoding="utf-8")
+    res = tmp_path / "results"
+    run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
+              "--extend", "700", "--train", str(train), "--dev", f"ruslit={dev}", f"modern={dev}",
+              "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
+              "--lane", "all", "--device", "cpu"])
+    out = json.loads((res / "results.json").read_text())
+    assert out["context_chars"] == run.PRESETS["tiny"]["context_chars"]
+    assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend"}
+    for name, r in [("base", out["base"]), *out["variants"].items()]:
+        assert r["tokenizer"] in ("ht", "base"), name
+        for key in ("adapt_tokens", "params", "bpc_by_text", "bpc_by_text_token_windows", "rublimp",
+                    "rublimp_by_phenomenon", "chars_per_s"):
+            assert key in r, (name, key)
+        assert set(r["bpc_by_text"]) == {"ruslit", "modern"} and all(0 < b < 50 for b in r["bpc_by_text"].values())
+        assert 0 <= r["rublimp"] <= 1 and set(r["rublimp_by_phenomenon"]) == {"p0", "p1"}
+    for name, r in out["variants"].items():
+        assert r["adapt_tokens"] > 0 and r["curve"] and r["curve"][0]["tokens"] > 0
+        if r["tokenizer"] == "ht":
+            check = r["plain_transformers"]
+            assert check["ids_equal"] == check["lines"] > 0 and check["tie_word_embeddings"] and check["tied_in_memory"]
+    # replace shrinks the tied 700-row embedding to the HyperTok size; extend grows it
+    assert out["variants"]["ht500-replace"]["params"] < out["base"]["params"] < out["variants"]["ht700-extend"]["params"]
+    assert (res / "summary.md").is_file() and (res / "curves.png").is_file()

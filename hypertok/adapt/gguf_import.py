@@ -255,7 +255,8 @@ def architecture_of(g: GGUFFile) -> Architecture:
 def sentencepiece_from_gguf(g: GGUFFile) -> bytes:
     """The serialized SentencePiece ``ModelProto`` of a GGUF's ``llama`` (SentencePiece) vocabulary.
 
-    Pieces, scores and types as the file has them (GGUF's token types are SentencePiece's);
+    Pieces, scores and types as the file has them (GGUF's token types are SentencePiece's; the
+    spaces of user-defined pieces written as ``▁``);
     a BPE model (llama.cpp's SPM tokenizer merges by score, as SentencePiece's BPE does) that
     keeps runs of spaces as one word; byte fallback when the file has byte pieces; its bos/eos/unk/pad ids; an identity normaliser that
     escapes spaces as ``▁`` and adds a leading one only where ``add_space_prefix`` says so.
@@ -270,6 +271,9 @@ def sentencepiece_from_gguf(g: GGUFFile) -> bytes:
     if not (len(tokens) == len(scores) == len(types)):
         raise HyperTokError(f"{g.path}: {len(tokens)} tokens, {len(scores)} scores and {len(types)} types; the "
                             f"vocabulary is inconsistent")
+    # llama.cpp matches user-defined tokens on the raw text, so GGUF files hold them with real spaces
+    # (Gemma's runs of spaces "  ", "   ", ...); SentencePiece matches them after spaces became "▁"
+    tokens = [t.replace(" ", "\u2581") if int(k) == _USER_DEFINED else t for t, k in zip(tokens, types)]
     if len(set(tokens)) != len(tokens):
         dup = next(t for t, n in Counter(tokens).items() if n > 1)
         raise HyperTokError(f"{g.path}: the token {dup!r} appears twice; SentencePiece needs unique pieces")

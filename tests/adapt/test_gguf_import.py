@@ -30,6 +30,9 @@ LINES = ["Давно минувших дней, преданья старины 
          "print('привет')  # comment", "ЗАГЛАВНЫЕ буквы и цифры 0123456789"]
 
 
+USER_DEFINED = ["▁▁", "▁▁▁", "\n\n"]  # Gemma's kind: runs of spaces and newlines as atomic pieces
+
+
 @pytest.fixture(scope="module")
 def sp_model(tmp_path_factory):
     """A Gemma-like SentencePiece BPE model: byte fallback, no dummy prefix, spaces kept, pad 0 eos 1 bos 2 unk 3."""
@@ -39,16 +42,19 @@ def sp_model(tmp_path_factory):
         sentence_iterator=iter(text.split("\n")), model_prefix=str(d / "m"), vocab_size=700, model_type="bpe",
         byte_fallback=True, split_digits=True, add_dummy_prefix=False, remove_extra_whitespaces=False,
         normalization_rule_name="identity", allow_whitespace_only_pieces=True, pad_id=0, eos_id=1, bos_id=2,
-        unk_id=3, character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
+        unk_id=3, character_coverage=1.0, hard_vocab_limit=False, user_defined_symbols=USER_DEFINED, minloglevel=2)
     return spm.SentencePieceProcessor(model_file=str(d / "m.model"))
 
 
 def _vocab(sp):
-    types = []
+    """Pieces, scores and types as llama.cpp's converter writes them: user-defined pieces with real spaces."""
+    types, pieces = [], []
     for i in range(sp.get_piece_size()):
+        piece = sp.id_to_piece(i)
         types.append(2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else
-                     5 if sp.is_unused(i) else 1)
-    return [sp.id_to_piece(i) for i in range(sp.get_piece_size())], [sp.get_score(i) for i in range(len(types))], types
+                     5 if sp.is_unused(i) else 4 if piece in USER_DEFINED else 1)
+        pieces.append(piece.replace("▁", " ") if types[-1] == 4 else piece)
+    return pieces, [sp.get_score(i) for i in range(len(types))], types
 
 
 def _tiny_model(arch: str, vocab: int):
@@ -173,6 +179,7 @@ def test_import_gives_back_the_model_and_its_tokenizer(arch, sp_model, tmp_path)
     rebuilt = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
     text_lines = LINES + make_text(30, 7).split("\n")
     assert rebuilt.encode(text_lines) == sp_model.encode(text_lines)
+    assert [rebuilt.id_to_piece(i) for i in rebuilt.encode("а   б")] == ["а", "▁▁▁", "б"]  # the user-defined run
     base = find_base(out)  # what hypertok adapt/eval read: the same ids, and lossless
     assert (base.bos_id, base.eos_id, base.unk_id, base.pad_id) == (2, 1, 3, 0)
     assert base.encode_batch(LINES) == sp_model.encode(LINES)

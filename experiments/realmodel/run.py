@@ -45,8 +45,8 @@ PRESETS = {
                  final_chars=6_000, context_chars=200, curve_pairs=2, final_pairs=0, gen_tokens=8, prompts=2,
                  repeats=2, dtype="float32", import_dtype="float32"),
     # one 30-minute lease, about 20 minutes of it for training and measuring
-    "lease": dict(seq=1024, batch=32, lora_r=64, budget=40_000_000, eval_tokens=4_000_000,
-                  train_chars=240_000_000, curve_chars=120_000, final_chars=400_000, context_chars=2048,
+    "lease": dict(seq=1024, batch=32, micro_batch=16, lora_r=64, budget=40_000_000, eval_tokens=4_000_000,
+                  train_chars=120_000_000, curve_chars=120_000, final_chars=400_000, context_chars=2048,
                   curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=3, repeats=5, dtype="float32",
                   import_dtype="float32"),
 }
@@ -111,13 +111,18 @@ def packed(args, P, name: str, tok):
     return open_packed(out.with_suffix(".bin"), tok)
 
 
-def lane_prep(args, P) -> None:
+def lane_import(args, P) -> None:
     from hypertok.adapt.gguf_import import import_gguf
 
     if not (base_dir(args) / "hypertok_import.json").is_file():
         t0 = time.time()
         rec = import_gguf(args.gguf, base_dir(args), dtype=P["import_dtype"])
         log(f"imported {rec['architecture']}: {rec['parameters'] / 1e6:.1f}M parameters in {time.time() - t0:.0f}s")
+
+
+def lane_prep(args, P) -> None:
+    """The import, then every variant's training text packed (a variant lane packs its own when missing)."""
+    lane_import(args, P)
     for name in variants(args):
         t0 = time.time()
         _, meta = packed(args, P, name, tokenizer_of(args, name))
@@ -193,7 +198,9 @@ def lane_variant(args, P, name: str) -> None:
 
     key, strategy = variants(args)[name]
     tok = tokenizer_of(args, name)
+    t0 = time.time()
     stream, meta = packed(args, P, name, tok)
+    log(f"{name}: {meta.tokens / 1e6:.1f}M training tokens of {meta.chars / 1e6:.1f}M chars ({time.time() - t0:.0f}s)")
     torch.manual_seed(args.seed)
     model = load_base_model(base_dir(args), P["dtype"], args.device_name)
     if key == "base":  # the control: its own rows, every one of them trains, as the new rows of a variant do
@@ -225,7 +232,7 @@ def lane_variant(args, P, name: str) -> None:
 
     loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"], rows_lr=LR["rows"],
                        warmup=max(1, steps // 20), eval_every=every, save_every=0, seed=args.seed, progress=False,
-                       desc=name)
+                       desc=name, micro_batch=P.get("micro_batch", 0), loss_chunk=4096)
     if args.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
@@ -431,7 +438,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/realmodel"), help="models, packed data, lane JSON")
     ap.add_argument("--results", type=Path, default=Path(__file__).parent, help="results.json, summary.md, curves.png")
     ap.add_argument("--preset", choices=PRESETS, default="lease")
-    ap.add_argument("--lane", required=True, help="prep | base | VARIANT | speed | report | all (in order, one process)")
+    ap.add_argument("--lane", required=True, help="import | prep (import + packing) | base | VARIANT (packs its text "
+                                                  "when missing) | speed | report | all (prep to report, one process)")
     ap.add_argument("--stop-by", type=float, default=0.0, help="wall-clock time (epoch seconds) after which a "
                                                                 "variant stops at its next curve point (0: never)")
     ap.add_argument("--seed", type=int, default=0)
@@ -445,7 +453,9 @@ def main(argv=None) -> int:
     P = PRESETS[args.preset]
     lanes = ["prep", "base", *variants(args), "speed", "report"] if args.lane == "all" else [args.lane]
     for lane in lanes:
-        if lane == "prep":
+        if lane == "import":
+            lane_import(args, P)
+        elif lane == "prep":
             lane_prep(args, P)
         elif lane == "base":
             lane_base(args, P)
@@ -456,7 +466,7 @@ def main(argv=None) -> int:
         elif lane in variants(args):
             lane_variant(args, P, lane)
         else:
-            ap.error(f"--lane {lane!r}: one of prep, base, {', '.join(variants(args))}, speed, report, all")
+            ap.error(f"--lane {lane!r}: one of import, prep, base, {', '.join(variants(args))}, speed, report, all")
     return 0
 
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Issue 21's experiment on one GPU machine (the device tool), in back-to-back calls of one batch:
+#
+#   bash experiments/realmodel/gpu.sh chunk c1     # calls 1-5: one GGUF chunk each (.data/realmodel/cN carried)
+#   bash experiments/realmodel/gpu.sh start c6     # call 6: data, code and wheels (c6 carried); joins the GGUF,
+#                                                  # checks its sha256, launches every lane in the background
+#   bash experiments/realmodel/gpu.sh wait 540     # waits (at most SECONDS) for the report, copies results to $OUT
+#
+# c6 holds code.tar (the committed tree, `git archive HEAD`: the run never reads a half-edited working
+# tree), the training and dev texts as .xz, the HyperTok tokenizers as toks.tar.xz, the RuBLiMP pairs
+# and the wheels the image lacks (gguf, liger-kernel). The GGUF is 253 MB and a call carries 64 MiB.
+set -u
+R=/tmp/rm                 # what the calls carried, joined
+W=/tmp/rmwork             # the experiment's work folder (models, packed data, lane JSON)
+L=$W/logs
+OUT=${OUT:-/tmp/out}
+SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+STOP_AFTER=${STOP_AFTER:-660}  # seconds of training from launch; each lane stops at its next curve point after it
+
+case "${1:-}" in
+  chunk)
+    mkdir -p $R && cp .data/realmodel/$2/* $R/ && ls -la $R | tail -n +2
+    ;;
+  start)
+    mkdir -p $R $W $L && cp .data/realmodel/$2/* $R/
+    cat $R/gguf.part0 $R/gguf.part1 $R/gguf.part2 $R/gguf.part3 $R/gguf.part4 > $R/gemma.gguf
+    echo "$SHA  $R/gemma.gguf" | sha256sum -c - || exit 1
+    rm -f $R/gguf.part*
+    mkdir -p $R/code $R/toks && tar -xf $R/code.tar -C $R/code && tar -xJf $R/toks.tar.xz -C $R/toks || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $R/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:$R/code PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    python3 -c "import torch,transformers,peft;print(torch.__version__,transformers.__version__,peft.__version__)"
+    # Liger's fused loss where it runs here, else the chunked loss (--loss auto picks liger when importable)
+    python3 -c "
+import torch; from hypertok.loss import fused_cross_entropy
+h = torch.randn(64, 32, device='cuda', requires_grad=True); head = torch.nn.Linear(32, 1000, bias=False).cuda()
+l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head); l.backward(); print('liger ok', float(l))
+" || { echo "liger unusable: the chunked loss"; rm -rf /tmp/site/liger_kernel*; }
+    A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k --extend 64k
+       --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ruslit-train.txt.xz
+       --dev ruslit=$R/ruslit-dev.txt.xz modern=$R/ru-modern-dev.txt.xz --pairs $R/dev.tsv
+       --work $W --results $W/results --preset lease"
+    LANES="control ht64k-replace ht32k-replace ht64k-extend"
+    cd $R/code
+    setsid nohup bash -c "
+      python3 experiments/realmodel/run.py $A --lane import > $L/import.log 2>&1 || exit 1
+      STOP=\$(( \$(date +%s) + $STOP_AFTER ))
+      python3 experiments/realmodel/run.py $A --lane base > $L/base.log 2>&1 &
+      for v in $LANES; do python3 experiments/realmodel/run.py $A --lane \$v --stop-by \$STOP > $L/\$v.log 2>&1 & done
+      wait
+      python3 experiments/realmodel/run.py $A --lane speed > $L/speed.log 2>&1
+      python3 experiments/realmodel/run.py $A --lane report > $L/report.log 2>&1
+      touch $L/all.done" < /dev/null > $L/driver.log 2>&1 &
+    sleep 60; tail -n 3 $L/*.log
+    ;;
+  wait)
+    end=$(( $(date +%s) + ${2:-540} ))
+    while [ ! -f $L/all.done ] && [ $(date +%s) -lt $end ]; do
+      sleep 30; echo "--- $(date +%T)"; for f in $L/*.log; do echo "$(basename $f): $(grep -v 'Loading\|Warning\|warn' $f | tail -n 1 | cut -c1-200)"; done
+      nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+    done
+    mkdir -p $OUT
+    tar -czf $OUT/logs.tar.gz -C $W logs lanes 2>/dev/null
+    cp $W/results/* $OUT/ 2>/dev/null
+    ls -la $OUT
+    ;;
+  *)
+    sed -n 2,12p "$0"; exit 2
+    ;;
+esac

@@ -216,6 +216,11 @@ MODEL_CASES = {
                             "--device", "cpu"],
     "eval truncated base": ["eval", "--base", "base_trunc", "--text", "train.txt", "--device", "cpu"],
     "eval non-UTF-8 text": ["eval", "--base", "base", "--adapter", "adapter", "--text", "bad.txt", "--device", "cpu"],
+    # import
+    "import no such file": ["import", "nothing.gguf", "--out", "new"],
+    "import not a GGUF": ["import", "train.txt", "--out", "new"],
+    "import --out is a user folder": ["import", "train.txt", "--out", "mine"],
+    "import --out is a file": ["import", "train.txt", "--out", "afile"],
     # merge
     "merge --out is a user folder": ["merge", "--base", "base", "--adapter", "adapter", "--out", "mine"],
     "merge --force on a user folder": ["merge", "--base", "base", "--adapter", "adapter", "--out", "mine", "--force"],

@@ -77,17 +77,17 @@ def unrounded_read_back(base_dir: Path, tok_dir: Path, dev: list[str]) -> dict:
     """extend's model tokenizer built from unrounded scores, against the same read back from its JSON."""
     from tokenizers import Tokenizer
 
-    import hypertok.registry.adapted as adapted
+    import hypertok.registry.model_tokenizer as mt
     from hypertok.registry import find_base, load_vocabulary, plan_transfer
 
     base, new = find_base(base_dir), load_vocabulary(tok_dir)
     recipe = plan_transfer(base, new, "extend")
-    kept = adapted.SCORE_DECIMALS
-    adapted.SCORE_DECIMALS = 30  # round() then changes nothing
+    kept = mt.SCORE_DECIMALS
+    mt.SCORE_DECIMALS = 30  # round() then changes nothing
     try:
-        built = adapted.model_tokenizer(recipe, new, base)
+        built = mt.model_tokenizer(recipe, new, base)
     finally:
-        adapted.SCORE_DECIMALS = kept
+        mt.SCORE_DECIMALS = kept
     read = Tokenizer.from_str(built.to_str())
     v0, v1 = (json.loads(t.to_str())["model"]["vocab"] for t in (built, read))
     a = [e.ids for e in built.encode_batch(dev, add_special_tokens=False)]

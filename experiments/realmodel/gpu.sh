@@ -15,7 +15,7 @@ W=/tmp/rmwork             # the experiment's work folder (models, packed data, l
 L=$W/logs
 OUT=${OUT:-/tmp/out}
 SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
-STOP_AFTER=${STOP_AFTER:-660}  # seconds of training from launch; each lane stops at its next curve point after it
+STOP_AFTER=${STOP_AFTER:-840}  # seconds of training from launch; each lane stops at its next curve point after it
 
 case "${1:-}" in
   chunk)
@@ -38,7 +38,7 @@ h = torch.randn(64, 32, device='cuda', requires_grad=True); head = torch.nn.Line
 l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head); l.backward(); print('liger ok', float(l))
 " || { echo "liger unusable: the chunked loss"; rm -rf /tmp/site/liger_kernel*; }
     A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k --extend 64k
-       --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ruslit-train.txt.xz
+       --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ru-modern-train-0003.txt.xz $R/ruslit-train.txt.xz
        --dev ruslit=$R/ruslit-dev.txt.xz modern=$R/ru-modern-dev.txt.xz --pairs $R/dev.tsv
        --work $W --results $W/results --preset lease"
     LANES="control ht64k-replace ht32k-replace ht64k-extend"
@@ -59,6 +59,7 @@ l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head
     while [ ! -f $L/all.done ] && [ $(date +%s) -lt $end ]; do
       sleep 30; echo "--- $(date +%T)"; for f in $L/*.log; do echo "$(basename $f): $(grep -v 'Loading\|Warning\|warn' $f | tail -n 1 | cut -c1-200)"; done
       nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+      pgrep -f realmodel/run.py > /dev/null || [ -f $L/all.done ] || { echo "no lane is running"; cat $L/driver.log; break; }
     done
     mkdir -p $OUT
     tar -czf $OUT/logs.tar.gz -C $W logs lanes 2>/dev/null

@@ -120,7 +120,7 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
         "is segmented, so this too compares vocabularies. Also generation characters per second (batch 1, KV "
         "cache, median of repeats) and the share of generated tokens that are new vocabulary entries.")
     p.epilog = ("example: hypertok eval --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --text dev.txt "
-                "--context-chars 2048 --pairs /work/shared/evals/rublimp/dev.tsv --pairs-per-phenomenon 50")
+                "--context-chars 2048 --pairs ../shared/evals/rublimp/dev.tsv --pairs-per-phenomenon 50")
     p.add_argument("--base", required=True,
                    help="local checkpoint folder: a plain base, the base of --adapter, or a `hypertok merge` folder")
     p.add_argument("--adapter", help="adapter folder from `hypertok adapt` (default: none: --base alone is measured)")
@@ -135,7 +135,7 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
                         "every tokenizer (0: off)")
     p.add_argument("--pairs", nargs="+", action="extend", default=[], metavar="FILE",
                    help="minimal-pair TSV files (header with good, bad, optionally phenomenon; e.g. RuBLiMP's "
-                        "dev.tsv): accuracy of logP(good) > logP(bad), reported under pairs[file stem] (repeatable)")
+                        "dev.tsv): accuracy of logP(good) > logP(bad), reported under pairs[file stem] (repeatable; default: none)")
     p.add_argument("--pairs-per-phenomenon", type=int, default=0,
                    help="score only the first N pairs of each phenomenon, for quick runs (0: all)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="weights dtype")
@@ -173,7 +173,8 @@ def configure_merge(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="write into --out again if it is a folder `hypertok merge` wrote: its files are replaced, "
                         "other files there stay (no other folder is ever written into)")
-    p.add_argument("--dtype", choices=DTYPES, default="auto", help="weights dtype")
+    p.add_argument("--dtype", choices=DTYPES, default="auto", help="dtype of the written weights (auto: the one the base is stored in, float32 or bfloat16, "
+                        "merged in float32; else the auto rule of loading: float32 under 1B parameters)")
     p.add_argument("--max-shard-size", default="5GB",
                    help="largest safetensors shard (with model.safetensors.index.json when there are several)")
 

@@ -277,16 +277,23 @@ def sentencepiece_from_gguf(g: GGUFFile) -> bytes:
     if len(set(tokens)) != len(tokens):
         dup = next(t for t, n in Counter(tokens).items() if n > 1)
         raise HyperTokError(f"{g.path}: the token {dup!r} appears twice; SentencePiece needs unique pieces")
+    ids = [g.get(f"tokenizer.ggml.{k}_token_id") for k in ("unknown", "bos", "eos", "padding")]
+    if ids[0] is not None and 0 <= int(ids[0]) < len(types):  # llama.cpp's converter writes Gemma's <unk> as a
+        types = list(types)                                  # control token; SentencePiece wants it UNKNOWN
+        types[int(ids[0])] = _UNKNOWN
     out = bytearray()
     for piece, score, kind in zip(tokens, scores, types):
         kind = int(kind) if int(kind) in (_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE) else _NORMAL
         out += _field(1, _field(1, piece.encode("utf-8")) + _float(2, float(score)) + _int(3, kind))
-    ids = [g.get(f"tokenizer.ggml.{k}_token_id") for k in ("unknown", "bos", "eos", "padding")]
     # allow_whitespace_only_pieces (26): a run of spaces is one word, so "▁▁▁" pieces are used, as in the
     # tokenizer.model files Gemma, Llama 2 and Mistral ship (without it every space is its own word)
     trainer = _int(3, _BPE) + _int(4, len(tokens)) + _int(26, 1) + _int(35, int(_BYTE in set(map(int, types))))
     for number, i in zip((40, 41, 42, 43), ids):
-        trainer += _int(number, i if i is not None else (1 << 64) - 1)  # -1 as protobuf's int32 varint
+        trainer += _int(number, int(i) if i is not None else (1 << 64) - 1)  # -1 as protobuf's int32 varint
+    # SentencePiece finds its specials by name (unk_piece 45 .. pad_piece 48; defaults <unk> <s> </s> <pad>)
+    for number, i in zip((45, 46, 47, 48), ids):
+        if i is not None and 0 <= int(i) < len(tokens):
+            trainer += _field(number, tokens[int(i)].encode("utf-8"))
     out += _field(2, trainer)
     prefix = bool(g.get("tokenizer.ggml.add_space_prefix", True))
     out += _field(3, _field(1, b"identity") + _int(3, int(prefix)) + _int(4, 0) + _int(5, 1))

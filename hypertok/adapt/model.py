@@ -321,7 +321,7 @@ class AdaptedModel:
         return self.model.merge_and_unload()
 
     def save_merged(self, out: str | os.PathLike, max_shard_size: str | int = MAX_SHARD_SIZE,
-                    base: str | os.PathLike | None = None) -> Path:
+                    base: str | os.PathLike | None = None, dtype: str | None = None) -> Path:
         """Write the merged model as ``save_pretrained`` would, so plain transformers (and the
         serving engines that read such folders) load it at the folder root:
 
@@ -337,6 +337,10 @@ class AdaptedModel:
         """
         check_merge_out(out, force=True)  # writes only into a folder `hypertok merge` wrote (or a new or empty one)
         merged = self.merge_and_unload()
+        if dtype is not None:  # written in this dtype (merged in the one it was loaded in)
+            import torch
+
+            merged = merged.to(getattr(torch, dtype))
         tok = self.tokenizer
         _set_token_ids(merged, tok, base)
 
@@ -407,6 +411,8 @@ def _set_token_ids(model, tok, base: str | os.PathLike | None) -> None:
     cfg = model.config
     cfg.vocab_size = tok.recipe.model_vocab_size
     cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id = tok.bos, tok.eos, tok.pad_id
+    if getattr(cfg, "unk_token_id", None) is not None:  # a GGUF-born config names Gemma's unk 3, <pad> in HyperTok's
+        cfg.unk_token_id = tok.unk_id
     gen = None
     if base is not None and (Path(base) / "generation_config.json").is_file():
         read_json(Path(base) / "generation_config.json")  # a damaged file is one clear line
@@ -461,5 +467,15 @@ def merge(base: str | os.PathLike, adapter_dir: str | os.PathLike, out: str | os
     and only when it is a merged model folder; the files merge does not write stay there.
     """
     check_merge_out(out, force)
-    return AdaptedModel.from_pretrained(base, adapter_dir, dtype, device="cpu").save_merged(
-        out, max_shard_size=max_shard_size, base=base)
+    saved = dtype if dtype != "auto" else saved_dtype(base)
+    adapted = AdaptedModel.from_pretrained(base, adapter_dir, "float32" if saved else dtype, device="cpu")
+    return adapted.save_merged(out, max_shard_size=max_shard_size, base=base, dtype=saved)
+
+
+def saved_dtype(base: str | os.PathLike) -> str | None:
+    """The dtype the base's weights are stored in (its ``config.json``), when it is one of ``DTYPES``:
+    ``merge --dtype auto`` writes the merged model in it (a bf16 base stays bf16, not float32 twice
+    its size), having merged in float32."""
+    cfg = read_json(Path(base) / "config.json") if (Path(base) / "config.json").is_file() else {}
+    d = cfg.get("dtype") or cfg.get("torch_dtype")
+    return d if d in ("float32", "bfloat16") else None

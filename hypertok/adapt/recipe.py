@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..registry import AdaptedTokenizer, LosslessByteLevel, find_base, load_vocabulary, plan_transfer
+from ..registry import AdaptedTokenizer, find_base, load_vocabulary, plan_transfer
 from .model import base_fingerprint, base_rows, check_base_path
 
 INITS = ("mean", "mean-norm", "focus", "random", "hewitt")
@@ -46,8 +46,8 @@ def plan(base_path: str | os.PathLike, tokenizer_dir: str | os.PathLike, strateg
          seed: int = 0):
     """Check that base and tokenizer reconcile and make the ``AdaptedTokenizer`` (CPU only).
 
-    The base's tokenizer is its SentencePiece ``tokenizer.model`` or its byte-level BPE
-    ``tokenizer.json`` (:func:`~hypertok.registry.find_base`).
+    The base's tokenizer is its SentencePiece ``tokenizer.model``, or its byte-level BPE or
+    SentencePiece-style ``tokenizer.json`` (:func:`~hypertok.registry.find_base`).
     """
     bp = check_base_path(base_path)
     base = find_base(bp)
@@ -76,10 +76,7 @@ def template_controls_lost(tok) -> list[str]:
     base = tok.base
     if not template or base is None:
         return []
-    if isinstance(base, LosslessByteLevel):
-        controls = [base.pieces[i] for i in sorted(base.controls)]
-    else:
-        controls = [p for i, p in enumerate(base.pieces) if base.sp.is_control(i)]
+    controls = base.control_names()
     kept = {t.content for t in tok.hf.get_added_tokens_decoder().values()}
     return [c for c in controls if c in template and c not in kept]
 
@@ -87,16 +84,15 @@ def template_controls_lost(tok) -> list[str]:
 def base_tokenizer_settings(base_path: str | os.PathLike, base=None) -> dict:
     """What serving needs from the base's ``tokenizer_config.json`` (and ``chat_template.jinja``):
     ``add_bos_token``, ``add_eos_token``, ``model_max_length`` and ``chat_template``, where the
-    base has them. Without ``add_bos_token`` (Llama 3's file has none), a byte-level ``base``
-    adds bos when its ``tokenizer.json``'s post-processor puts it first, any other base does
-    (SentencePiece Llama/Mistral tokenizers)."""
+    base has them. Without ``add_bos_token`` (Llama 3's file has none), a ``tokenizer.json``
+    ``base`` adds bos when the file's post-processor puts it first, a ``tokenizer.model`` (and
+    no ``base``) does: SentencePiece Llama/Mistral tokenizers
+    (:meth:`~hypertok.registry.BaseFamily.default_add_bos`)."""
     from .model import read_json
 
     bp = Path(base_path)
     cfg = read_json(bp / "tokenizer_config.json") if (bp / "tokenizer_config.json").is_file() else {}
-    adds_bos = True
-    if isinstance(base, LosslessByteLevel):
-        adds_bos = base.adds_bos is not None and base.adds_bos == base.special_tokens["bos"]
+    adds_bos = base.default_add_bos() if base is not None else True
     out = {"add_bos_token": bool(cfg.get("add_bos_token", adds_bos)),
            "add_eos_token": bool(cfg.get("add_eos_token", False))}
     n = cfg.get("model_max_length")

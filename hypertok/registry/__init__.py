@@ -15,8 +15,9 @@ spec                          tokenizer
 ``superbpe``                  whose second stage merges across whitespace
 ``DIR``                       a HyperTok directory, or a directory with a ``tokenizer.json``
 ``DIR:extend``                the base (``base=``, default ``mistral-v3``; or a SentencePiece
-                              ``.model``, a byte-level BPE ``tokenizer.json``, a model folder)
-                              plus the entries of DIR it lacks (:class:`.adapted.AdaptedTokenizer`)
+                              ``.model``, a byte-level BPE or SentencePiece-style
+                              ``tokenizer.json``, a model folder: :mod:`.bases`) plus the
+                              entries of DIR it lacks (:class:`.adapted.AdaptedTokenizer`)
 ``DIR:replace``               DIR's vocabulary alone, rows mapped from the base
 ``x.model`` / ``x.json``      any SentencePiece model / HF ``tokenizer.json`` file
 ============================  ==============================================================
@@ -35,26 +36,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import HyperTokError
-from .adapted import (
+from .adapted import AdaptedTokenizer, BaseTokenizer
+from .base import Tokenizer, Unavailable, parse_byte_piece
+from .bases import BASE_FAMILIES, BaseVocabulary, base_from_file, base_record, find_base, load_saved_base
+from .bytelevel import LosslessByteLevel
+from .family import BaseFamily
+from .hf import HFTokenizer
+from .hypertok_dir import HyperTokTokenizer
+from .mistral import MISTRAL_FILES, MISTRAL_SENTENCEPIECE, load_mistral, mistral_file
+from .model_tokenizer import model_pieces, model_tokenizer
+from .plan import load_vocabulary, plan_transfer
+from .recipe import (
     BASE_TOKENIZER_FILE,
     BASE_TOKENIZER_FILES,
     BASE_TOKENIZER_JSON,
     RECIPE_FILE,
     STRATEGIES,
     TOKENIZER_SUBDIR,
-    AdaptedTokenizer,
-    BaseTokenizer,
-    BaseVocabulary,
     Recipe,
-    find_base,
-    load_vocabulary,
-    plan_transfer,
 )
-from .base import Tokenizer, Unavailable, parse_byte_piece
-from .bytelevel import LosslessByteLevel
-from .hf import HFTokenizer
-from .hypertok_dir import HyperTokTokenizer
-from .mistral import MISTRAL_FILES, MISTRAL_SENTENCEPIECE, load_mistral, mistral_file
+from .sentencepiece_json import LosslessSentencePieceJson
 from .spm import LosslessSentencePiece, SentencePieceTokenizer, lossless_sentencepiece_proto
 from .trained import TRAINED_KINDS, corpus_sha256, trained
 from .utf8 import BytesTokenizer
@@ -65,7 +66,9 @@ __all__ = [
     "AdaptedTokenizer", "BaseTokenizer", "Recipe", "plan_transfer", "load_vocabulary", "lossless_sentencepiece_proto",
     "MISTRAL_FILES", "MISTRAL_SENTENCEPIECE", "mistral_file", "load_mistral", "TRAINED_KINDS", "trained",
     "corpus_sha256", "STRATEGIES", "RECIPE_FILE", "TOKENIZER_SUBDIR", "BASE_TOKENIZER_FILE", "BASE_TOKENIZER_JSON",
-    "BASE_TOKENIZER_FILES", "LosslessByteLevel", "BaseVocabulary", "find_base",
+    "BASE_TOKENIZER_FILES", "LosslessByteLevel", "BaseVocabulary", "find_base", "BaseFamily", "BASE_FAMILIES",
+    "LosslessSentencePieceJson", "load_saved_base", "base_record", "base_from_file", "model_pieces",
+    "model_tokenizer",
 ]
 
 
@@ -86,9 +89,9 @@ TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {
 def load_base(base: str | os.PathLike) -> BaseVocabulary:
     """The base vocabulary of a transfer, encoding losslessly.
 
-    ``base``: ``mistral-v1``/``mistral-v3``, a SentencePiece ``.model`` file, a byte-level BPE
-    ``tokenizer.json`` (bos/eos from the ``tokenizer_config.json`` beside it), or a base model
-    folder holding either (:func:`find_base`).
+    ``base``: ``mistral-v1``/``mistral-v3``, a SentencePiece ``.model`` file, a byte-level BPE or
+    SentencePiece-style ``tokenizer.json`` (bos/eos from the ``tokenizer_config.json`` beside it),
+    or a base model folder holding one (:func:`find_base`).
     """
     if str(base) in MISTRAL_SENTENCEPIECE:
         try:
@@ -99,7 +102,7 @@ def load_base(base: str | os.PathLike) -> BaseVocabulary:
     if p.is_dir():
         return find_base(p)
     if p.is_file():
-        return LosslessByteLevel.from_file(p) if p.suffix == ".json" else LosslessSentencePiece(p)
+        return base_from_file(p)
     raise HyperTokError(f"base tokenizer {base!r}: not {', '.join(MISTRAL_SENTENCEPIECE)}, no such file or folder")
 
 

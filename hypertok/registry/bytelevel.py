@@ -6,8 +6,8 @@ What it does (issue 11, "bases beyond SentencePiece"):
   (:data:`BYTE_TO_CHAR`, :data:`CHAR_TO_BYTE`, :func:`to_byte_level`): byte 0x20 is ``Ġ``,
   0x0A is ``Ċ``, printable ASCII is itself, so the Cyrillic ``" мир"`` is ``"ĠÐ¼Ð¸ÑĢ"``;
 - :func:`is_byte_level` tells a byte-level BPE ``tokenizer.json`` from others;
-- :class:`LosslessByteLevel` reads such a file as the base vocabulary of
-  :mod:`hypertok.registry.adapted`, the twin of
+- :class:`LosslessByteLevel` reads such a file as a base of vocabulary transfer (the
+  ``byte-level-bpe`` kind of :class:`~hypertok.registry.family.BaseFamily`), the twin of
   :class:`~hypertok.registry.spm.LosslessSentencePiece`: the file's own segmentation with
   the normaliser dropped and no prefix space added (in memory), control strings in text
   read as text, and lone surrogates (which the Rust library cannot take) spelled with the
@@ -15,11 +15,13 @@ What it does (issue 11, "bases beyond SentencePiece"):
   Python string and spans concatenate. It gives the same piece view (``pieces``,
   ``surfaces``, ``bytes_of``, ``byte_ids``, ``single``, ``pieces_for``). The file names no
   bos or eos, so they come from the ``tokenizer_config.json`` beside it (``bos_token``,
-  ``eos_token``, ``unk_token``, ``pad_token``), as transformers reads them.
+  ``eos_token``, ``unk_token``, ``pad_token``), as transformers reads them. In the ``extend``
+  model tokenizer its rows, and HyperTok's entries too, are written in byte-level characters
+  behind a ByteLevel pre-tokenizer and decoder (:meth:`LosslessByteLevel.extend_parts`).
 
-What it does not do: no training, and no other kind of ``tokenizer.json`` as a base (a
-Metaspace BPE with byte fallback, such as Llama 2's or Mistral v3's converted file, is
-read from its ``tokenizer.model``). Mistral's native ``tekken.json`` is not read: the HF
+What it does not do: no training, and no other kind of ``tokenizer.json`` (a SentencePiece-style
+BPE with byte fallback, as Gemma's and Mistral's HF folders ship, is
+:mod:`hypertok.registry.sentencepiece_json`). Mistral's native ``tekken.json`` is not read: the HF
 checkpoint's ``tokenizer.json`` is the same vocabulary.
 """
 
@@ -32,6 +34,8 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from .base import Tokenizer
+from .family import (BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE, TokenizerJsonFamily,
+                     read_tokenizer_json, special_name, template_bos)
 from .spm import LosslessPieces
 
 __all__ = ["BYTE_TO_CHAR", "CHAR_TO_BYTE", "to_byte_level", "is_byte_level", "LosslessByteLevel", "special_name"]
@@ -94,35 +98,8 @@ def _no_prefix_space(node):
     return node
 
 
-def special_name(value) -> str | None:
-    """A special token as ``tokenizer_config.json`` writes it: a string, ``{"content": ...}`` or null.
-
-    >>> special_name({"content": "<s>", "lstrip": False}), special_name("</s>"), special_name(None)
-    ('<s>', '</s>', None)
-    """
-    if isinstance(value, dict):
-        value = value.get("content")
-    return value if isinstance(value, str) and value else None
-
-
-def _template_bos(data: dict) -> str | None:
-    """The special token a TemplateProcessing post-processor puts first (Llama 3's ``<|begin_of_text|>``)."""
-    def find(node):
-        if not isinstance(node, dict):
-            return None
-        if node.get("type") == "TemplateProcessing":
-            first = (node.get("single") or [None])[0]
-            return (first or {}).get("SpecialToken", {}).get("id") if isinstance(first, dict) else None
-        for p in node.get("processors") or []:
-            if (found := find(p)) is not None:
-                return found
-        return None
-
-    return find(data.get("post_processor"))
-
-
-class LosslessByteLevel(LosslessPieces, Tokenizer):
-    """A byte-level BPE ``tokenizer.json`` read losslessly (the base of vocabulary transfer).
+class LosslessByteLevel(LosslessPieces, TokenizerJsonFamily, Tokenizer):
+    """A byte-level BPE ``tokenizer.json`` read losslessly (a base of vocabulary transfer).
 
     ``special_tokens``: names of ``bos``, ``eos``, ``unk`` and ``pad`` (``None``: the base has
     none). ``pieces[i]``: the file's token (byte-level characters; control tokens by name);
@@ -130,26 +107,26 @@ class LosslessByteLevel(LosslessPieces, Tokenizer):
     ``bytes_of[i]``: the byte of a one-byte token. ``controls``: ids of the special tokens.
     """
 
-    family = "byte-level-bpe"
+    family = kind = "byte-level-bpe"
+    byte_level = True
     dummy_prefix = False
     _slow = _SURROGATE  # lone surrogates: spelled with byte tokens in ``encode``
 
-    def __init__(self, path: str | os.PathLike, special_tokens: dict | None = None, name: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, special_tokens: dict | None = None, name: str | None = None,
+                 data: dict | None = None) -> None:
         from tokenizers import Tokenizer as HFTk
 
         super().__init__()
         self.path = Path(path)
         self.name = name or self.path.name
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise HyperTokError(f"{self.path}: not a readable tokenizer.json ({e})") from None
-        if not isinstance(data, dict) or not is_byte_level(data):
-            pre = (data.get("pre_tokenizer") or {}).get("type") if isinstance(data, dict) else None
+        data = read_tokenizer_json(self.path) if data is None else data
+        if not is_byte_level(data):
+            pre = (data.get("pre_tokenizer") or {}).get("type")
             raise HyperTokError(
                 f"{self.path}: not a byte-level BPE tokenizer.json (pre-tokenizer {pre!r}); HyperTok takes a "
-                f"SentencePiece tokenizer.model or a byte-level BPE tokenizer.json (Llama 3, Mistral-Nemo) as a base")
-        self.adds_bos = _template_bos(data)  # the name of the token the file's post-processor puts first, if any
+                f"SentencePiece tokenizer.model, a byte-level BPE tokenizer.json (Llama 3, Mistral-Nemo) or a "
+                f"SentencePiece-style one (BPE with byte_fallback: Gemma, Mistral) as a base")
+        self.adds_bos = template_bos(data)  # the name of the token the file's post-processor puts first, if any
         data = {**data, "normalizer": None, "post_processor": None, "pre_tokenizer": _no_prefix_space(data["pre_tokenizer"])}
         try:
             self.tk = HFTk.from_str(json.dumps(data))
@@ -193,52 +170,6 @@ class LosslessByteLevel(LosslessPieces, Tokenizer):
         self._set_specials(special_tokens if special_tokens is not None else self._guess_specials(), vocab)
         self.info = {"file": str(self.path), "special_tokens": dict(self.special_tokens)}
 
-    def _guess_specials(self) -> dict:
-        """bos/eos when no ``tokenizer_config.json`` names them: ``<s>``/``</s>`` or Llama 3's pair."""
-        for bos, eos in (("<s>", "</s>"), ("<|begin_of_text|>", "<|end_of_text|>")):
-            if self.tk.token_to_id(bos) is not None and self.tk.token_to_id(eos) is not None:
-                unk = "<unk>" if self.tk.token_to_id("<unk>") is not None else None
-                pad = "<pad>" if self.tk.token_to_id("<pad>") is not None else None
-                return {"bos": bos, "eos": eos, "unk": unk, "pad": pad}
-        raise HyperTokError(f"{self.path}: cannot tell its bos and eos tokens; put a tokenizer_config.json with "
-                            f"bos_token and eos_token beside it")
-
-    def _set_specials(self, names: dict, vocab: dict[str, int]) -> None:
-        self.special_tokens = {k: special_name(names.get(k)) for k in ("bos", "eos", "unk", "pad")}
-        ids = {}
-        for k, name in self.special_tokens.items():
-            if name is not None and name not in vocab:
-                raise HyperTokError(f"{self.path}: the {k} token {name!r} of its tokenizer_config.json is not in "
-                                    f"the tokenizer; the two files do not belong together")
-            ids[k] = vocab.get(name) if name is not None else None
-        if ids["bos"] is None or ids["eos"] is None:
-            raise HyperTokError(f"{self.path}: the base names no {'bos' if ids['bos'] is None else 'eos'} token "
-                                f"(tokenizer_config.json bos_token/eos_token); HyperTok needs both")
-        self.bos_id, self.eos_id, self.unk_id = ids["bos"], ids["eos"], ids["unk"]
-        self.pad_id = next(i for i in (ids["pad"], ids["unk"], ids["eos"]) if i is not None)
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, name: str | None = None) -> "LosslessByteLevel":
-        """A ``tokenizer.json`` file, its specials from the ``tokenizer_config.json`` beside it (if any)."""
-        from ..files import read_json
-
-        p = Path(path)
-        cfg_path = p.parent / "tokenizer_config.json"
-        names = None
-        if cfg_path.is_file():
-            cfg = read_json(cfg_path)
-            if special_name(cfg.get("bos_token")) or special_name(cfg.get("eos_token")):
-                names = {k: cfg.get(f"{k}_token") for k in ("bos", "eos", "unk", "pad")}
-        return cls(p, names, name)
-
-    @classmethod
-    def find(cls, base_dir: str | os.PathLike) -> "LosslessByteLevel":
-        """The ``tokenizer.json`` of a base model folder (bos/eos from its ``tokenizer_config.json``)."""
-        d = Path(base_dir)
-        if not (d / "tokenizer.json").is_file():
-            raise HyperTokError(f"{d}: no tokenizer.json")
-        return cls.from_file(d / "tokenizer.json")
-
     # ------------------------------------------------------------------ text <-> ids
     def _spell_bytes(self, ch: str) -> list[int]:
         return [self.byte_ids[b] for b in ch.encode("utf-8", "surrogatepass")]
@@ -271,6 +202,50 @@ class LosslessByteLevel(LosslessPieces, Tokenizer):
         if byte is not None:
             return [self.byte_ids[byte]]
         return self.encode(surface)
+
+    # ------------------------------------------------------------------ as a base of transfer
+    accepts = staticmethod(is_byte_level)
+
+    def model_rows(self) -> tuple[list[tuple[str, float]], list[str]]:
+        """(content, score) of every token, and the control tokens.
+
+        A token reads as its bytes in byte-level characters (as in the base's own file); control
+        tokens keep their names. One-byte and one-character tokens score as characters, longer
+        ones by the base's merge order (its ids). Ids that spell nothing (holes) and added tokens
+        that spell what another token spells become unused fillers.
+        """
+        table = self.piece_bytes
+        ranked = [i for i, b in enumerate(table) if b and len(b) > 1 and i not in self.controls]
+        rank = {i: r / max(1, len(ranked) - 1) for r, i in enumerate(ranked)}
+        pieces: list[tuple[str, float]] = []
+        seen: set[str] = set()
+        for i, b in enumerate(table):
+            if i in self.controls:
+                content, score = self.pieces[i], RARE_SCORE
+            elif not b:
+                content, score = f"<hypertok_unused_{i}>", RARE_SCORE
+            else:
+                content = to_byte_level(b)
+                score = CHAR_SCORE if len(b) == 1 or len(self.surfaces[i]) == 1 else \
+                    BASE_PIECE_SCORE - BASE_PIECE_SPREAD * rank[i]
+                if content in seen:
+                    content, score = f"<hypertok_unused_{i}>", RARE_SCORE
+            seen.add(content)
+            pieces.append((content, score))
+        return pieces, [self.pieces[i] for i in sorted(self.controls)]
+
+    def model_content(self, surface: str) -> str:
+        """In byte-level characters: ``" мир"`` is ``"ĠÐ¼Ð¸ÑĢ"``."""
+        return to_byte_level(surface.encode("utf-8", "surrogatepass"))
+
+    def extend_parts(self, pieces: list[tuple[str, float]]):
+        """No byte fallback (the 256 byte tokens spell every byte), a ByteLevel pre-tokenizer without
+        regex or prefix space (entries may span words) and a ByteLevel decoder."""
+        from tokenizers import decoders, models, pre_tokenizers
+
+        return (models.Unigram(pieces, unk_id=self.unk_id, byte_fallback=False),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+                decoders.ByteLevel())
 
 
 def _text(b: bytes | None) -> str:

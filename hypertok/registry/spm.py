@@ -10,9 +10,11 @@ What it does:
   ``decode(encode(a)) + decode(encode(b)) == a + b``, for every Python string: SentencePiece
   itself turns ``▁`` (U+2581) into a space and cannot take a lone surrogate, so those two
   are spelled with the base's byte pieces (a surrogate with the bytes of its
-  ``surrogatepass`` encoding, as HyperTok does) and decoded back (issue 13). This is the base vocabulary of
-  vocabulary transfer (:mod:`hypertok.registry.adapted`); it also offers the piece view
-  that transfer needs (``surfaces``, ``bytes_of``, ``pieces_for``).
+  ``surrogatepass`` encoding, as HyperTok does) and decoded back (issue 13). This is a base of
+  vocabulary transfer (the ``sentencepiece`` kind of :class:`~hypertok.registry.family.BaseFamily`,
+  issue 21): the piece view transfer needs (``surfaces``, ``bytes_of``, ``pieces_for``), its
+  copy ``base_tokenizer.model`` in an adapter folder, and its rows of the ``extend`` model
+  tokenizer (text pieces, ``<0xAB>`` byte fallback, ranked by the file's scores).
 
 What it does not do: no training (see :mod:`hypertok.registry.trained`), no protobuf
 dependency (the patch edits the wire format directly). Issues 3 and 5; one home since
@@ -29,6 +31,8 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from .base import Tokenizer, Unavailable, parse_byte_piece, piece_surface
+from .family import BaseFamily, TokenizerJson, text_rows
+from .recipe import BASE_TOKENIZER_FILE
 
 
 # ----------------------------------------------------------------------------------------
@@ -217,14 +221,16 @@ class LosslessPieces(ABC):
         return [self.decode_pieces(ids) for ids in batch]
 
 
-class LosslessSentencePiece(LosslessPieces, SentencePieceTokenizer):
-    """A SentencePiece model patched to encode losslessly (the base of vocabulary transfer).
+class LosslessSentencePiece(LosslessPieces, BaseFamily, SentencePieceTokenizer):
+    """A SentencePiece model patched to encode losslessly (a base of vocabulary transfer).
 
     ``surfaces[i]`` is the text of piece i (``""`` for control, unknown and byte pieces),
     ``bytes_of[i]`` the byte of a ``<0xAB>`` piece or None. ``decode`` spells the pieces
     byte by byte, so ``decode(encode(a)) + decode(encode(b)) == a + b``.
     """
 
+    kind = "sentencepiece"
+    saved_as = BASE_TOKENIZER_FILE
     dummy_prefix = False
     _lossless = True
     _slow = _UNSPELLABLE  # U+2581 and lone surrogates: spelled piece by piece in ``encode``
@@ -242,7 +248,14 @@ class LosslessSentencePiece(LosslessPieces, SentencePieceTokenizer):
         self.single = {s: i for i, s in enumerate(self.surfaces) if s and not sp.is_unused(i)}
 
     @classmethod
-    def find(cls, base_dir: str | os.PathLike) -> "LosslessSentencePiece":
+    def claims(cls, folder: Path, tokenizer_json: TokenizerJson) -> bool:
+        """A folder with a ``tokenizer.model`` (or one ``*.model*``), even beside a ``tokenizer.json``
+        (Mistral 7B, Llama 2): the file the checkpoint was trained with."""
+        d = Path(folder)
+        return (d / "tokenizer.model").is_file() or any(c.is_file() for c in d.glob("*.model*"))
+
+    @classmethod
+    def find(cls, base_dir: str | os.PathLike, tokenizer_json: TokenizerJson | None = None) -> "LosslessSentencePiece":
         """The SentencePiece model in a base model folder (``tokenizer.model`` or one ``*.model*``)."""
         d = Path(base_dir)
         cands = [d / "tokenizer.model"] if (d / "tokenizer.model").is_file() else sorted(d.glob("*.model*"))
@@ -280,3 +293,20 @@ class LosslessSentencePiece(LosslessPieces, SentencePieceTokenizer):
         if byte is not None:
             return [self.byte_ids[byte]] if byte in self.byte_ids else [self.unk_id]
         return self.encode(surface)
+
+    # ------------------------------------------------------------------ as a base of transfer
+    @classmethod
+    def load_saved(cls, path: Path, record: dict) -> "LosslessSentencePiece":
+        return cls(path)
+
+    def control_names(self) -> list[str]:
+        return [p for i, p in enumerate(self.pieces) if self.sp.is_control(i)]
+
+    def model_rows(self) -> tuple[list[tuple[str, float]], list[str]]:
+        """Every piece as its text (:func:`~hypertok.registry.family.text_rows`), ranked by the file's
+        scores; unused pieces are rare; control and unknown pieces are the file's special tokens."""
+        sp = self.sp
+        ranked = sorted((i for i in range(len(self)) if self.surfaces[i]), key=lambda i: -sp.get_score(i))
+        unused = frozenset(i for i in range(len(self)) if sp.is_unused(i))
+        controls = [p for i, p in enumerate(self.pieces) if sp.is_control(i) or sp.is_unknown(i)]
+        return text_rows(self.pieces, self.surfaces, ranked, unused), controls

@@ -35,23 +35,25 @@ USER_DEFINED = ["▁▁", "▁▁▁", "\n\n"]  # Gemma's kind: runs of spaces a
 
 @pytest.fixture(scope="module")
 def sp_model(tmp_path_factory):
-    """A Gemma-like SentencePiece BPE model: byte fallback, no dummy prefix, spaces kept, pad 0 eos 1 bos 2 unk 3."""
+    """A Gemma-like SentencePiece BPE model: byte fallback, no dummy prefix, spaces kept, pad 0 eos 1 bos 2 unk 3,
+    named as Gemma names them (<bos>, <eos>: SentencePiece finds its specials by name)."""
     d = tmp_path_factory.mktemp("spm")
     text = make_text(400, 0) + "\n".join(LINES * 3)
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(text.split("\n")), model_prefix=str(d / "m"), vocab_size=700, model_type="bpe",
         byte_fallback=True, split_digits=True, add_dummy_prefix=False, remove_extra_whitespaces=False,
         normalization_rule_name="identity", allow_whitespace_only_pieces=True, pad_id=0, eos_id=1, bos_id=2,
-        unk_id=3, character_coverage=1.0, hard_vocab_limit=False, user_defined_symbols=USER_DEFINED, minloglevel=2)
+        unk_id=3, bos_piece="<bos>", eos_piece="<eos>", character_coverage=1.0, hard_vocab_limit=False, user_defined_symbols=USER_DEFINED, minloglevel=2)
     return spm.SentencePieceProcessor(model_file=str(d / "m.model"))
 
 
 def _vocab(sp):
-    """Pieces, scores and types as llama.cpp's converter writes them: user-defined pieces with real spaces."""
+    """Pieces, scores and types as llama.cpp's converter writes Gemma's: user-defined pieces with real spaces,
+    <unk> typed as a control token."""
     types, pieces = [], []
     for i in range(sp.get_piece_size()):
         piece = sp.id_to_piece(i)
-        types.append(2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else
+        types.append(3 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else
                      5 if sp.is_unused(i) else 4 if piece in USER_DEFINED else 1)
         pieces.append(piece.replace("▁", " ") if types[-1] == 4 else piece)
     return pieces, [sp.get_score(i) for i in range(len(types))], types

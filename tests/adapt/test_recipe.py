@@ -229,8 +229,9 @@ def test_fused_loss_trains_the_same_rows_as_the_chunked_one(env, fake_liger):
     assert after["liger"][0] == pytest.approx(after["chunked"][0], rel=1e-5)
     rows = [n for n in after["liger"][1] if is_row_param(n) and "lm_head" in n]
     assert rows  # the head's trainable rows exist, and moved the same way under both losses
-    for n, p in after["liger"][1].items():
-        torch.testing.assert_close(p, after["chunked"][1][n], rtol=1e-4, atol=1e-5)
+    for n, p in after["liger"][1].items():  # AdamW's m / sqrt(v) at lr 3e-2 magnifies float32 summation-order
+        # differences on entries whose gradient is near 0: measured up to 3.9e-5 (rows that start with <s>)
+        torch.testing.assert_close(p, after["chunked"][1][n], rtol=1e-4, atol=1e-4)
 
 
 def test_fused_loss_is_refused_clearly_without_liger_and_with_distillation(env, tmp_path, fake_liger, monkeypatch):

@@ -235,3 +235,28 @@ def test_tiny_base_command_and_the_cpu_warning(tmp_path, texts):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_cpu_sized(adapt_config({**texts, "base": tmp_path / "tb"}, tmp_path / "o2"), torch.device("cpu"))  # the tests' tiny sizes: silent
+
+
+def test_merge_auto_writes_the_dtype_the_base_is_stored_in(merged, benv, tmp_path):
+    """Issue 21: `merge --dtype auto` of a bf16 base wrote float32 (twice the base's size) below 1B
+    parameters; it now writes the dtype the base's config.json names, having merged in float32. A config
+    that names an unk id (as one born from a GGUF does) gets the adapted tokenizer's."""
+    import torch
+    from safetensors import safe_open
+
+    from hypertok.adapt.model import AdaptedModel, saved_dtype
+
+    res, adapter, _ = merged
+    cfg = json.loads((benv["base"] / "config.json").read_text())
+    assert saved_dtype(benv["base"]) == cfg.get("dtype", cfg.get("torch_dtype")) == "float32"
+    fake = tmp_path / "cfg16"
+    fake.mkdir()
+    (fake / "config.json").write_text(json.dumps({**cfg, "dtype": "bfloat16"}))
+    assert saved_dtype(fake) == "bfloat16" and saved_dtype(tmp_path) is None
+    adapted = AdaptedModel.from_pretrained(benv["base"], adapter, "float32", "cpu")
+    adapted.model.get_base_model().config.unk_token_id = 3
+    out = adapted.save_merged(tmp_path / "merged16", base=benv["base"], dtype=saved_dtype(fake))
+    with safe_open(str(next(out.glob("*.safetensors"))), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    written = json.loads((out / "config.json").read_text())
+    assert written["dtype"] == "bfloat16" and written["unk_token_id"] == res["tokenizer"].unk_id

@@ -15,7 +15,7 @@ W=/tmp/rmwork             # the experiment's work folder (models, packed data, l
 L=$W/logs
 OUT=${OUT:-/tmp/out}
 SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
-STOP_AFTER=${STOP_AFTER:-780}  # seconds of training from launch; each lane stops at its next curve point after it
+STOP_AFTER=${STOP_AFTER:-600}  # seconds of training from launch; each lane stops at its next curve point after it
 
 case "${1:-}" in
   chunk)
@@ -37,11 +37,11 @@ import torch; from hypertok.loss import fused_cross_entropy
 h = torch.randn(64, 32, device='cuda', requires_grad=True); head = torch.nn.Linear(32, 1000, bias=False).cuda()
 l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head); l.backward(); print('liger ok', float(l))
 " || { echo "liger unusable: the chunked loss"; rm -rf /tmp/site/liger_kernel*; }
-    A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k --extend 64k
+    A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k ${EXTEND:+--extend 64k}
        --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ru-modern-train-0003.txt.xz $R/ruslit-train.txt.xz
        --dev ruslit=$R/ruslit-dev.txt.xz modern=$R/ru-modern-dev.txt.xz --pairs $R/dev.tsv
        --work $W --results $W/results --preset lease"
-    LANES="control ht64k-replace ht32k-replace ht64k-extend"
+    LANES="control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend}"  # EXTEND=1: the extend lane too
     cd $R/code
     setsid nohup bash -c "
       python3 experiments/realmodel/run.py $A --lane import > $L/import.log 2>&1 || exit 1

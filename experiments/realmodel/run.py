@@ -45,9 +45,9 @@ PRESETS = {
                  final_chars=6_000, context_chars=200, curve_pairs=2, final_pairs=2, gen_tokens=8, prompts=2,
                  repeats=2, dtype="float32", import_dtype="float32"),
     # one 30-minute lease, about 20 minutes of it for training and measuring
-    "lease": dict(seq=1024, batch=32, micro_batch=16, lora_r=64, budget=40_000_000, eval_tokens=4_000_000,
+    "lease": dict(seq=1024, batch=32, micro_batch=16, lora_r=64, budget=16_000_000, eval_tokens=2_000_000,
                   train_chars=120_000_000, curve_chars=120_000, final_chars=400_000, context_chars=2048,
-                  curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=3, repeats=5, dtype="float32",
+                  curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=3, repeats=3, dtype="float32",
                   import_dtype="float32"),
 }
 LR = dict(lora=3e-4, rows=1e-3)  # below the proxy's 1e-3 / 3e-3: Adam moves each entry by about lr a step, Gemma's are ~0.03

@@ -10,7 +10,10 @@ numpy, no torch (issue 9).
 Bad input ends the same way for every command (issue 13): one line ``hypertok CMD: error:
 ...`` on stderr and exit code 2, whether argparse rejects an option or the command raises
 ``HyperTokError``; an ``OSError`` the command did not foresee (a full disk, a permission
-denied) is reported the same way, naming the file.
+denied) is reported the same way, naming the file. An error names the command's own
+``--help`` (``see hypertok encode --help``), and options may come before or after the
+positional arguments (``hypertok encode DIR --symbols FILE``). Ctrl-C ends any command with one
+line, ``hypertok CMD: interrupted``, and exit code 130, the shell's code for SIGINT (issue 24).
 
 What it does not do: no command logic; no heavy imports (torch, transformers, peft are
 imported inside the ``run`` functions that need them).
@@ -77,6 +80,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _CommandParser(_Parser):
+    """A command's parser: options and positionals in any order (argparse's intermixed parsing:
+    ``encode DIR --symbols FILE``), and an unknown argument is this command's error, pointing
+    to its ``--help`` (plain argparse hands it up to ``hypertok``'s)."""
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inner:  # parse_known_intermixed_args calls back here
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            ns, extras = self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
+
+
 def make_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command listed; only ``command``'s options are configured."""
     parser = _Parser(
@@ -86,7 +109,7 @@ def make_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="quick start: hypertok demo   |   hypertok build --corpus train.txt --vocab-size 64000 --out tok && "
         "echo 'Привет, мир' | hypertok encode tok --symbols",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
     for name, cmd in COMMANDS.items():
         p = sub.add_parser(name, help=cmd.help, description=cmd.help[:1].upper() + cmd.help[1:] + ".")
         if name == command:
@@ -102,7 +125,15 @@ def _command_of(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _command_of(argv)
-    parser = make_parser(command if command in COMMANDS else None)
+    try:
+        return _run(argv, command if command in COMMANDS else None)
+    except KeyboardInterrupt:  # Ctrl-C: one line, never a traceback, and the shell's code for SIGINT
+        print(f"hypertok{' ' + command if command in COMMANDS else ''}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str], command: str | None) -> int:
+    parser = make_parser(command)
     args = parser.parse_args(argv)
     try:
         return int(COMMANDS[args.command].run(args) or 0)

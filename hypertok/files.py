@@ -155,6 +155,78 @@ def check_out(path: str | os.PathLike | None, flag: str = "--out", kind: str = "
     return p
 
 
+def link_on_the_way(out: str | os.PathLike, name: str | os.PathLike) -> Path | None:
+    """The first symbolic link among the folders between ``out`` and ``out/name`` (``name``
+    relative; its last part not included), or ``None``: a file removed or written there would
+    land outside ``out``. The last part may itself be a link: replacing or removing it touches
+    the link alone (``os.replace``, ``unlink``).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "real").mkdir(); (d / "link").symlink_to(d / "real")
+    >>> link_on_the_way(d, "real/x"), link_on_the_way(d, "link/x").name, link_on_the_way(d, "link")
+    (None, 'link', None)
+    """
+    p = Path(out)
+    for part in Path(name).parts[:-1]:
+        p = p / part
+        if p.is_symlink():
+            return p
+    return None
+
+
+def check_no_links(out: str | os.PathLike, names: Iterable[str], flag: str = "--out") -> None:
+    """Refuse, before any work, a folder whose paths ``names`` (relative to ``out``, the ones a
+    command writes or appends to) are symbolic links or lie under one: outputs never follow
+    a link out of their folder (issue 24).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "log.txt").symlink_to("/etc/hostname")
+    >>> check_no_links(d, ["log.txt"])
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: .../log.txt: is a symbolic link; HyperTok writes only inside --out ..., never through a link. Remove the link, or choose another --out
+    """
+    out = Path(out)
+    for name in names:
+        p = out / name
+        link = link_on_the_way(out, name) or (p if p.is_symlink() else None)
+        if link is not None:
+            raise HyperTokError(f"{link}: is a symbolic link; HyperTok writes only inside {flag} {out}, never "
+                                f"through a link. Remove the link, or choose another {flag}")
+
+
+def check_results_out(out: str | os.PathLike, names: Iterable[str], writer: str, own, flag: str = "--out") -> Path:
+    """``--out`` of a command that writes a results folder (``compare``, ``vram``), checked before
+    any work (:func:`check_out`), and return it as a ``Path``.
+
+    The command writes its files ``names`` beside whatever else the folder holds. Where one of
+    them is already there, it is replaced only when the folder's ``results.json`` is the
+    command's own (``own(record)`` is true: an earlier run, written again); a user's
+    ``results.json``, ``summary.md`` or ``results.md`` is never overwritten (issue 24).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "results.md").write_text("my notes")
+    >>> check_results_out(d, ["results.json", "results.md"], "hypertok compare", lambda r: False)
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: ...: holds results.md, which `hypertok compare` did not write and would replace; move it away, or choose another --out
+    """
+    p = check_out(out, flag)
+    if not p.is_dir():
+        return p
+    there = [n for n in names if os.path.lexists(p / n)]
+    if not there:
+        return p
+    try:
+        record = json.loads((p / "results.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        record = None
+    if not (isinstance(record, dict) and own(record)):
+        raise HyperTokError(f"{p}: holds {', '.join(there)}, which `{writer}` did not write and would replace; "
+                            f"move {'it' if len(there) == 1 else 'them'} away, or choose another {flag}")
+    return p
+
+
 @contextmanager
 def made_dirs(path: str | os.PathLike) -> Iterator[Path]:
     """Create folder ``path`` and its missing parents; on an exception, remove the ones made
@@ -351,28 +423,35 @@ def check_encoding(encoding: str) -> None:
                             f"convert the file to UTF-8 (iconv -f {encoding} -t utf-8)")
 
 
-def _decode_message(path, line: int, offset: int, byte: bytes, encoding: str) -> HyperTokError:
-    return HyperTokError(
-        f"{path}: not valid {encoding} at line {line}, byte offset {offset} "
-        f"(byte {byte!r}); pass --encoding (e.g. cp1251) or convert the file to UTF-8"
-    )
+def _decode_message(path, line: int, offset: int, byte: bytes, encoding: str, flag: str | None) -> HyperTokError:
+    todo = (f"pass {flag} (e.g. cp1251) or convert the file to UTF-8" if flag else
+            "convert the file to UTF-8 first (e.g. iconv -f cp1251 -t utf-8 FILE > FILE.utf8)")
+    return HyperTokError(f"{path}: not valid {encoding} at line {line}, byte offset {offset} (byte {byte!r}); {todo}")
 
 
-def decode_error(path: str | os.PathLike, head: bytes, offset: int, encoding: str) -> HyperTokError:
+def decode_error(path: str | os.PathLike, head: bytes, offset: int, encoding: str,
+                 flag: str | None = None) -> HyperTokError:
     """The error for undecodable input: file, line, byte offset, the byte, and what to do.
 
-    ``head`` holds the file's bytes up to at least ``offset``.
+    ``head`` holds the file's bytes up to at least ``offset``. ``flag`` names the option that
+    sets the encoding (``"--encoding"`` for ``hypertok build``, ``"encoding="`` in Python); the
+    message offers it only when the reader has one (issue 24: ``encode`` has no ``--encoding``).
+
+    >>> print(decode_error("a.txt", b"ok\\n\\xff", 3, "utf-8", flag="--encoding"))
+    a.txt: not valid utf-8 at line 2, byte offset 3 (byte b'\\xff'); pass --encoding (e.g. cp1251) or convert the file to UTF-8
     """
-    return _decode_message(path, head.count(b"\n", 0, offset) + 1, offset, head[offset:offset + 1], encoding)
+    return _decode_message(path, head.count(b"\n", 0, offset) + 1, offset, head[offset:offset + 1], encoding, flag)
 
 
-def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", block: int = _BLOCK) -> Iterator[str]:
+def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", block: int = _BLOCK,
+              flag: str | None = None) -> Iterator[str]:
     """A text file (standard input for ``None`` or ``"-"``) in pieces that end right after a
     newline (the last piece may not), decoded strictly, in memory bounded by ``block`` plus
     the longest line.
 
     Standard input is held to the same rule as a file: bytes that are not valid UTF-8 are an
     error naming the line and byte offset, never smuggled through as surrogate escapes.
+    ``flag``: the option that sets ``encoding``, offered by the error (:func:`decode_error`).
 
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.txt"; _ = f.write_bytes("да\\nнет\\nок".encode())
@@ -382,7 +461,7 @@ def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", bl
     >>> list(iter_text(f))
     Traceback (most recent call last):
     ...
-    hypertok.errors.HyperTokError: ...: not valid utf-8 at line 2, byte offset 3 (byte b'\\xff'); pass --encoding (e.g. cp1251) or convert the file to UTF-8
+    hypertok.errors.HyperTokError: ...: not valid utf-8 at line 2, byte offset 3 (byte b'\\xff'); convert the file to UTF-8 first (e.g. iconv -f cp1251 -t utf-8 FILE > FILE.utf8)
     """
     import sys
 
@@ -410,7 +489,7 @@ def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", bl
                 both = pending + data
                 line = newlines + both.count(b"\n", 0, e.start) + 1
                 raise _decode_message(name, line, offset - len(pending) + e.start, both[e.start:e.start + 1],
-                                      encoding) from None
+                                      encoding, flag) from None
             offset += len(data)
             newlines += data.count(b"\n")
             text = carry + text
@@ -427,9 +506,9 @@ def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", bl
             f.close()
 
 
-def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
+def read_text(path: str | os.PathLike, encoding: str = "utf-8", flag: str | None = None) -> str:
     """A whole file as one string (newlines kept exactly), with a clear error for a missing
-    file or bad encoding.
+    file or bad encoding (``flag``: the option that sets ``encoding``, see :func:`decode_error`).
 
     >>> read_text("/no/such/file")
     Traceback (most recent call last):
@@ -447,7 +526,7 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     try:
         return codecs.decode(data, encoding, "strict")
     except UnicodeDecodeError as e:
-        raise decode_error(p, data, e.start, encoding) from None
+        raise decode_error(p, data, e.start, encoding, flag) from None
 
 
 def read_json(path: str | os.PathLike) -> dict:

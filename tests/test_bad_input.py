@@ -15,7 +15,10 @@ read lines; sizes and counts out of range (``--vocab-size``, ``--seq-len 0``,
 CPU build; damaged or crafted tokenizer directories, base checkpoints (corrupt
 ``config.json``, truncated safetensors) and adapters (no weights, corrupt config,
 truncated weights, a recipe with ``model_vocab_size: 1e11``); ids that are not integers,
-out of range, or spell a lone surrogate for stdout.
+out of range, or spell a lone surrogate for stdout. Issue 24 adds what must never be lost:
+a folder ``hypertok merge`` wrote or a user's folder with a ``data/`` given to ``adapt``, a
+log linked out of the folder, a user's ``OUT.json`` given to ``prepare`` or ``results.md`` to
+``compare``; and :data:`SAYS` pins what a case's line must say (and :data:`NEVER`, what not).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def world(tiny_tok, tmp_path_factory):
     (root / "symbols_bad.txt").write_text("\u4e00")
     (root / "ids_range.txt").write_text("5 6 999999")
     (root / "ids_surrogate.txt").write_text(" ".join(map(str, tiny_tok.encode("a\ud800"))))
+    (root / "my_results").mkdir()
+    (root / "my_results" / "results.md").write_text("a user's results table")
     return root
 
 
@@ -114,6 +119,21 @@ def models(world):
     r = json.loads((world / "ad_crafted" / "hypertok_adapt.json").read_text())
     r["model_vocab_size"] = 1e11
     (world / "ad_crafted" / "hypertok_adapt.json").write_text(json.dumps(r))
+    # issue 24: a merged folder (a model config beside a recipe), a user's folder with data/, a log linked out
+    shutil.copytree(base, world / "merged")
+    shutil.copy(root / "adapter" / "hypertok_adapt.json", world / "merged")
+    for name in ("user_data/data", "linked"):
+        (world / name).mkdir(parents=True)
+    (world / "user_data" / "README.md").write_text("a user's readme")
+    (world / "user_data" / "data" / "train.json").write_text("{}")
+    shutil.copytree(root / "adapter", world / "linked", dirs_exist_ok=True)
+    (world / "linked" / "train_log.jsonl").unlink(missing_ok=True)
+    (world / "linked" / "train_log.jsonl").symlink_to("../afile")
+    from hypertok.adapt.data import PACKED_FORMAT
+
+    (world / "prep.bin").write_bytes(b"\0" * 8)
+    (world / "prep.json").write_text(json.dumps({"format": PACKED_FORMAT}))
+    (world / "user_pair.json").write_text("{}")
     return world
 
 
@@ -161,6 +181,10 @@ TOK_CASES = {
                             "--out", "new"],
     "vram --chars abc": ["vram", "--tokenizer", "tok", "--text", "text.txt", "--no-measure", "--chars", "abc",
                          "--out", "new"],
+    # issue 24
+    "compare --out holds a user's results.md": ["compare", "--tokenizer", "tok", "--text", "text.txt", "--baselines",
+                                                "bytes", "--out", "my_results"],
+    "encode an unknown option": ["encode", "tok", "--bogus", "text.txt"],
 }
 
 MODEL_CASES = {
@@ -228,7 +252,40 @@ MODEL_CASES = {
     "merge --out unwritable": ["merge", "--base", "base", "--adapter", "adapter", "--out", "/proc/hypertok-m"],
     "merge adapter without weights": ["merge", "--base", "base", "--adapter", "ad_noweights", "--out", "new"],
     "merge crafted recipe": ["merge", "--base", "base", "--adapter", "ad_crafted", "--out", "new"],
+    # issue 24: nothing lost
+    "adapt --out is a merged folder": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt",
+                                       "--out", "merged", "--device", "cpu"],
+    "adapt --out is a user folder with data/": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train",
+                                                "train.txt", "--out", "user_data", "--device", "cpu"],
+    "adapt log linked out of --out": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt",
+                                      "--out", "linked", "--device", "cpu"],
+    "adapt --resume without a checkpoint": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train",
+                                            "train.txt", "--out", "new", "--device", "cpu", "--resume"],
+    "prepare --out holds prepared data": ["prepare", "--base", "base", "--tokenizer", "mtok", "--text", "train.txt",
+                                          "--out", "prep"],
+    "prepare --force on a user's file": ["prepare", "--base", "base", "--tokenizer", "mtok", "--text", "train.txt",
+                                         "--out", "user_pair", "--force"],
 }
+
+# What a case's one line must say (issue 24), and what it must not.
+SAYS = {
+    "build non-UTF-8 corpus": ["not valid utf-8 at line 2", "pass --encoding"],
+    "encode non-UTF-8 file": ["not valid utf-8 at line 2", "convert the file to UTF-8"],
+    "encode non-UTF-8 stdin": ["standard input: not valid utf-8", "convert the file to UTF-8"],
+    "prepare non-UTF-8 text": ["not valid utf-8", "convert the file to UTF-8"],
+    "adapt non-UTF-8 train": ["not valid utf-8", "convert the file to UTF-8"],
+    "eval non-UTF-8 text": ["not valid utf-8", "convert the file to UTF-8"],
+    "compare --out holds a user's results.md": ["holds results.md", "`hypertok compare` did not write"],
+    "encode an unknown option": ["unrecognized arguments: --bogus", "(see hypertok encode --help)"],
+    "adapt --out is a merged folder": ["merged is a model folder `hypertok merge` wrote", "Choose another --out"],
+    "adapt --out is a user folder with data/": ["user_data is a folder with other files"],
+    "adapt log linked out of --out": ["linked/train_log.jsonl: is a symbolic link", "never through a link"],
+    "adapt --resume without a checkpoint": ["--resume: new holds no checkpoint", "run without --resume"],
+    "prepare --out holds prepared data": ["prep.bin and prep.json: already there", "pass --force"],
+    "prepare --force on a user's file": ["user_pair.json: already there and not written by `hypertok prepare`"],
+}
+NEVER = {case: ["--encoding"] for case in ("encode non-UTF-8 file", "encode non-UTF-8 stdin", "prepare non-UTF-8 text",
+                                          "adapt non-UTF-8 train", "eval non-UTF-8 text")}
 
 
 def _run_bad(root: Path, argv: list[str], capsys, monkeypatch) -> str:
@@ -251,6 +308,9 @@ def _run_bad(root: Path, argv: list[str], capsys, monkeypatch) -> str:
     lines = err.strip("\n").split("\n")
     assert len(lines) == 1 and lines[0].startswith(f"hypertok {argv[0]}: error: "), err
     assert _snapshot(root) == before, "the command left something behind or touched a file"
+    case = next((c for c, a in [*TOK_CASES.items(), *MODEL_CASES.items()] if a == argv), None)
+    assert all(s in lines[0] for s in SAYS.get(case, ())), (case, lines[0])
+    assert not any(s in lines[0] for s in NEVER.get(case, ())), (case, lines[0])
     return lines[0]
 
 
@@ -277,3 +337,4 @@ def test_every_command_is_covered():
 
     covered = {argv[0] for argv in [*TOK_CASES.values(), *MODEL_CASES.values()]}
     assert covered == set(COMMANDS) - {"demo"}
+    assert set(SAYS) | set(NEVER) <= set(TOK_CASES) | set(MODEL_CASES)

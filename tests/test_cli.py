@@ -138,3 +138,31 @@ def test_every_option_has_help_and_shows_its_default(name, monkeypatch):
                                                  and not isinstance(action.default, bool))
         if numeric and not isinstance(action.default, list) and action.default is not None:
             assert f"default: {action.default}" in shown, f"hypertok {name} {flag}: {shown!r}"
+
+
+# ------------------------------------------------------------------ issue 24: Ctrl-C, option order, the command's --help
+
+def test_ctrl_c_is_one_line_and_exit_130(tiny_tok, tmp_path, capsys, monkeypatch):
+    import hypertok.core.commands as commands
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "run_encode", interrupted)
+    (tmp_path / "in.txt").write_text("да\n")
+    assert main(["encode", str(tiny_tok.path), str(tmp_path / "in.txt")]) == 130
+    assert capsys.readouterr().err == "hypertok encode: interrupted\n"
+
+
+def test_options_may_come_before_positionals_and_errors_name_the_commands_help(tiny_tok, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("Мне было тогда лет двадцать пять.\n", encoding="utf-8")
+    assert main(["encode", str(tiny_tok.path), str(src), "--symbols"]) == 0
+    after = capsys.readouterr().out
+    assert main(["encode", str(tiny_tok.path), "--symbols", str(src)]) == 0  # issue 24: was "unrecognized arguments"
+    assert capsys.readouterr().out == after
+    with pytest.raises(SystemExit) as e:
+        main(["encode", str(tiny_tok.path), str(src), "--bogus"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("hypertok encode: error: unrecognized arguments: --bogus "
+                                       "(see hypertok encode --help)\n")

@@ -37,7 +37,10 @@ def test_read_text_names_file_line_and_offset(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes("строка\nещё\n".encode("utf-8") + "плохо".encode("cp1251"))
     with pytest.raises(HyperTokError, match=r"bad.txt: not valid utf-8 at line 3, byte offset 20.*--encoding"):
-        read_text(bad)
+        read_text(bad, flag="--encoding")
+    with pytest.raises(HyperTokError, match=r"byte offset 20.*convert the file to UTF-8 first") as e:
+        read_text(bad)  # issue 24: a command without --encoding is not told to pass it
+    assert "--encoding" not in str(e.value)
     assert read_text(bad, encoding="cp1251").endswith("плохо")
     with pytest.raises(HyperTokError, match="unknown --encoding"):
         read_text(bad, encoding="no-such-codec")
@@ -129,3 +132,48 @@ def test_read_text_streams_compressed_files(tmp_path, suffix):
     bad.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
     with pytest.raises(HyperTokError, match=r"bad.txt\.(xz|gz|zst): damaged or truncated"):
         read_text(bad)
+
+
+# ------------------------------------------------------------------ issue 24: never through a link, never a user's results
+
+def test_outputs_never_follow_a_link_out_of_their_folder(tmp_path):
+    from hypertok.files import check_no_links, link_on_the_way
+
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    out.mkdir(), outside.mkdir()
+    (outside / "precious.txt").write_bytes(b"kept")
+    (out / "data").symlink_to(outside)
+    (out / "log.jsonl").symlink_to(outside / "precious.txt")
+    (out / "real").mkdir()
+    assert link_on_the_way(out, "data/train.bin") == out / "data" and link_on_the_way(out, "real/x") is None
+    for name in ("data", "data/train.bin", "log.jsonl"):
+        with pytest.raises(HyperTokError, match=r"is a symbolic link; HyperTok writes only inside --out .*never "
+                                                r"through a link"):
+            check_no_links(out, [name])
+    check_no_links(out, ["real/x", "new.txt"])
+    assert (outside / "precious.txt").read_bytes() == b"kept" and sorted(p.name for p in outside.iterdir()) == [
+        "precious.txt"]
+
+
+def test_a_results_folder_keeps_a_users_files(tmp_path):
+    from hypertok.files import check_results_out
+
+    def own(r):
+        return r.get("what") == "hypertok compare"
+
+    names = ["results.json", "results.md"]
+    out = tmp_path / "res"
+    assert check_results_out(out, names, "hypertok compare", own) == out  # new: fine
+    out.mkdir()
+    (out / "notes.txt").write_bytes(b"mine")
+    check_results_out(out, names, "hypertok compare", own)  # other files of the user: written beside
+    (out / "results.md").write_bytes(b"my table")
+    with pytest.raises(HyperTokError, match=r"holds results.md, which `hypertok compare` did not write and would "
+                                            r"replace; move it away, or choose another --out"):
+        check_results_out(out, names, "hypertok compare", own)
+    (out / "results.json").write_text('{"what": "something else"}')
+    with pytest.raises(HyperTokError, match="holds results.json, results.md, which"):
+        check_results_out(out, names, "hypertok compare", own)
+    (out / "results.json").write_text('{"what": "hypertok compare"}')  # an earlier run's: written again
+    check_results_out(out, names, "hypertok compare", own)
+    assert (out / "results.md").read_bytes() == b"my table" and (out / "notes.txt").read_bytes() == b"mine"

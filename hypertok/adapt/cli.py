@@ -79,6 +79,9 @@ def configure_prepare(p: argparse.ArgumentParser) -> None:
                    help="extend: base + new entries; replace: the new vocabulary alone")
     p.add_argument("--text", nargs="+", required=True, help="UTF-8 text files (blank line = document break)")
     p.add_argument("--out", required=True, help="output prefix: writes OUT.bin and OUT.json")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT.bin and OUT.json if `hypertok prepare` wrote them (a file of that name it did "
+                        "not write is never replaced)")
     p.add_argument("--max-chars", type=int, default=0, help="stop after the document that reaches N characters (0: all)")
     p.add_argument("--batch", type=int, default=2048, help="documents encoded per batch")
 
@@ -89,12 +92,12 @@ def run_prepare(args: argparse.Namespace) -> int:
     from .recipe import plan
 
     check_out(args.out, kind="file")
-    check_prepare_out(args.out)
+    check_prepare_out(args.out, args.force)
     for name, v in (("--max-chars", args.max_chars), ("--batch", args.batch - 1)):
         if v < 0:
             raise HyperTokError(f"{name} must be at least {0 if name == '--max-chars' else 1}")
     tok = plan(args.base, args.tokenizer, args.strategy)
-    meta = prepare(tok, args.text, args.out, args.max_chars, what="--text", batch=args.batch)
+    meta = prepare(tok, args.text, args.out, args.max_chars, what="--text", batch=args.batch, force=args.force)
     print(meta.to_json())
     return 0
 

@@ -268,7 +268,7 @@ def _bin_and_meta(path: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def prepare(tok, paths: list[str], out: str | os.PathLike, max_chars: int = 0, what: str = "--train",
-            batch: int = 2048) -> PackedMeta:
+            batch: int = 2048, force: bool = True) -> PackedMeta:
     """Encode the documents of ``paths`` and write the packed stream to ``out.bin`` / ``out.json``.
 
     Streamed: documents are read and encoded ``batch`` at a time (at most about 4M
@@ -277,9 +277,11 @@ def prepare(tok, paths: list[str], out: str | os.PathLike, max_chars: int = 0, w
     tok.eos)``, except that a document longer than 1M characters is encoded in pieces cut
     after a newline (the same ids for HyperTok, whose encoding is line-independent; an
     ``extend`` base may spell a run across the cut differently, still losslessly).
-    Both files are written to temporary names and renamed in, the ``.json`` last.
+    Both files are written to temporary names and renamed in, the ``.json`` last. An existing
+    pair is replaced only with ``force`` and only when ``hypertok prepare`` wrote it
+    (:func:`check_prepare_out`).
     """
-    bin_path, meta_path = check_prepare_out(out)
+    bin_path, meta_path = check_prepare_out(out, force)
     with made_dirs(bin_path.parent):
         return _prepare(tok, paths, bin_path, meta_path, max_chars, what, batch)
 
@@ -320,11 +322,33 @@ def _prepare(tok, paths, bin_path: Path, meta_path: Path, max_chars: int, what: 
     return meta
 
 
-def check_prepare_out(out: str | os.PathLike) -> tuple[Path, Path]:
-    """``(OUT.bin, OUT.json)`` of a prepare prefix, checked before any work."""
+def is_prepared(meta_path: str | os.PathLike) -> bool:
+    """True for an ``OUT.json`` that ``hypertok prepare`` wrote (its format record)."""
+    try:
+        d = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(d, dict) and d.get("format") == PACKED_FORMAT
+
+
+def check_prepare_out(out: str | os.PathLike, force: bool = False) -> tuple[Path, Path]:
+    """``(OUT.bin, OUT.json)`` of a prepare prefix, checked before any work.
+
+    An existing ``OUT.bin`` or ``OUT.json`` is replaced only with ``force`` (``prepare --force``;
+    ``adapt`` passes it for its own ``data/``), and only when ``OUT.json`` is a record
+    ``hypertok prepare`` wrote, as ``build --force`` and ``merge --force`` do: a user's file of
+    that name is never overwritten (issue 24).
+    """
     bin_path, meta_path = _bin_and_meta(out)
     for p in (bin_path, meta_path):
         check_out(p, "--out", kind="file")
+    there = " and ".join(str(p) for p in (bin_path, meta_path) if os.path.lexists(p))
+    if there and not is_prepared(meta_path):
+        raise HyperTokError(f"{there}: already there and not written by `hypertok prepare`"
+                            f"{'; --force replaces only prepared data' if force else ''}; choose another --out")
+    if there and not force:
+        raise HyperTokError(f"{there}: already there (prepared data); pass --force to replace "
+                            f"{'them' if ' and ' in there else 'it'}, or choose another --out")
     return bin_path, meta_path
 
 

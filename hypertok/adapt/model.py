@@ -43,7 +43,7 @@ import struct
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import beside, check_out, is_empty_dir, read_json
+from ..files import beside, check_out, is_empty_dir, link_on_the_way, read_json
 from ..registry import RECIPE_FILE, AdaptedTokenizer, Recipe
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -314,6 +314,9 @@ class AdaptedModel:
         killed midway leaves a folder that no loader accepts, never a mixed one. Other files
         of ``out`` stay (:func:`save_beside`).
         """
+        if is_merged_dir(out):  # its recipe records the merged weights: the save would remove them (issue 24)
+            raise HyperTokError(f"{out} is a model folder `hypertok merge` wrote; an adapter saved there would "
+                                f"replace its files. Choose another folder")
         return save_beside(out, lambda tmp: self._write(tmp, extra))
 
     def merge_and_unload(self):
@@ -369,7 +372,8 @@ def save_beside(out: str | os.PathLike, write) -> Path:
 
     Every file of ``out`` that HyperTok does not write stays. A file the previous recipe
     recorded as HyperTok's that this save did not write again (a shard of an earlier merge,
-    whose count changed) is removed afterwards, so the folder never mixes two saves' weights.
+    whose count changed) is removed afterwards, so the folder never mixes two saves' weights;
+    never one under a linked folder (a crafted recipe naming ``link/file``), which lies outside.
     """
     out = Path(out)
     before = _recorded_files(out)
@@ -378,8 +382,8 @@ def save_beside(out: str | os.PathLike, write) -> Path:
         written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
     for name in before:
         f = out / name
-        if name not in written and (f.is_symlink() or f.is_file()):
-            f.unlink()
+        if name not in written and link_on_the_way(out, name) is None and (f.is_symlink() or f.is_file()):
+            f.unlink()  # never through a linked folder: outside `out` (issue 24)
     return out
 
 

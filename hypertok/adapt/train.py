@@ -36,13 +36,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_file, atomic_write, check_out, is_empty_dir, made_dirs
+from ..files import atomic_file, atomic_write, check_no_links, check_out, is_empty_dir, library_versions, made_dirs
+from ..registry import RECIPE_FILE
 from ..loss import LOSSES, causal_lm_nll, check_liger, pick_loss
 from ..registry import STRATEGIES
 from .data import IGNORE, n_rows, open_packed, prepare, rows_of
 from .distributed import SINGLE, launched, loss_module
 from .evaluate import stream_nll
-from .model import AdaptedModel, autocast, device_of, is_row_param, load_base_model, wrap_peft
+from .model import ADAPTER_CONFIG, AdaptedModel, autocast, device_of, is_merged_dir, is_row_param, load_base_model, wrap_peft
 from .recipe import INITS, plan, resize_and_init, row_overlaps
 from .report import write_loss_plot
 
@@ -51,7 +52,10 @@ CHECKPOINT_FILE = f"{CHECKPOINT_DIR}/checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
 LOSS_PLOT = "loss.png"  # the loss curve (hypertok.adapt.report), beside the adapter
 DATA_SUBDIR = "data"
-_OWN = (CHECKPOINT_DIR, LOG_FILE, DATA_SUBDIR, "hypertok_adapt.json")  # what makes a folder adapt's own
+RUN_FILE = "hypertok_run.json"  # adapt's record of a run (config, versions), written once its data is prepared
+STAGE1_LOG = LOG_FILE.replace(".jsonl", "-stage1.jsonl")
+# what adapt writes or appends to in its folder, none of which may be a link out of it (issue 24)
+_WRITES = (DATA_SUBDIR, CHECKPOINT_DIR, LOG_FILE, STAGE1_LOG, LOSS_PLOT, RUN_FILE)
 ROWS = ("tokens", "full")
 DTYPES = ("auto", "float32", "bfloat16")
 
@@ -152,7 +156,9 @@ class AdaptConfig:
     dtype: str = field(default="auto", **_help("weights dtype (auto: float32 under 1B parameters, else bfloat16); "
                                                "compute is bf16 autocast on GPU", choices=DTYPES))
     device: str = field(default="auto", **_help("torch device (auto: cuda if available)"))
-    resume: bool = field(default=False, **_help("continue from --out/checkpoint.pt"))
+    resume: bool = field(default=False, **_help(
+        "continue from the last checkpoint in --out/resume/ (refused when there is none: the run then starts "
+        "over without --resume)"))
     stage1_steps: int = field(default=0, **_help(
         "stage 1 of the recipe: steps in which only the new embedding and head rows train (body and LoRA "
         "frozen) at --stage1-lr, before the LoRA stage (0: no stage 1)"))
@@ -318,10 +324,11 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
                             f"give more text or a smaller --seq-len")
     model.train()
     if out:
-        ck.parent.mkdir(parents=True, exist_ok=True)
-    if out and start and ranks.main:  # the log may hold steps after the checkpoint: keep only the resumed history
+        out.mkdir(parents=True, exist_ok=True)
+    if out and ranks.main:  # the log may hold steps after the checkpoint: keep only the resumed history. A new
+        # file replaces whatever is there (a link to a file outside `out` is replaced, never followed: issue 24)
         atomic_write(log_file, "".join(json.dumps(rec) + "\n" for rec in history))
-    log = open(log_file, "a" if start else "w") if out and ranks.main else None
+    log = open(log_file, "a") if out and ranks.main else None
     orders: dict[int, object] = {}
     batch = np.arange(cfg.batch_size)
     t0 = time.time()
@@ -386,6 +393,7 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             log.flush()
         bar.set_postfix(loss=f"{rec['loss']:.3f}")
         if ck and ranks.main and cfg.save_every and ((step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
+            ck.parent.mkdir(exist_ok=True)  # made at the first save: an earlier kill leaves no empty resume/ (issue 24)
             with atomic_file(ck) as tmp:
                 torch.save({"step": step + 1, "trainable": {k: v.detach() for k, v in params.items()},
                             "optim": opt.state_dict(), "sched": sched.state_dict(), "history": history,
@@ -439,6 +447,49 @@ def _packed(tok, paths: list[str], out: Path, max_chars: int, what: str, write: 
     return open_packed(out, tok)
 
 
+VERSIONED = ("torch", "transformers", "peft", "tokenizers")
+
+
+def _record(cfg: AdaptConfig) -> dict:
+    record = asdict(cfg)
+    record["loop"].pop("progress")
+    return record
+
+
+def is_adapt_dir(out: Path) -> bool:
+    """True for a folder ``hypertok adapt`` wrote: its run record (:data:`RUN_FILE`), a checkpoint,
+    or a recipe beside an adapter config (an adapter saved by ``save_pretrained``); a folder
+    ``hypertok merge`` wrote is not, though it holds a recipe too (issue 24)."""
+    if is_merged_dir(out):
+        return False
+    return ((out / RUN_FILE).is_file() or any((out / CHECKPOINT_DIR).glob("*.pt"))
+            or ((out / RECIPE_FILE).is_file() and (out / ADAPTER_CONFIG).is_file()))
+
+
+def check_adapt_out(cfg: AdaptConfig) -> Path:
+    """``adapt --out``, checked before any work: a new or empty folder, or one adapt wrote
+    (:func:`is_adapt_dir`), none of whose paths adapt writes is a link out of it; a checkpoint
+    only with ``--resume``, and ``--resume`` only on a checkpoint."""
+    out = check_out(cfg.out)
+    has_checkpoint = any((out / CHECKPOINT_DIR).glob("*.pt"))
+    if has_checkpoint and not cfg.resume:
+        raise HyperTokError(f"{out} holds a checkpoint ({CHECKPOINT_DIR}/); pass --resume to continue it, "
+                            f"or choose another --out")
+    if out.is_dir() and not is_empty_dir(out) and not is_adapt_dir(out):
+        if is_merged_dir(out):
+            raise HyperTokError(f"{out} is a model folder `hypertok merge` wrote; `hypertok adapt` would replace its "
+                                f"weights and config. Choose another --out")
+        raise HyperTokError(f"{out} is a folder with other files; `hypertok adapt` writes only into a new or empty "
+                            f"folder, or one it wrote. Choose another --out")
+    if cfg.resume and not has_checkpoint:
+        earlier = (f" (its {LOG_FILE} shows an earlier run stopped before its first checkpoint, saved every "
+                   f"--save-every steps)" if (out / LOG_FILE).is_file() or (out / STAGE1_LOG).is_file() else "")
+        raise HyperTokError(f"--resume: {out} holds no checkpoint to continue{earlier}; run without --resume to "
+                            f"start from step 1")
+    check_no_links(out, _WRITES)
+    return out
+
+
 CPU_TOKENS = 2_000_000  # training tokens beyond which a CPU run is worth a warning (hours on 2 cores)
 
 
@@ -462,13 +513,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     """
     import torch
 
-    out = check_out(cfg.out)
-    if (out / CHECKPOINT_DIR).is_dir() and any((out / CHECKPOINT_DIR).glob("*.pt")) and not cfg.resume:
-        raise HyperTokError(f"{out} holds a checkpoint ({CHECKPOINT_DIR}/); pass --resume to continue it, "
-                            f"or choose another --out")
-    if out.is_dir() and not is_empty_dir(out) and not any((out / n).exists() for n in _OWN):
-        raise HyperTokError(f"{out} is a folder with other files; `hypertok adapt` writes only into a new or empty "
-                            f"folder, or one it wrote. Choose another --out")
+    out = check_adapt_out(cfg)
     warn_cpu_sized(cfg, device_of(cfg.device))
     ranks = launched(cfg.device)
     ranks.check_batch(cfg.loop.batch_size)
@@ -485,6 +530,9 @@ def adapt(cfg: AdaptConfig) -> dict:
                                   "--eval", write)
         if n_rows(stream, cfg.loop.seq_len, bos_first=cfg.loop.bos_rows) < 1:
             raise HyperTokError(f"--train gives {len(stream)} tokens, fewer than one --seq-len {cfg.loop.seq_len} row")
+        if write:  # from here on the folder is adapt's own, whatever stops the run
+            atomic_write(out / RUN_FILE, json.dumps({"written_by": "hypertok adapt", "config": _record(cfg),
+                                                      "versions": library_versions(VERSIONED)}, indent=1) + "\n")
 
     torch.manual_seed(seed)
     model = load_base_model(cfg.base, cfg.dtype, device)
@@ -529,11 +577,9 @@ def adapt(cfg: AdaptConfig) -> dict:
                           distiller=distiller, ranks=ranks)
     model.config.use_cache = True
     adapted = AdaptedModel(model, tok)
-    record = asdict(cfg)
-    record["loop"].pop("progress")
     plot = None
     if ranks.main:
-        adapted.save_pretrained(out, extra={"train": record})
+        adapted.save_pretrained(out, extra={"train": _record(cfg)})
         plot, why = write_loss_plot(history, out / LOSS_PLOT, f"hypertok adapt {out.name}: {cfg.strategy}, "
                                     f"init {cfg.init}, {len(tok)} rows", eval_name=next(iter(evals), "eval"))
         if plot is None:

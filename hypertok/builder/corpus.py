@@ -144,6 +144,7 @@ class Corpus:
     paths: list[str | os.PathLike]
     encoding: str = "utf-8"
     normalize: str = "none"  # "nfc": lines come out NFC-composed (the tokenizer's view)
+    flag: str | None = None  # the option that sets `encoding`, offered by a decoding error ("--encoding" in build)
     files: list[Path] = field(init=False)
     sha256: str | None = field(init=False, default=None)
     n_bytes: int = field(init=False, default=0)
@@ -182,7 +183,7 @@ class Corpus:
                         where = offset - pending + e.start
                         with open_bytes(path) as g:
                             head = g.read(where + 1)
-                        raise decode_error(path, head, where, self.encoding) from None
+                        raise decode_error(path, head, where, self.encoding, self.flag) from None
                     digest.update(block)
                     offset += len(block)
                     text = carry + text
@@ -284,7 +285,7 @@ def count_corpus(paths, cfg: BuildConfig, progress: bool = False, word_ngrams: b
     runs of words alone (``" потому что"``). With ``cfg.holdout`` the counts of each fold
     go to ``Counts.folds`` (see :class:`Counts`).
     """
-    corpus = Corpus(paths, encoding=cfg.encoding, normalize=cfg.normalize)
+    corpus = Corpus(paths, encoding=cfg.encoding, normalize=cfg.normalize, flag="--encoding")
     counts = Counts()
     findall = UNIT_RE.findall
     target = int(cfg.sample_mb * 1e6)

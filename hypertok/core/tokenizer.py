@@ -96,7 +96,7 @@ def _read_pieces(path, encoding: str, block: int = 1 << 20) -> Iterator[str]:
                 where = offset - pending + e.start
                 with open_bytes(path) as g:
                     head = g.read(where + 1)
-                raise decode_error(path, head, where, encoding) from None
+                raise decode_error(path, head, where, encoding, flag="encoding=") from None
             offset += len(data)
             if text:
                 yield text

@@ -8,7 +8,9 @@ and reports the metrics of :mod:`hypertok.lab.metrics`. For the "HyperTok as an 
 view it also compresses the raw text with gzip -9, xz -9, zstd -19 and brotli -q 11,
 and reports the UTF-8 size of HyperTok's symbol text, raw and compressed with zstd -19.
 It writes ``results.json``, ``results.csv``, ``results.md`` and PNG plots into ``--out``
-(:mod:`hypertok.lab.report`) and prints the Markdown table.
+(:mod:`hypertok.lab.report`), beside the folder's other files, and prints the Markdown
+table; a file of those names that an earlier ``compare`` did not write is refused, never
+overwritten (issue 24).
 
 How it measures (stated in every report): each line of a text is encoded separately,
 so newline tokens are not counted (the convention of REFERENCE.md); characters and
@@ -45,7 +47,7 @@ from .. import files
 from ..errors import HyperTokError
 from ..registry import MISTRAL_FILES, TRAINED_KINDS, BytesTokenizer, Tokenizer, Unavailable
 from . import metrics as M
-from .report import markdown, write_outputs
+from .report import markdown, output_names, write_outputs
 
 COMPRESSORS = ["gzip", "xz", "zstd", "brotli"]
 VERSIONED = ("hypertok", "tokenizers", "sentencepiece", "mistral-common", "tiktoken", "numpy", "zstandard", "brotli")
@@ -454,12 +456,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (which baseline trains, for how long; measuring bars)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json/.csv/.md and plots")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json/.csv/.md and plots (an earlier compare's are replaced; a file of "
+                        "those names that compare did not write is never overwritten)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``hypertok compare``; 1 when a row is an error."""
-    files.check_out(args.out)  # before any work (issue 13)
+    # before any work (issue 13); a user's results.md or results.json there is never overwritten (issue 24)
+    files.check_results_out(args.out, output_names(args.text), "hypertok compare",
+                            own=lambda record: record.get("what") == "hypertok compare")
     if not args.speed_mb > 0 or args.repeats < 1 or any(v < 1 for v in args.vocab_size):
         raise HyperTokError("--speed-mb must be positive, --repeats and --vocab-size at least 1")
     for path in [*args.text, *args.train]:

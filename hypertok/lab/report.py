@@ -85,6 +85,26 @@ CSV_FIELDS = ["text", "tokenizer", "family", "vocab_size", "status", "reason"] +
     "continued_words_measured", "unaligned_lines", "round_trip_bad_lines", "fallback_rule"]
 
 
+RESULT_FILES = ("results.json", "results.csv", "results.md")
+
+
+def _plot_stem(k: int, path) -> str:
+    return f"{k}-{Path(path).stem}"
+
+
+def output_names(texts) -> list[str]:
+    """Every file :func:`write_outputs` may write for ``texts`` (in order): the results and each
+    text's plots. ``compare --out`` is checked against them before any work (issue 24).
+
+    >>> output_names(["dev.txt"])
+    ['results.json', 'results.csv', 'results.md', '0-dev-tokenizers.png', '0-dev-compressors.png']
+    """
+    names = list(RESULT_FILES)
+    for k, path in enumerate(texts):
+        names += [f"{_plot_stem(k, path)}-tokenizers.png", f"{_plot_stem(k, path)}-compressors.png"]
+    return names
+
+
 def write_outputs(result: dict, table: str, out: Path, plots: bool = True) -> list[Path]:
     """Write results.json, results.csv, results.md and the plots into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +142,7 @@ def plot(result: dict, out: Path) -> list[Path]:
     for k, info in enumerate(result["texts"]):
         if info["status"] != "ok":
             continue
-        stem = f"{k}-{Path(info['path']).stem}"
+        stem = _plot_stem(k, info["path"])
         rows = [r for r in result["rows"] if r["text"] == info["path"] and r["status"] == "ok"]
         if rows:
             fig, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(rows) + 1.5))

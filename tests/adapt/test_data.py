@@ -80,6 +80,27 @@ def test_cli_prepare(env, tmp_path, capsys):
     assert (tmp_path / "dev.bin").stat().st_size % 4 == 0
 
 
+def test_prepare_replaces_its_own_data_only_with_force_and_never_a_users_file(env, tmp_path, capsys):
+    """Issue 24, item 3: an existing OUT.bin/OUT.json is replaced only with --force, and only when
+    `hypertok prepare` wrote it; a user's OUT.json stays byte for byte, even with --force."""
+    argv = ["prepare", "--base", str(env["base"]), "--tokenizer", str(env["tok"]), "--text", str(env["train"]),
+            "--max-chars", "3000", "--out"]
+    own = tmp_path / "own"
+    assert cli([*argv, str(own)]) == 0
+    first = (own.with_suffix(".bin").read_bytes(), own.with_suffix(".json").read_bytes())
+    capsys.readouterr()
+    assert cli([*argv, str(own)]) == 2
+    assert "own.json: already there (prepared data); pass --force to replace them" in capsys.readouterr().err
+    assert (own.with_suffix(".bin").read_bytes(), own.with_suffix(".json").read_bytes()) == first
+    assert cli([*argv, str(own), "--force"]) == 0
+    user = tmp_path / "user"
+    user.with_suffix(".json").write_bytes(b'{"my": "settings"}')
+    for force in ([], ["--force"]):
+        assert cli([*argv, str(user), *force]) == 2
+        assert "user.json: already there and not written by `hypertok prepare`" in capsys.readouterr().err
+    assert user.with_suffix(".json").read_bytes() == b'{"my": "settings"}' and not user.with_suffix(".bin").exists()
+
+
 def test_adapt_help_shows_every_loop_setting_with_its_default(capsys):
     with pytest.raises(SystemExit):
         cli(["adapt", "--help"])

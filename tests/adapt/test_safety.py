@@ -239,3 +239,107 @@ def test_device_and_eval_options_are_checked_before_any_load(env, small, no_mode
     for kw, match in (({"seq_len": 0}, "--seq-len"), ({"prompts": 0}, "--prompts")):
         with pytest.raises(HyperTokError, match=match):
             evaluate(str(env["base"]), str(small), str(env["dev"]), device="cpu", **kw)
+
+
+# ------------------------------------------------------------------ issue 24: nothing lost, nothing outside
+
+def _bytes(d):
+    return {p.relative_to(d).as_posix(): (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            for p in sorted(d.rglob("*"))}
+
+
+def test_adapt_never_takes_a_merged_folder_or_a_users_data_folder_as_its_own(env, small, tmp_path, monkeypatch):
+    """Item 1: a folder `hypertok merge` wrote holds a recipe too, yet adapt refuses it (its save
+    removed the merged weights); item 2: a user's folder with a data/ sub-folder is no adapt folder."""
+    import hypertok.adapt.model as M
+    import hypertok.adapt.train as T
+
+    merged = tmp_path / "merged"
+    merge(env["base"], small, merged, "float32")
+    user = tmp_path / "user"
+    (user / "data").mkdir(parents=True)
+    for name in ("README.md", "tokenizer.json", "data/train.json", "data/train.bin"):
+        (user / name).write_bytes(b"a user's " + name.encode())
+    before = {d: _bytes(d) for d in (merged, user)}
+
+    def boom(*a, **k):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(M, "load_base_model", boom)
+    monkeypatch.setattr(T, "load_base_model", boom)
+    with pytest.raises(HyperTokError, match="is a model folder `hypertok merge` wrote; `hypertok adapt` would "
+                                            "replace its weights and config. Choose another --out"):
+        adapt(adapt_config(env, merged))
+    with pytest.raises(HyperTokError, match="is a model folder `hypertok merge` wrote"):
+        AdaptedModel(None, None).save_pretrained(merged)  # the API refuses too, before anything is written
+    with pytest.raises(HyperTokError, match="is a folder with other files"):
+        adapt(adapt_config(env, user))
+    assert {d: _bytes(d) for d in (merged, user)} == before
+
+
+def test_adapt_never_writes_through_a_link(env, small, tmp_path, no_model_load):
+    """Item 4: a train_log.jsonl or data/ linked out of --out is refused before any work."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_bytes(b"kept")
+    for name, target in (("train_log.jsonl", outside / "precious.txt"), ("data", outside),
+                         ("resume", outside)):
+        out = tmp_path / f"ad-{name.replace('.', '-')}"
+        shutil.copytree(small, out)
+        shutil.rmtree(out / name, ignore_errors=True) if (out / name).is_dir() else (out / name).unlink(missing_ok=True)
+        (out / name).symlink_to(target)
+        with pytest.raises(HyperTokError, match=f"{name}: is a symbolic link; HyperTok writes only inside --out"):
+            adapt(adapt_config(env, out))
+    assert _bytes(outside) == {"precious.txt": b"kept"}
+
+
+def test_the_training_log_replaces_a_link_never_follows_it(env, tmp_path):
+    """Item 4 at its root: train_loop writes its log as a new file, so a link there is replaced."""
+    tok, stream = _stream(env)
+    outside = tmp_path / "precious.txt"
+    outside.write_bytes(b"kept")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "train_log.jsonl").symlink_to(outside)
+    train_loop(_fresh(env, tok), stream, tok.bos, TrainConfig(**{**CFG, "steps": 2}), out)
+    assert outside.read_bytes() == b"kept" and not (out / "train_log.jsonl").is_symlink()
+    assert [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_merge_force_never_removes_through_a_linked_folder(env, small, tmp_path):
+    """Item 4: a recipe naming ``link/file`` (link -> a folder outside) removes nothing there."""
+    from hypertok.adapt.model import save_beside
+
+    out, outside = tmp_path / "merged", tmp_path / "outside"
+    out.mkdir(), outside.mkdir()
+    (outside / "file").write_bytes(b"kept")
+    (out / "link").symlink_to(outside)
+    recipe = json.loads((small / "hypertok_adapt.json").read_text())
+    recipe["files"]["link/file"] = "0" * 64
+    (out / "hypertok_adapt.json").write_text(json.dumps(recipe))
+    save_beside(out, lambda tmp: (tmp / "a.txt").write_text("new"))
+    assert (outside / "file").read_bytes() == b"kept" and (out / "a.txt").read_text() == "new"
+
+
+def test_an_interrupted_adapt_says_resume_has_nothing_to_continue(env, tmp_path, monkeypatch):
+    """Item 7: a run stopped before its first checkpoint leaves its data, run record and log, no
+    empty resume/; --resume then says there is nothing to continue instead of starting over."""
+    import hypertok.adapt.train as T
+
+    real = T.train_loop
+
+    def killed(*a, **k):
+        real(*a, **{**k, "stop_at": 2})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train_loop", killed)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        adapt(adapt_config(env, out, steps=6, save_every=5, eval=None))
+    assert sorted(p.name for p in out.iterdir()) == ["data", "hypertok_run.json", "train_log.jsonl"]
+    monkeypatch.setattr(T, "train_loop", real)
+    with pytest.raises(HyperTokError, match=r"--resume: .*run holds no checkpoint to continue \(its train_log.jsonl "
+                                            r"shows an earlier run stopped before its first checkpoint.*\); run "
+                                            r"without --resume to start from step 1"):
+        adapt(adapt_config(env, out, steps=6, save_every=5, eval=None, resume=True))
+    assert T.check_adapt_out(adapt_config(env, out)) == out  # without --resume: its own folder, started over

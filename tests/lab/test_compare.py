@@ -163,6 +163,28 @@ def test_cli_registers_compare(lab, tmp_path, capsys):
     assert (tmp_path / "cli" / "results.csv").is_file()
 
 
+def test_compare_writes_again_into_its_folder_but_never_over_a_users_results(lab, tmp_path, capsys):
+    """Issue 24: an earlier compare's results are replaced, the user's other files stay, and a
+    user's results.md is refused (exit 2, one line) and kept byte for byte."""
+    from hypertok.cli import main
+
+    argv = ["compare", "--tokenizer", str(lab["tok"]), "--text", str(lab["text"]), "--baselines", "bytes",
+            "--repeats", "1", "--no-plots", "--quiet", "--out"]
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "notes.txt").write_bytes(b"mine")
+    assert main([*argv, str(out)]) == 0 and main([*argv, str(out)]) == 0
+    assert (out / "notes.txt").read_bytes() == b"mine"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.md").write_bytes(b"my table")
+    capsys.readouterr()
+    assert main([*argv, str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds results.md, which `hypertok compare` did not write" in err
+    assert (mine / "results.md").read_bytes() == b"my table" and sorted(p.name for p in mine.iterdir()) == ["results.md"]
+
+
 def test_superbpe_merges_across_spaces(lab):
     """SuperBPE (issue 12): stage 2 learns tokens that cross whitespace; exact size; lossless."""
     sub = R.load_tokenizer("superbpe", train=[lab["train"]], size=SIZE, cache_dir=lab["cache"])

@@ -19,6 +19,9 @@ import hypertok
 
 PACKAGE = Path(hypertok.__file__).resolve().parent
 MODEL_SIDE = ("hypertok.lab", "hypertok.gpu", "hypertok.adapt", "hypertok.registry")
+HEAVY = MODEL_SIDE + ("hypertok.builder",)  # the builder brings pymorphy3, navec and numpy
+# all that loading a directory and encoding may import of the package (issue 23)
+RUNTIME = ("hypertok", "hypertok.cli", "hypertok.errors", "hypertok.files", "hypertok.core")
 
 
 def _module_name(path: Path) -> str:
@@ -138,21 +141,58 @@ def _modules_after(code: str) -> set[str]:
 
 def _heavy(modules: set[str]) -> set[str]:
     roots = {m.split(".")[0] for m in modules}
-    heavy = {"numpy", "torch", "transformers", "peft", "matplotlib"} & roots
-    return heavy | {m for m in modules if m.startswith(MODEL_SIDE)}
+    heavy = {"numpy", "torch", "transformers", "peft", "matplotlib", "pymorphy3", "navec"} & roots
+    return heavy | {m for m in modules if m.startswith(HEAVY)}
 
 
-def test_import_load_encode_imports_neither_numpy_nor_torch(tiny_tok):
+def _beyond_the_runtime(modules: set[str]) -> set[str]:
+    """The package's modules outside core/, files, errors, cli and the package ``__init__``."""
+    return {m for m in modules if m.split(".")[0] == "hypertok"
+            and not any(m == r or (r == "hypertok.core" and m.startswith(r + ".")) for r in RUNTIME)}
+
+
+def test_the_probe_sees_the_builder_and_the_model_side():
+    assert _heavy({"hypertok.builder.corpus", "numpy.linalg"}) == {"hypertok.builder.corpus", "numpy"}
+    assert _beyond_the_runtime({"hypertok", "hypertok.core.engine", "hypertok.files", "hypertok.options",
+                                "hypertok.builder"}) == {"hypertok.options", "hypertok.builder"}
+
+
+def test_import_load_encode_imports_only_the_core(tiny_tok):
     code = (f"import hypertok\ntok = hypertok.HyperTok.load({str(tiny_tok.path)!r})\n"
             "assert tok.decode(tok.encode('Мне было тогда')) == 'Мне было тогда'")
-    assert _heavy(_modules_after(code)) == set()
+    mods = _modules_after(code)
+    assert _heavy(mods) == set()
+    assert _beyond_the_runtime(mods) == set()
 
 
 def test_encode_command_imports_only_the_core(tiny_tok, tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("Мне было тогда", encoding="utf-8")
     code = f"from hypertok.cli import main\nmain(['encode', {str(tiny_tok.path)!r}, {str(src)!r}])"
-    assert _heavy(_modules_after(code)) == set()
+    mods = _modules_after(code)
+    assert _heavy(mods) == set()
+    assert _beyond_the_runtime(mods) == set()
+
+
+def test_the_front_door_resolves_each_name_on_first_use():
+    """``import hypertok`` imports the core only; every other name of ``__all__`` loads its
+    module when asked for (issue 23), and ``hypertok.adapt`` is the package, callable as adapt()."""
+    mods = _modules_after("import hypertok")
+    assert _heavy(mods) == set() and _beyond_the_runtime(mods) == set()
+    code = ("import hypertok\nnames = {n: getattr(hypertok, n) for n in hypertok.__all__}\n"
+            "import hypertok.adapt.cli\nfrom hypertok.adapt.train import adapt\n"
+            "assert hypertok.adapt is names['adapt'] and hypertok.adapt.adapt is adapt and callable(hypertok.adapt)\n"
+            "assert names['build'] is hypertok.builder.build and names['merge'].__module__ == 'hypertok.adapt.model'\n"
+            "assert set(hypertok.__all__) <= set(dir(hypertok))")
+    mods = _modules_after(code)
+    assert {"hypertok.builder", "hypertok.lab.compare", "hypertok.adapt.model"} <= mods
+
+
+def test_calling_the_adapt_package_runs_adapt(monkeypatch):
+    import hypertok.adapt as package
+
+    monkeypatch.setattr(package, "adapt", lambda cfg: ("ran", cfg))
+    assert hypertok.adapt("cfg") == ("ran", "cfg")
 
 
 def test_help_lists_commands_without_importing_them():

@@ -16,6 +16,7 @@ the whole corpus (``generalise-full/summary.json``, where present).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -75,7 +76,9 @@ def plot() -> None:
 
 
 def main() -> None:
-    if "--plot" in sys.argv:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--plot", action="store_true", help="only redraw build_cost.png from full_build.json")
+    if ap.parse_args().plot:
         return plot()
     from hypertok.builder.corpus import default_corpus
     from hypertok.files import atomic_write, library_versions, read_text

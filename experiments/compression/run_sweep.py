@@ -38,8 +38,9 @@ from hypertok import BuildConfig, build  # noqa: E402
 from hypertok import registry as B  # noqa: E402
 from hypertok.lab import compare as C  # noqa: E402
 from hypertok.lab import report as REP  # noqa: E402
-from hypertok.registry import trained as T  # noqa: E402
+from hypertok.registry.trained import SETTINGS_VERSION  # noqa: E402
 from hypertok.errors import HyperTokError  # noqa: E402
+from experiments.stamp import builder_stamp  # noqa: E402
 
 CORPUS = HERE.parents[1].parent / "shared" / "corpora" / "ruslit"
 SIZES = [32000, 64000, 128000, 16000, 256000]  # run order: the most useful sizes first
@@ -70,37 +71,16 @@ def point_name(method: str, size: int | None) -> str:
     return method if size is None else f"{method}-{size}"
 
 
-BUILDER_FILES = ["vocab.py", "tokenizer.py", "fallback.py", "pretokenize.py", "morphology.py", "symbols.py",
-                 "corpus.py", "wordlist.py"]
-
-
-def builder_version() -> str:
-    """Short hash of the last commit touching the HyperTok builder ("+dirty" with local edits).
-
-    A HyperTok point made by another builder version is stale and is rebuilt.
-    """
-    import subprocess
-
-    root = HERE.parents[1]
-    files = [f"hypertok/{f}" for f in BUILDER_FILES]
-    try:
-        head = subprocess.run(["git", "log", "-1", "--format=%h", "--", *files], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *files], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
-BUILDER_AT_START = builder_version()  # the code this process imported; later commits do not change it
+# the builder's code as this process imported it (experiments/stamp.py); a HyperTok point made by
+# another stamp is stale and is rebuilt
+BUILDER_AT_START = builder_stamp()
 
 
 def point_version(method: str) -> str:
     if method.startswith("hypertok-"):
         return f"builder {BUILDER_AT_START}"
     if method in B.TRAINED_KINDS:
-        return f"baseline settings v{T.SETTINGS_VERSION}"
+        return f"baseline settings v{SETTINGS_VERSION}"
     return "fixed"
 
 
@@ -123,7 +103,7 @@ def measure_point(method: str, size: int | None, train: Path, dev: C.Text, work:
     t0 = time.perf_counter()
     if method.startswith("hypertok-"):
         mode = method.split("-", 1)[1]
-        d = work / f"{method}-{size}-{BUILDER_AT_START.replace('+', '-')}"
+        d = work / f"{method}-{size}-{BUILDER_AT_START}"
         rec["dir"] = str(d)
         if rebuild or not (d / "config.json").is_file():
             print(f"  building {d} ...", flush=True)
@@ -244,7 +224,7 @@ def markdown(result: dict) -> str:
     if result["missing"]:
         out += ["", "**Missing points (not run yet):** " + ", ".join(result["missing"])]
     out += ["", f"HyperTok builder version of this table: {result['current_versions']['hypertok-word']} "
-            "(last commit touching the builder files)."]
+            "(experiments/stamp.py: a hash of the builder's source files)."]
     if result["stale"]:
         out += ["**Made by an older builder or baseline settings (rerun the command to refresh):** " + ", ".join(
             f"{n} ({pts[n].get('version')})" for n in result["stale"])]

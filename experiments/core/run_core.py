@@ -8,7 +8,8 @@ For each mode (word, morph, concept) and size (32k, 64k, 128k):
   5 runs) against an HF Unigram of the same size trained on train.txt, in the same run.
 
 Writes experiments/core/results.json and results.md. Builds are cached under --cache,
-keyed by mode, size and a hash of the builder's source, so a re-run re-measures only.
+keyed by mode, size and the builder stamp (``experiments/stamp.py``: a hash of the builder's
+source), so a re-run re-measures only.
 
     python experiments/core/run_core.py                 # everything (long on 2 cores)
     python experiments/core/run_core.py --sizes 32000 --modes word
@@ -29,10 +30,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+from experiments.stamp import builder_stamp  # noqa: E402
+
 RUSLIT = ROOT.parent / "shared" / "corpora" / "ruslit"
 UNIGRAM_REFERENCE = {32000: 4.24, 64000: 4.58, 128000: 4.87}  # ../shared/REFERENCE.md
-SOURCES = ["corpus.py", "pretokenize.py", "morphology.py", "fallback.py", "vocab.py", "tokenizer.py", "symbols.py",
-           "reference.py"]
 
 CHILD = """
 import json, resource, sys, time
@@ -45,15 +47,8 @@ print(json.dumps({"build_seconds": time.perf_counter() - t,
 """
 
 
-def code_hash() -> str:
-    h = hashlib.sha256()
-    for name in SOURCES:
-        h.update((ROOT / "hypertok" / name).read_bytes())
-    return h.hexdigest()[:12]
-
-
 def build_cached(train: Path, mode: str, size: int, cache: Path) -> tuple[Path, dict]:
-    out = cache / f"hypertok-{mode}-{size}-{code_hash()}"
+    out = cache / f"hypertok-{mode}-{size}-{builder_stamp()}"
     stats = out.with_suffix(".build.json")
     if not (out / "config.json").exists() or not stats.exists():
         print(f"building {mode} {size} ...", flush=True)
@@ -121,7 +116,7 @@ def main() -> None:
                 "command": "python experiments/core/run_core.py " + " ".join(sys.argv[1:]),
                 "train": str(args.train.name), "dev": str(args.dev.name), "dev_chars": len(dev),
                 "dev_line_chars": line_chars, "dev_bytes_lines": n_bytes, "cpu_count": os.cpu_count(),
-                "python": platform.python_version(), "code_hash": code_hash(),
+                "python": platform.python_version(), "builder_stamp": builder_stamp(),
                 "protocol": "chars_per_token_lines: each dev line encoded separately, newlines not counted "
                             "(as REFERENCE.md); chars_per_token_whole: the whole text in one call",
             }

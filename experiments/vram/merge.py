@@ -10,6 +10,7 @@ and claim tables, and redraws the plots. Both commands are recorded.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from hypertok.gpu.report import break_even_table, claim_table, write_outputs  # 
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     inf = json.loads((HERE / "results" / "results.json").read_text())
     tr = json.loads((HERE / "results_train" / "results.json").read_text())
     assert inf["text"]["sha256"] == tr["text"]["sha256"], "the two runs read different texts"

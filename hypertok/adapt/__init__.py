@@ -11,11 +11,28 @@
 The loss is :mod:`hypertok.loss`; the tokenizer side of the transfer (``Recipe``,
 ``AdaptedTokenizer``) lives in the tokenizer registry. Importing this package loads no
 torch, transformers or peft: the functions that need them import them.
+
+The package is also the ``adapt`` of ``hypertok``'s front door: ``hypertok.adapt(cfg)`` runs
+:func:`~hypertok.adapt.train.adapt`. The name cannot be the function alone, since
+``import hypertok.adapt.cli`` binds ``hypertok.adapt`` to this package (issue 23).
 """
+
+import sys
+import types
 
 from .data import prepare
 from .evaluate import evaluate
-from .model import AdaptedModel
+from .model import AdaptedModel, merge
 from .train import AdaptConfig, TrainConfig, adapt
 
-__all__ = ["AdaptConfig", "AdaptedModel", "TrainConfig", "adapt", "evaluate", "prepare"]
+__all__ = ["AdaptConfig", "AdaptedModel", "TrainConfig", "adapt", "evaluate", "merge", "prepare"]
+
+
+class _Package(types.ModuleType):
+    """This package, callable: ``hypertok.adapt(cfg)`` is ``hypertok.adapt.adapt(cfg)``."""
+
+    def __call__(self, cfg: AdaptConfig) -> dict:
+        return adapt(cfg)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -54,14 +54,14 @@ from .memory import GIB, TRAIN_LOSSES, ModelShape, estimate, load_shape
 from .report import _clean, break_even_table, claim_table, summary_markdown, vs_base_table, write_outputs
 
 # --------------------------------------------------------------------------- tokenizers
-def load_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = None) -> Tokenizer:
+def sweep_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = None) -> Tokenizer:
     """A ``--tokenizer`` of the sweep: ``mistral-v3``, ``mistral-v1``, or ``DIR``, ``DIR:extend``,
-    ``DIR:replace`` (a bare ``DIR`` means ``replace``), from :func:`hypertok.registry.load_tokenizer`.
+    ``DIR:replace`` (a bare ``DIR`` means ``replace``, unlike :func:`hypertok.registry.load_tokenizer`, where it
+    is the directory's own vocabulary), from the registry.
 
     The model vocabulary it needs is its ``vocab_size``; its label is its ``name``.
     """
-    from ..registry import STRATEGIES, Unavailable
-    from ..registry import load_tokenizer as registry_load
+    from ..registry import STRATEGIES, Unavailable, load_tokenizer
 
     if spec not in MISTRAL_SENTENCEPIECE and not spec.endswith(tuple(":" + s for s in STRATEGIES)):
         if not Path(spec).is_dir():
@@ -69,7 +69,7 @@ def load_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = 
                                 "give a HyperTok directory, optionally with :extend or :replace")
         spec = f"{spec}:replace"
     try:
-        return registry_load(spec, base, base_rows=base_rows)
+        return load_tokenizer(spec, base, base_rows=base_rows)
     except Unavailable as e:
         raise HyperTokError(f"--tokenizer {spec}: {e}; pip install mistral-common, or copy its data/*.model.* "
                             "files to a folder and set HYPERTOK_MISTRAL_DATA to it") from None
@@ -213,7 +213,7 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
         check_liger("--losses liger", "leave liger out of --losses, or add --no-measure for its analytic figures")
     shape = load_shape(cfg.model)
     text = read_text(cfg.text)
-    toks = [load_tokenizer(s, cfg.base_tokenizer, base_rows=shape.vocab) for s in cfg.tokenizers]
+    toks = [sweep_tokenizer(s, cfg.base_tokenizer, base_rows=shape.vocab) for s in cfg.tokenizers]
     labels = [t.name for t in toks]
     if len(set(labels)) != len(labels):
         raise HyperTokError(f"--tokenizer: two tokenizers share a label ({labels}); use distinct directories")

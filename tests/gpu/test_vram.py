@@ -115,7 +115,7 @@ def test_clear_errors(setup, tmp_path):
     with pytest.raises(HyperTokError, match="not a built-in model"):
         vram.sweep(VramConfig(model="gpt-5", text=str(text), out=str(tmp_path)), progress=False)
     with pytest.raises(HyperTokError, match="no such directory"):
-        vram.load_tokenizer(str(tmp_path / "missing:extend"))
+        vram.sweep_tokenizer(str(tmp_path / "missing:extend"))
     with pytest.raises(HyperTokError, match="--mode"):
         VramConfig(modes=["serve"])
 
@@ -160,7 +160,7 @@ def test_replace_on_a_plain_tokenizer_json_gives_ids(tmp_path):
     d.mkdir()
     tk.save(str(d / "tokenizer.json"))
     for spec in (f"{d}:replace", str(d)):
-        tok = vram.load_tokenizer(spec)
+        tok = vram.sweep_tokenizer(spec)
         ids = tok.encode("стол стол")
         assert ids == [9, 9] and all(type(i) is int for i in ids), spec
         assert tok.vocab_size == len(vocab) and tok.name == "plain:replace"

@@ -170,3 +170,16 @@ def test_hypertok_fallback_counts_letters_not_lone_punctuation(tiny_tok):
     assert by_surface["ж"] in sub.fallback_ids and by_surface["7"] in sub.fallback_ids
     assert by_surface[","] in sub.fallback_ids_wide  # the wider rule of issues 3-11, reported beside
     assert all(k in ("fallback", "char", "byte") for i, k in enumerate(sub.kinds) if i in sub.fallback_ids)
+
+
+def test_the_package_exports_its_interface_only():
+    """Issue 23: ``__all__`` held 37 names; the interface is a tokenizer by its spec and a transfer.
+    The other names stay importable from the package for its old callers (and from their modules)."""
+    import hypertok.registry as R
+    from hypertok.registry.hypertok_dir import HyperTokTokenizer as home
+
+    assert sorted(R.__all__) == sorted([
+        "Tokenizer", "Unavailable", "load_tokenizer", "TOKENIZERS", "STRATEGIES", "Recipe", "load_base", "find_base",
+        "load_vocabulary", "plan_transfer", "AdaptedTokenizer", "BaseTokenizer"])
+    assert all(hasattr(R, name) for name in R.__all__)
+    assert R.HyperTokTokenizer is home

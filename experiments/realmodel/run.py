@@ -44,6 +44,10 @@ PRESETS = {
     "tiny": dict(seq=64, batch=4, lora_r=8, budget=6_000, eval_tokens=2_000, train_chars=60_000, curve_chars=3_000,
                  final_chars=6_000, context_chars=200, curve_pairs=2, final_pairs=2, gen_tokens=8, prompts=2,
                  repeats=2, dtype="float32", import_dtype="float32"),
+    # the base alone on a CPU (lanes import and base): the first 50k characters of each text, 20 pairs a phenomenon
+    "cpu-base": dict(seq=1024, batch=8, lora_r=64, budget=0, eval_tokens=1, train_chars=0, curve_chars=20_000,
+                     final_chars=50_000, context_chars=2048, curve_pairs=5, final_pairs=20, gen_tokens=32, prompts=2,
+                     repeats=2, dtype="float32", import_dtype="float32"),
     # one 30-minute lease, about 20 minutes of it for training and measuring
     "lease": dict(seq=1024, batch=32, micro_batch=16, lora_r=64, budget=16_000_000, eval_tokens=2_000_000,
                   train_chars=120_000_000, curve_chars=120_000, final_chars=400_000, context_chars=2048,

@@ -15,7 +15,7 @@ W=/tmp/rmwork             # the experiment's work folder (models, packed data, l
 L=$W/logs
 OUT=${OUT:-/tmp/out}
 SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
-STOP_AFTER=${STOP_AFTER:-480}  # seconds of training from launch; each lane stops at its next curve point after it
+STOP_AFTER=${STOP_AFTER:-480}  # PRESET=short STOP_AFTER=240 where the lease has lost time to failed starts  # seconds of training from launch; each lane stops at its next curve point after it
 
 case "${1:-}" in
   chunk)
@@ -40,7 +40,7 @@ l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head
     A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k ${EXTEND:+--extend 64k}
        --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ru-modern-train-0003.txt.xz $R/ruslit-train.txt.xz
        --dev ruslit=$R/ruslit-dev.txt.xz modern=$R/ru-modern-dev.txt.xz --pairs $R/dev.tsv
-       --work $W --results $W/results --preset lease"
+       --work $W --results $W/results --preset ${PRESET:-lease}"
     LANES="control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend}"  # EXTEND=1: the extend lane too
     cd $R/code
     setsid nohup bash -c "

@@ -15,7 +15,8 @@ W=/tmp/rmwork             # the experiment's work folder (models, packed data, l
 L=$W/logs
 OUT=${OUT:-/tmp/out}
 SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
-STOP_AFTER=${STOP_AFTER:-480}  # PRESET=short STOP_AFTER=240 where the lease has lost time to failed starts  # seconds of training from launch; each lane stops at its next curve point after it
+STOP_AFTER=${STOP_AFTER:-480}  # seconds of training from launch; each lane stops at its next curve point after it
+# (PRESET=short STOP_AFTER=240 where failed starts have eaten into the lease)
 
 case "${1:-}" in
   chunk)

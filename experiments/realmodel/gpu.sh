@@ -6,9 +6,10 @@
 #                                                  # checks its sha256, launches every lane in the background
 #   bash experiments/realmodel/gpu.sh wait 540     # waits (at most SECONDS) for the report, copies results to $OUT
 #
-# c6 holds code.tar (the committed tree, `git archive HEAD`: the run never reads a half-edited working
-# tree), the training and dev texts as .xz, the HyperTok tokenizers as toks.tar.xz, the RuBLiMP pairs
-# and the wheels the image lacks (gguf, liger-kernel). The GGUF is 253 MB and a call carries 64 MiB.
+# `bash experiments/realmodel/make_carry.sh` makes what the calls carry, on the CPU machine first: c1..c5
+# the GGUF (253 MB; a call carries 64 MiB), c6 code.tar (the committed tree, `git archive HEAD`: the run
+# never reads a half-edited working tree), the training and dev texts as .xz, the HyperTok tokenizers as
+# toks.tar.xz, the RuBLiMP pairs and the wheels the image lacks (gguf, liger-kernel).
 set -u
 R=/tmp/rm                 # what the calls carried, joined
 W=/tmp/rmwork             # the experiment's work folder (models, packed data, lane JSON)

@@ -17,12 +17,16 @@ CPU build; damaged or crafted tokenizer directories, base checkpoints (corrupt
 truncated weights, a recipe with ``model_vocab_size: 1e11``); ids that are not integers,
 out of range, or spell a lone surrogate for stdout. Issue 24 adds what must never be lost:
 a folder ``hypertok merge`` wrote or a user's folder with a ``data/`` given to ``adapt``, a
-log linked out of the folder, a user's ``OUT.json`` given to ``prepare`` or ``results.md`` to
-``compare``; and :data:`SAYS` pins what a case's line must say (and :data:`NEVER`, what not).
+log linked out of the folder, a user's ``OUT.json`` given to ``prepare``, ``results.md`` to
+``compare`` or ``summary.md`` to ``vram``; the audit's traceback causes (a crafted ``vocab.jsonl``
+or recipe, packed data of the wrong shape or ids, a base with a string config field, pickled
+weights only or a list as ``generation_config.json``, ``--max-shard-size abc``, ``--lora-dropout``,
+``--seed``) and what was accepted but wrong (``--min-pmi nan``, ``kind: "bogus"``, a crafted LoRA rank); and :data:`SAYS` pins what a case's line must say (and :data:`NEVER`, what not).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -67,8 +71,20 @@ def world(tiny_tok, tmp_path_factory):
     (root / "symbols_bad.txt").write_text("\u4e00")
     (root / "ids_range.txt").write_text("5 6 999999")
     (root / "ids_surrogate.txt").write_text(" ".join(map(str, tiny_tok.encode("a\ud800"))))
+    # issue 24: vocab.jsonl crafted with its sha256 in config.json made to match (so the line check is what refuses)
+    lines = (root / "tok" / "vocab.jsonl").read_bytes().split(b"\n")
+    entry = json.loads(lines[300])
+    for name, new in {"vocab_header_list": {0: b"[]"}, "vocab_bad_utf8": {300: lines[300][:-2] + b"\xff\"}"},
+                      "vocab_str_score": {300: json.dumps({**entry, "score": "high"}).encode()},
+                      "vocab_bogus_kind": {300: json.dumps({**entry, "kind": "bogus"}).encode()}}.items():
+        shutil.copytree(tiny_tok.path, root / name)
+        (root / name / "vocab.jsonl").write_bytes(b"\n".join(new.get(i, x) for i, x in enumerate(lines)))
+        cfg = json.loads((root / name / "config.json").read_text())
+        cfg["files"]["vocab.jsonl"] = hashlib.sha256((root / name / "vocab.jsonl").read_bytes()).hexdigest()
+        (root / name / "config.json").write_text(json.dumps(cfg))
     (root / "my_results").mkdir()
     (root / "my_results" / "results.md").write_text("a user's results table")
+    (root / "my_results" / "summary.md").write_text("a user's summary")
     return root
 
 
@@ -119,6 +135,12 @@ def models(world):
     r = json.loads((world / "ad_crafted" / "hypertok_adapt.json").read_text())
     r["model_vocab_size"] = 1e11
     (world / "ad_crafted" / "hypertok_adapt.json").write_text(json.dumps(r))
+    shutil.copytree(root / "adapter", world / "ad_rank")  # issue 24: a LoRA rank peft would allocate, recipe re-hashed
+    c = json.loads((world / "ad_rank" / "adapter_config.json").read_text())
+    (world / "ad_rank" / "adapter_config.json").write_text(json.dumps({**c, "r": 10 ** 6}))
+    r = json.loads((world / "ad_rank" / "hypertok_adapt.json").read_text())
+    r["files"]["adapter_config.json"] = hashlib.sha256((world / "ad_rank" / "adapter_config.json").read_bytes()).hexdigest()
+    (world / "ad_rank" / "hypertok_adapt.json").write_text(json.dumps(r))
     # issue 24: a merged folder (a model config beside a recipe), a user's folder with data/, a log linked out
     shutil.copytree(base, world / "merged")
     shutil.copy(root / "adapter" / "hypertok_adapt.json", world / "merged")
@@ -131,6 +153,25 @@ def models(world):
     (world / "linked" / "train_log.jsonl").symlink_to("../afile")
     from hypertok.adapt.data import PACKED_FORMAT
 
+    # issue 24 item 10: the audit's traceback causes on the model side
+    for name in ("ad_recipe_list", "ad_recipe_bytes"):
+        shutil.copytree(root / "adapter", world / name)
+    (world / "ad_recipe_list" / "hypertok_adapt.json").write_text("[1, 2]")
+    (world / "ad_recipe_bytes" / "hypertok_adapt.json").write_bytes(b'{"format": "\xff"}')
+    for name in ("base_str_int", "base_pickled", "base_gen_list"):
+        shutil.copytree(base, world / name)
+    c = json.loads((world / "base_str_int" / "config.json").read_text())
+    (world / "base_str_int" / "config.json").write_text(json.dumps({**c, "hidden_size": str(c["hidden_size"])}))
+    (world / "base_pickled" / "model.safetensors").rename(world / "base_pickled" / "pytorch_model.bin")
+    (world / "base_gen_list" / "generation_config.json").write_text("[1, 2]")
+    packed = root / "adapter" / "data" / "train"
+    meta = json.loads(packed.with_suffix(".json").read_text())
+    for name, m in (("packed_list", [meta]), ("packed_str", {**meta, "tokens": "many"}), ("packed_far", meta)):
+        (world / f"{name}.json").write_text(json.dumps(m))
+        shutil.copy(packed.with_suffix(".bin"), world / f"{name}.bin")
+    with open(world / "packed_far.bin", "r+b") as f:  # one id past the model's rows
+        f.seek(20)
+        f.write((10 ** 6).to_bytes(4, "little"))
     (world / "prep.bin").write_bytes(b"\0" * 8)
     (world / "prep.json").write_text(json.dumps({"format": PACKED_FORMAT}))
     (world / "user_pair.json").write_text("{}")
@@ -167,6 +208,11 @@ TOK_CASES = {
     "decode lone surrogate": ["decode", "tok", "ids_surrogate.txt"],
     "decode symbols not in vocab": ["decode", "tok", "symbols_bad.txt", "--symbols"],
     "inspect crafted dir": ["inspect", "crafted_tok", "стол"],
+    "encode vocab.jsonl header is []": ["encode", "vocab_header_list", "text.txt"],
+    "encode vocab.jsonl not UTF-8": ["encode", "vocab_bad_utf8", "text.txt"],
+    "encode vocab.jsonl string score": ["encode", "vocab_str_score", "text.txt"],
+    "inspect vocab.jsonl kind bogus": ["inspect", "vocab_bogus_kind", "стол"],
+    "build --min-pmi nan": ["build", "--corpus", "text.txt", "--out", "new", "--min-pmi", "nan"],
     # compare / vram
     "compare --out is a file": ["compare", "--tokenizer", "tok", "--text", "text.txt", "--baselines", "bytes",
                                 "--out", "afile"],
@@ -179,6 +225,8 @@ TOK_CASES = {
     "vram --out is a file": ["vram", "--tokenizer", "tok", "--text", "text.txt", "--no-measure", "--out", "afile"],
     "vram --at-tokens -5": ["vram", "--tokenizer", "tok", "--text", "text.txt", "--no-measure", "--at-tokens", "-5",
                             "--out", "new"],
+    "vram --out holds a user's summary.md": ["vram", "--tokenizer", "tok", "--text", "text.txt", "--no-measure",
+                                             "--out", "my_results"],
     "vram --chars abc": ["vram", "--tokenizer", "tok", "--text", "text.txt", "--no-measure", "--chars", "abc",
                          "--out", "new"],
     # issue 24
@@ -226,6 +274,10 @@ MODEL_CASES = {
                                   "train.txt", "--out", "new", "--device", "cpu"],
     # eval
     "eval --seq-len 0": ["eval", "--base", "base", "--adapter", "adapter", "--text", "train.txt", "--seq-len", "0"],
+    "eval --seq-len 99999999": ["eval", "--base", "base", "--adapter", "adapter", "--text", "train.txt", "--seq-len",
+                                "99999999"],
+    "eval --gen-tokens 100000000": ["eval", "--base", "base", "--text", "train.txt", "--gen-tokens", "100000000"],
+    "eval --context-chars 10000000": ["eval", "--base", "base", "--text", "train.txt", "--context-chars", "10000000"],
     "eval --prompts 0": ["eval", "--base", "base", "--adapter", "adapter", "--text", "train.txt", "--prompts", "0"],
     "eval --device bogus": ["eval", "--base", "base", "--text", "train.txt", "--device", "bogus"],
     "eval adapter without weights": ["eval", "--base", "base", "--adapter", "ad_noweights", "--text", "train.txt",
@@ -238,6 +290,9 @@ MODEL_CASES = {
                                        "--device", "cpu"],
     "eval crafted recipe": ["eval", "--base", "base", "--adapter", "ad_crafted", "--text", "train.txt",
                             "--device", "cpu"],
+    "eval adapter of a crafted rank": ["eval", "--base", "base", "--adapter", "ad_rank", "--text", "train.txt",
+                                       "--device", "cpu"],
+    "merge adapter of a crafted rank": ["merge", "--base", "base", "--adapter", "ad_rank", "--out", "new"],
     "eval truncated base": ["eval", "--base", "base_trunc", "--text", "train.txt", "--device", "cpu"],
     "eval non-UTF-8 text": ["eval", "--base", "base", "--adapter", "adapter", "--text", "bad.txt", "--device", "cpu"],
     # import
@@ -252,6 +307,31 @@ MODEL_CASES = {
     "merge --out unwritable": ["merge", "--base", "base", "--adapter", "adapter", "--out", "/proc/hypertok-m"],
     "merge adapter without weights": ["merge", "--base", "base", "--adapter", "ad_noweights", "--out", "new"],
     "merge crafted recipe": ["merge", "--base", "base", "--adapter", "ad_crafted", "--out", "new"],
+    # issue 24 item 10: one line for each of the audit's traceback causes
+    "eval recipe is a list": ["eval", "--base", "base", "--adapter", "ad_recipe_list", "--text", "train.txt",
+                              "--device", "cpu"],
+    "merge recipe not UTF-8": ["merge", "--base", "base", "--adapter", "ad_recipe_bytes", "--out", "new"],
+    "eval base config with a string for an int": ["eval", "--base", "base_str_int", "--text", "train.txt",
+                                                  "--device", "cpu"],
+    "adapt base config with a string for an int": ["adapt", "--base", "base_str_int", "--tokenizer", "mtok",
+                                                   "--train", "train.txt", "--out", "new", "--device", "cpu"],
+    "adapt base with pickled weights only": ["adapt", "--base", "base_pickled", "--tokenizer", "mtok", "--train",
+                                             "train.txt", "--out", "new", "--device", "cpu"],
+    "eval base with pickled weights only": ["eval", "--base", "base_pickled", "--text", "train.txt", "--device", "cpu"],
+    "adapt generation_config.json a list": ["adapt", "--base", "base_gen_list", "--tokenizer", "mtok", "--train",
+                                            "train.txt", "--out", "new", "--device", "cpu"],
+    "adapt packed .json a list": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "packed_list.bin",
+                                  "--out", "new", "--device", "cpu"],
+    "adapt packed .json a string count": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train",
+                                          "packed_str.bin", "--out", "new", "--device", "cpu"],
+    "adapt packed ids past the vocabulary": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train",
+                                             "packed_far.bin", "--out", "new", "--device", "cpu"],
+    "merge --max-shard-size abc": ["merge", "--base", "base", "--adapter", "adapter", "--out", "new",
+                                   "--max-shard-size", "abc"],
+    "adapt --lora-dropout 2": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out", "new", "--device", "cpu", "--lora-dropout", "2"],
+    "adapt --lora-dropout nan": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out", "new", "--device", "cpu", "--lora-dropout", "nan"],
+    "adapt --seed -1": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out", "new", "--device", "cpu", "--seed", "-1"],
+    "adapt --seed 1e20": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out", "new", "--device", "cpu", "--seed", "100000000000000000000"],
     # issue 24: nothing lost
     "adapt --out is a merged folder": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt",
                                        "--out", "merged", "--device", "cpu"],
@@ -276,6 +356,34 @@ SAYS = {
     "adapt non-UTF-8 train": ["not valid utf-8", "convert the file to UTF-8"],
     "eval non-UTF-8 text": ["not valid utf-8", "convert the file to UTF-8"],
     "compare --out holds a user's results.md": ["holds results.md", "`hypertok compare` did not write"],
+    "vram --out holds a user's summary.md": ["holds summary.md", "`hypertok vram` did not write"],
+    "eval adapter of a crafted rank": ["declares LoRA rank r = 1000000 but the weights have rank"],
+    "merge adapter of a crafted rank": ["declares LoRA rank r = 1000000 but the weights have rank"],
+    "eval --seq-len 99999999": ["--seq-len 99999999 is more than 131072 tokens", "longest context", "at most 131072"],
+    "eval --gen-tokens 100000000": ["--gen-tokens 100000000 is more than 131072 tokens"],
+    "eval --context-chars 10000000": ["--context-chars 10000000 is more than 131072 characters"],
+    "encode vocab.jsonl header is []": ["vocab.jsonl: vocabulary version None is not 1 (line 1 must be the header"],
+    "encode vocab.jsonl not UTF-8": ["vocab.jsonl: line 301 is corrupt ('utf-8' codec can't decode byte 0xff"],
+    "encode vocab.jsonl string score": ["vocab.jsonl: line 301 is corrupt (score 'high' is a str)"],
+    "inspect vocab.jsonl kind bogus": ["vocab.jsonl: line 301 is corrupt (kind 'bogus' is not one of special,"],
+    "build --min-pmi nan": ["min_pmi must be a finite number (nats), got nan"],
+    "eval recipe is a list": ["hypertok_adapt.json: a JSON list, not a recipe object"],
+    "merge recipe not UTF-8": ["hypertok_adapt.json: unreadable ('utf-8' codec can't decode byte 0xff"],
+    "eval base config with a string for an int": ["transformers cannot load this checkpoint",
+                                                  "Field 'hidden_size' expected int, got str"],
+    "adapt base config with a string for an int": ["Field 'hidden_size' expected int, got str"],
+    "adapt base with pickled weights only": ["no *.safetensors weights (pytorch_model.bin is pickled weights, which "
+                                             "HyperTok never loads"],
+    "eval base with pickled weights only": ["no *.safetensors weights (pytorch_model.bin"],
+    "adapt generation_config.json a list": ["transformers cannot load this checkpoint (TypeError"],
+    "adapt packed .json a list": ["packed_list.json: not 'hypertok-packed' version 1"],
+    "adapt packed .json a string count": ["packed_str.json: tokens of the wrong type"],
+    "adapt packed ids past the vocabulary": ["packed_far.bin: holds id 1000000, past the"],
+    "merge --max-shard-size abc": ["--max-shard-size 'abc': not a size", "give e.g. 5GB"],
+    "adapt --lora-dropout 2": ["--lora-dropout must be a probability from 0 up to (not including) 1, got 2.0"],
+    "adapt --lora-dropout nan": ["--lora-dropout must be a probability from 0 up to (not including) 1, got nan"],
+    "adapt --seed -1": ["--seed must be an integer from 0 to 4294967295, got -1"],
+    "adapt --seed 1e20": ["--seed must be an integer from 0 to 4294967295"],
     "encode an unknown option": ["unrecognized arguments: --bogus", "(see hypertok encode --help)"],
     "adapt --out is a merged folder": ["merged is a model folder `hypertok merge` wrote", "Choose another --out"],
     "adapt --out is a user folder with data/": ["user_data is a folder with other files"],

@@ -166,3 +166,14 @@ def test_options_may_come_before_positionals_and_errors_name_the_commands_help(t
     assert e.value.code == 2
     assert capsys.readouterr().err == ("hypertok encode: error: unrecognized arguments: --bogus "
                                        "(see hypertok encode --help)\n")
+
+
+def test_eval_help_says_the_bounds_of_its_windows(monkeypatch):
+    """Issue 24 item 9: --seq-len, --gen-tokens and --context-chars say their bound in --help
+    (the one the bad-input table sees refused)."""
+    from hypertok.adapt.evaluate import MAX_CONTEXT
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    shown = {(a.option_strings or [a.dest])[0]: h for a, h in _arguments("eval")}
+    for flag in ("--seq-len", "--gen-tokens", "--context-chars"):
+        assert f"at most {MAX_CONTEXT}" in shown[flag], (flag, shown[flag])

@@ -24,8 +24,6 @@ from .train import DTYPES, STRATEGIES
 # hypertok adapt
 # ----------------------------------------------------------------------------------------
 
-ADAPT_HELP = "move a local Mistral-class model onto a HyperTok vocabulary (LoRA + new rows)"
-
 
 def configure_adapt(p: argparse.ArgumentParser) -> None:
     from .train import AdaptConfig, TrainConfig
@@ -60,8 +58,6 @@ def run_adapt(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------
 # hypertok prepare
 # ----------------------------------------------------------------------------------------
-
-PREPARE_HELP = "encode training text once into packed token arrays (.bin + .json) for `hypertok adapt`"
 
 
 def configure_prepare(p: argparse.ArgumentParser) -> None:
@@ -106,10 +102,10 @@ def run_prepare(args: argparse.Namespace) -> int:
 # hypertok eval
 # ----------------------------------------------------------------------------------------
 
-EVAL_HELP = "bits per character, minimal-pair accuracy, generation chars/s and new-token share of a model"
-
 
 def configure_eval(p: argparse.ArgumentParser) -> None:
+    from .evaluate import MAX_CONTEXT  # the bound of --seq-len, --gen-tokens, --context-chars (issue 24)
+
     p.formatter_class = HelpFormatter
     p.description = (
         "Measure a base model (its own tokenizer) or base + adapter on held-out text. "
@@ -129,13 +125,14 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter", help="adapter folder from `hypertok adapt` (default: none: --base alone is measured)")
     p.add_argument("--text", required=True, help="held-out UTF-8 text (blank line = document break)")
     p.add_argument("--max-chars", type=int, default=0, help="use only the first N characters of --text (0: all)")
-    p.add_argument("--seq-len", type=int, default=1024, help="tokens per evaluation window")
-    p.add_argument("--gen-tokens", type=int, default=256, help="tokens generated after each prompt")
+    p.add_argument("--seq-len", type=int, default=1024, help=f"tokens per evaluation window (at most {MAX_CONTEXT}, "
+                   "the longest context of the bases HyperTok adapts)")
+    p.add_argument("--gen-tokens", type=int, default=256, help=f"tokens generated after each prompt (at most {MAX_CONTEXT})")
     p.add_argument("--prompts", type=int, default=4, help="prompts (first 200 characters of documents)")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds (the median is reported)")
     p.add_argument("--context-chars", type=int, default=2048,
                    help="characters per window of bpc_equal_context: the same windows, cut at whitespace, for "
-                        "every tokenizer (0: off)")
+                        f"every tokenizer (0: off; at most {MAX_CONTEXT})")
     p.add_argument("--pairs", nargs="+", action="extend", default=[], metavar="FILE",
                    help="minimal-pair TSV files (header with good, bad, optionally phenomenon; e.g. RuBLiMP's "
                         "dev.tsv): accuracy of logP(good) > logP(bad), reported under pairs[file stem] (repeatable; default: none)")
@@ -159,8 +156,6 @@ def run_eval(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------
 # hypertok merge
 # ----------------------------------------------------------------------------------------
-
-MERGE_HELP = "write base + adapter as one plain transformers model"
 
 
 def configure_merge(p: argparse.ArgumentParser) -> None:
@@ -188,7 +183,3 @@ def run_merge(args: argparse.Namespace) -> int:
     out = merge(args.base, args.adapter, args.out, args.dtype, force=args.force, max_shard_size=args.max_shard_size)
     print(f"wrote {out}")
     return 0
-
-
-COMMANDS = {"adapt": (configure_adapt, run_adapt, ADAPT_HELP), "prepare": (configure_prepare, run_prepare, PREPARE_HELP),
-            "eval": (configure_eval, run_eval, EVAL_HELP), "merge": (configure_merge, run_merge, MERGE_HELP)}

@@ -29,10 +29,11 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_file, atomic_write, check_out, iter_text, made_dirs
+from ..loss import IGNORE_INDEX
 
 PACKED_FORMAT = "hypertok-packed"
 PACKED_VERSION = 1
-IGNORE = -100
+IGNORE = IGNORE_INDEX  # the name adapt/train.py imports
 _DOC_SEP = "\n\n"
 _BLOCK_CHARS = 1 << 20
 _BATCH_CHARS = 1 << 22  # prepare encodes at most ~4M characters at a time
@@ -188,7 +189,7 @@ def rows_of(stream, seq_len: int, bos: int, idx, pad: int | None = None, bos_fir
     T = seq_len
     S = T - 1 if bos_first else T  # stream tokens per row
     X = np.full((len(idx), T), bos if pad is None else pad, dtype=np.int64)  # (B, T)
-    Y = np.full((len(idx), T), IGNORE, dtype=np.int64)  # (B, T)
+    Y = np.full((len(idx), T), IGNORE_INDEX, dtype=np.int64)  # (B, T)
     lead = 1 if bos_first else 0
     for j, r in enumerate(idx):
         x = stream[r * S: r * S + S]
@@ -197,7 +198,7 @@ def rows_of(stream, seq_len: int, bos: int, idx, pad: int | None = None, bos_fir
             X[j, 0] = bos
         X[j, lead:lead + len(x)] = x
         Y[j, lead:lead + len(y)] = y
-    Y[Y == bos] = IGNORE
+    Y[Y == bos] = IGNORE_INDEX
     starts = (X == bos)
     starts[:, 0] = True
     ar = np.broadcast_to(np.arange(T), X.shape)
@@ -365,11 +366,19 @@ def open_packed(path: str | os.PathLike, tok=None):
                             f"write it with `hypertok prepare`")
     try:
         d = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise HyperTokError(f"{meta_path}: unreadable ({e}); re-run `hypertok prepare`") from None
-    if d.pop("format", None) != PACKED_FORMAT or d.pop("version", None) != PACKED_VERSION:
+    if not isinstance(d, dict) or d.pop("format", None) != PACKED_FORMAT or d.pop("version", None) != PACKED_VERSION:
         raise HyperTokError(f"{meta_path}: not {PACKED_FORMAT!r} version {PACKED_VERSION}; re-run `hypertok prepare`")
-    meta = PackedMeta(**d)
+    try:
+        meta = PackedMeta(**d)
+    except TypeError as e:
+        raise HyperTokError(f"{meta_path}: not a record of `hypertok prepare` ({e}); re-run it") from None
+    counts = ("documents", "tokens", "content_tokens", "chars", "bytes", "max_chars")
+    wrong = [k for k in counts if type(getattr(meta, k)) is not int or getattr(meta, k) < 0]
+    if wrong or not isinstance(meta.tokenizer, str):
+        raise HyperTokError(f"{meta_path}: {', '.join(wrong) or 'tokenizer'} of the wrong type; re-run "
+                            f"`hypertok prepare`")
     if tok is not None and meta.tokenizer != tokenizer_hash(tok):
         raise HyperTokError(f"{bin_path} was prepared with another tokenizer or recipe (hash {meta.tokenizer}, "
                             f"now {tokenizer_hash(tok)}); re-run `hypertok prepare` with this --tokenizer, "
@@ -378,4 +387,8 @@ def open_packed(path: str | os.PathLike, tok=None):
     if size != 4 * meta.tokens:
         raise HyperTokError(f"{bin_path}: {size} bytes, but {meta_path.name} says {meta.tokens} uint32 tokens; "
                             f"re-run `hypertok prepare`")
-    return np.memmap(bin_path, dtype=np.uint32, mode="r", shape=(meta.tokens,)), meta
+    stream = np.memmap(bin_path, dtype=np.uint32, mode="r", shape=(meta.tokens,))
+    if tok is not None and meta.tokens and int(stream.max()) >= len(tok):  # one pass, ~GB/s (issue 24)
+        raise HyperTokError(f"{bin_path}: holds id {int(stream.max())}, past the {len(tok)} rows of the model; "
+                            f"the file is damaged or crafted, re-run `hypertok prepare`")
+    return stream, meta

@@ -43,6 +43,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..loss import IGNORE_INDEX
+
 
 def byte_ends(piece_bytes: Sequence[bytes | None], rows: Sequence[Sequence[int]]) -> list[np.ndarray]:
     """For each row of ids, the cumulative UTF-8 byte offset at the end of each token.
@@ -177,7 +179,7 @@ def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
     U1 = max(len(t) for t in t_rows)
     U = U1 - 1
     tin = np.full((B, U), teacher.bos_id, dtype=np.int64)
-    tgt = np.full((B, U), -100, dtype=np.int64)
+    tgt = np.full((B, U), IGNORE_INDEX, dtype=np.int64)
     pos = np.zeros((B, U), dtype=np.int64)
     s_span = np.full((B, T1 - 1), -1, dtype=np.int64)
     t_span = np.full((B, U), -1, dtype=np.int64)
@@ -188,7 +190,7 @@ def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
         n = len(t) - 1
         tin[r, :n], tgt[r, :n] = t[:-1], t[1:]
         if not valid[r]:
-            tgt[r, :n] = -100
+            tgt[r, :n] = IGNORE_INDEX
             spans_per_row.append(0)
             continue
         starts = t[:-1] == teacher.bos_id
@@ -244,7 +246,7 @@ class Distiller:
         inner = model.get_base_model() if hasattr(model, "get_base_model") else model
         h = inner.model(input_ids=X, position_ids=P, use_cache=False).last_hidden_state        # (B, T, d)
         lp = token_logprobs(h, Y, inner.lm_head, self.chunk)                                   # (B, T)
-        n = int((Y != -100).sum())
+        n = int((Y != IGNORE_INDEX).sum())
         nll = -lp.sum() / max(1, n)
         C = max(1, tb["n_spans"])
         with torch.no_grad():
@@ -256,5 +258,5 @@ class Distiller:
         s_span = span_logprobs(lp, torch.from_numpy(tb["student_span"]).to(device), C)                # (B, C)
         mask = torch.arange(C, device=device)[None, :] < torch.from_numpy(tb["spans_per_row"]).to(device)[:, None]
         alm = alm_loss(s_span, t_span, mask, self.temperature)
-        logs = {"nll": nll.detach(), "alm": alm.detach(), "teacher_tokens": int((tY != -100).sum())}
+        logs = {"nll": nll.detach(), "alm": alm.detach(), "teacher_tokens": int((tY != IGNORE_INDEX).sum())}
         return nll + self.weight * alm, n, logs

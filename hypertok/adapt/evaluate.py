@@ -48,7 +48,7 @@ from ..registry import AdaptedTokenizer, BaseTokenizer, find_base
 from .data import encode_docs, n_rows, pack, read_documents, rows_of
 from ..errors import HyperTokError
 from .model import (AdaptedModel, autocast, check_adapter_files, check_adapter_for_base, check_base_path, device_of,
-                    is_merged_dir, load_base_model)
+                    is_merged_dir, load_base_config, load_base_model)
 
 
 def stream_nll(model, stream, seq_len: int, bos: int, batch_size: int = 8, chunk: int = 8192,
@@ -339,6 +339,14 @@ def paired_generation_speed(models: dict, prompts: list[str], new_tokens: int = 
     return out
 
 
+MAX_CONTEXT = 131_072
+"""The most ``--seq-len`` and ``--gen-tokens`` tokens, and ``--context-chars`` characters, ``eval`` takes
+(issue 24): the longest context of the bases HyperTok adapts (Gemma 3: 131,072 positions). A window is
+one forward pass and its memory grows with its length (a typo of ``--seq-len 99999999`` asked for
+25.6 GB); generating past a model's context measures nothing. At a character a token or more,
+``MAX_CONTEXT`` characters fit that context too."""
+
+
 def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_len: int = 1024,
              gen_tokens: int = 256, prompts: int = 4, repeats: int = 3, dtype: str = "auto",
              device: str = "auto", model=None, tok=None, context_chars: int = 2048, pairs=(),
@@ -361,6 +369,11 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
                            ("--context-chars", context_chars, 0), ("--pairs-per-phenomenon", pairs_per_phenomenon, 0)):
         if not isinstance(v, int) or v < least:
             raise HyperTokError(f"{name} must be an integer of at least {least}, got {v}")
+    for name, v, unit in (("--seq-len", seq_len, "tokens"), ("--gen-tokens", gen_tokens, "tokens"),
+                          ("--context-chars", context_chars, "characters")):
+        if v > MAX_CONTEXT:
+            raise HyperTokError(f"{name} {v} is more than {MAX_CONTEXT} {unit}, the longest context of the bases "
+                                f"HyperTok adapts; memory grows with the window, so give at most {MAX_CONTEXT}")
     pair_sets: dict[str, list[dict]] = {}
     for f in pairs or ():
         stem = Path(f).stem
@@ -369,7 +382,7 @@ def evaluate(base: str, adapter: str | None, text: str, max_chars: int = 0, seq_
         pair_sets[stem] = read_minimal_pairs(f)
     if model is None:
         device_of(device)
-        check_base_path(base)
+        load_base_config(base)  # config, generation config and safetensors weights, before any work (issue 24)
         if adapter:
             check_adapter_files(adapter)
             check_adapter_for_base(adapter, base)

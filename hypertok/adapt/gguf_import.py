@@ -34,7 +34,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ..core.engine import _field, _float, _int
+from ..core.protobuf import field as _field
+from ..core.protobuf import float_field as _float
+from ..core.protobuf import int_field as _int
 from ..errors import HyperTokError
 from ..files import atomic_dir, check_out, library_versions, sha256_file
 

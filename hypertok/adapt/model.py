@@ -77,8 +77,9 @@ def check_base_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def check_safetensors(path: str | os.PathLike) -> None:
-    """Refuse a truncated or corrupt ``.safetensors`` file by its header alone (no tensors read).
+def check_safetensors(path: str | os.PathLike) -> dict:
+    """Refuse a truncated or corrupt ``.safetensors`` file by its header alone (no tensors read);
+    return the header (``{name: {"dtype", "shape", "data_offsets"}}``).
 
     The format is an 8-byte little-endian header length, a JSON header giving each tensor's
     byte range, then the data: every range must lie inside the file.
@@ -86,6 +87,7 @@ def check_safetensors(path: str | os.PathLike) -> None:
     p = Path(path)
     size = p.stat().st_size
     why = None
+    header: dict = {}
     try:
         with open(p, "rb") as f:
             (n,) = struct.unpack("<Q", f.read(8).ljust(8, b"\xff"))
@@ -98,8 +100,10 @@ def check_safetensors(path: str | os.PathLike) -> None:
                     why = f"tensors end at byte {8 + n + end} but the file has {size}"
     except (ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error) as e:
         why = f"unreadable header ({e})"
-    if why:
-        raise HyperTokError(f"{p}: truncated or corrupt safetensors file ({why}); copy or write it again")
+    if why or not isinstance(header, dict):
+        raise HyperTokError(f"{p}: truncated or corrupt safetensors file ({why or 'header is not an object'}); "
+                            f"copy or write it again")
+    return header
 
 
 def base_fingerprint(path: str | os.PathLike) -> str:
@@ -164,26 +168,55 @@ def autocast(device):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _transformers_errors(p: Path):
+    """What transformers raises on a damaged checkpoint, as one line naming the folder."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    try:
+        yield
+    except (OSError, ValueError, KeyError, AttributeError, RuntimeError, TypeError, StrictDataclassError) as e:
+        # TypeError, StrictDataclassError: a string where config.json needs an int, a list as generation_config.json
+        first = " ".join(str(e).split())[:300]  # one line (a validation error says what on its second)
+        raise HyperTokError(f"{p}: transformers cannot load this checkpoint ({type(e).__name__}: {first})") from None
+
+
+def load_base_config(path: str | os.PathLike):
+    """The base's transformers config, its generation config and safetensors weights checked,
+    no weight read: what commands call before any work (issue 24). A folder with pickled weights
+    only (``pytorch_model.bin``) is refused: transformers would unpickle it."""
+    from transformers import AutoConfig, GenerationConfig
+
+    p = check_base_path(path)
+    if not any(p.glob("*.safetensors")):
+        pickled = sorted(f.name for f in [*p.glob("*.bin"), *p.glob("*.pt"), *p.glob("*.pth")])
+        why = f" ({pickled[0]} is pickled weights, which HyperTok never loads: a pickle can run code)" if pickled else ""
+        raise HyperTokError(f"{p}: no *.safetensors weights{why}; save the model as safetensors "
+                            f"(transformers: model.save_pretrained(folder))")
+    with _transformers_errors(p):
+        config = AutoConfig.from_pretrained(p, local_files_only=True)
+        if (p / "generation_config.json").is_file():
+            GenerationConfig.from_pretrained(p, local_files_only=True)
+    return config
+
+
 def load_base_model(path: str | os.PathLike, dtype: str = "auto", device: str = "auto"):
     """AutoModelForCausalLM from a local folder, SDPA attention, never touching the hub.
 
     ``dtype`` auto: float32 under 1B parameters (estimated from the config), else bfloat16.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
     p = check_base_path(path)
     dev = device_of(device)
-    try:
-        config = AutoConfig.from_pretrained(p, local_files_only=True)
+    config = load_base_config(p)
+    with _transformers_errors(p):
         if dtype == "auto":
             n = (config.num_hidden_layers * 12 * config.hidden_size ** 2)
             dtype = "float32" if n < 1e9 else "bfloat16"
         td = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
         model = AutoModelForCausalLM.from_pretrained(p, local_files_only=True, dtype=td, attn_implementation="sdpa")
-    except (OSError, ValueError, KeyError, AttributeError, RuntimeError) as e:
-        first = str(e).strip().split("\n")[0][:300]
-        raise HyperTokError(f"{p}: transformers cannot load this checkpoint ({type(e).__name__}: {first})") from None
     return model.to(dev)
 
 
@@ -225,6 +258,7 @@ def check_adapter_for_base(adapter_dir: str | os.PathLike, base_path: str | os.P
     if recipe.base_vocab_size != rows:
         raise HyperTokError(f"{adapter_dir} was made for a base with {recipe.base_vocab_size} embedding rows; "
                             f"{base_path} has {rows}. Load it onto the exact base checkpoint it was made from")
+    _check_lora_against_base(Path(adapter_dir) / ADAPTER_CONFIG, base_path, recipe.model_vocab_size)
     fp = base_fingerprint(base_path)
     if recipe.base_fingerprint and recipe.base_fingerprint != fp:
         raise HyperTokError(
@@ -232,6 +266,29 @@ def check_adapter_for_base(adapter_dir: str | os.PathLike, base_path: str | os.P
             f"config {recipe.base_config}); {base_path} has fingerprint {fp}. Load it onto the exact base "
             f"checkpoint it was made from")
     return recipe
+
+
+def _check_lora_against_base(path: Path, base_path: str | os.PathLike, model_rows: int) -> None:
+    """The bounds of an adapter's peft config that need the base, before peft allocates (issue 24):
+    every LoRA rank at most the base's hidden size (there the update is already of full rank:
+    each adapted linear layer has the hidden size on one side), every token row inside the
+    model's ``model_rows``."""
+    if not path.is_file():
+        return  # check_adapter_files refuses a folder without it
+    cfg = read_json(path)
+    base_cfg = read_json(Path(base_path) / "config.json")
+    hidden = base_cfg.get("hidden_size") or (base_cfg.get("text_config") or {}).get("hidden_size")
+    bound = hidden if _is_int(hidden) and hidden >= 1 else 1 << 16
+    bad = f"{path}: %s; the adapter config is corrupt or crafted, re-run `hypertok adapt`"
+    too_big = [r for r in _declared_ranks(cfg) if not (_is_int(r) and 1 <= r <= bound)]
+    if too_big:
+        raise HyperTokError(bad % f"LoRA rank {too_big[0]!r} is not an integer from 1 to {bound}, the hidden size of "
+                                  f"{base_path} (a higher rank is no longer low-rank, and peft would allocate it "
+                                  f"before reading any weight)")
+    rows = cfg.get("trainable_token_indices") or {}
+    for ids in (rows.values() if isinstance(rows, dict) else [rows]):
+        if isinstance(ids, list) and any(not _is_int(i) or not 0 <= i < model_rows for i in ids):
+            raise HyperTokError(bad % f"trainable_token_indices names rows outside the model's {model_rows}")
 
 
 @contextlib.contextmanager
@@ -428,7 +485,8 @@ def _set_token_ids(model, tok, base: str | os.PathLike | None) -> None:
 
 def check_adapter_files(adapter_dir: str | os.PathLike) -> Path:
     """The adapter folder, checked without loading anything: recipe, peft config and weights
-    present and readable, and every file the one its recipe was saved with."""
+    present and readable, every file the one its recipe was saved with, and the peft config's
+    declared ranks those of the weights (:func:`check_lora_config`)."""
     d = Path(adapter_dir)
     if not d.is_dir():
         raise HyperTokError(f"{d}: no such adapter folder (write one with `hypertok adapt --out {d}`)")
@@ -438,9 +496,53 @@ def check_adapter_files(adapter_dir: str | os.PathLike) -> Path:
             raise HyperTokError(f"{d / name}: missing; the adapter folder is incomplete (HyperTok never looks "
                                 f"adapters up online), re-run `hypertok adapt`")
     read_json(d / ADAPTER_CONFIG)
-    check_safetensors(d / ADAPTER_WEIGHTS)
+    header = check_safetensors(d / ADAPTER_WEIGHTS)
     recipe.check_files(d)
+    check_lora_config(d / ADAPTER_CONFIG, header)
     return d
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _declared_ranks(cfg: dict) -> list:
+    return [cfg.get("r"), *(cfg.get("rank_pattern") or {}).values()]
+
+
+def check_lora_config(path: Path, header: dict) -> dict:
+    """The adapter's peft config, checked before peft allocates anything (issue 24): peft
+    makes every LoRA layer at its declared rank before it reads a weight, so a crafted
+    ``r = 1e6`` costs gigabytes. It must be LoRA; every declared rank a positive integer that
+    is the rank of the weights in ``header`` (``lora_A`` is ``r x in``, ``lora_B`` ``out x r``);
+    no layer replication (it copies whole layers); the token rows a list of distinct ids.
+    The bound that needs the base (ranks at most its hidden size, rows inside the model's
+    vocabulary) is :func:`check_adapter_for_base`'s."""
+    cfg = read_json(path)
+    bad = f"{path}: %s; the adapter config is corrupt or crafted, re-run `hypertok adapt`"
+    if cfg.get("peft_type") != "LORA":
+        raise HyperTokError(bad % f"peft_type is {cfg.get('peft_type')!r}, HyperTok adapters are 'LORA'")
+    if not isinstance(cfg.get("rank_pattern") or {}, dict):
+        raise HyperTokError(bad % "rank_pattern is not an object")
+    declared = _declared_ranks(cfg)
+    if not all(_is_int(r) and r >= 1 for r in declared):
+        raise HyperTokError(bad % f"LoRA rank r = {cfg.get('r')!r} (or a rank_pattern value) is not a positive integer")
+    shapes = [(k, t.get("shape")) for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+    found = {s[0] for k, s in shapes if k.endswith("lora_A.weight") and s} | \
+        {s[-1] for k, s in shapes if k.endswith("lora_B.weight") and s}
+    if not found or not found <= set(declared):
+        raise HyperTokError(bad % f"it declares LoRA rank r = {cfg['r']} but the weights have rank "
+                                  f"{', '.join(map(str, sorted(found))) or 'none'}")
+    if cfg.get("layer_replication"):
+        raise HyperTokError(bad % "it asks for layer_replication, which HyperTok never writes")
+    if cfg.get("init_lora_weights", True) not in (True, False):
+        raise HyperTokError(bad % f"init_lora_weights is {cfg['init_lora_weights']!r}; HyperTok writes true")
+    rows = cfg.get("trainable_token_indices") or {}
+    lists = rows.values() if isinstance(rows, dict) else [rows]
+    if not all(isinstance(ids, list) and all(_is_int(i) and i >= 0 for i in ids) and len(set(ids)) == len(ids)
+               for ids in lists):
+        raise HyperTokError(bad % "trainable_token_indices is not a list of distinct row ids")
+    return cfg
 
 
 def is_merged_dir(path: str | os.PathLike) -> bool:
@@ -471,9 +573,28 @@ def merge(base: str | os.PathLike, adapter_dir: str | os.PathLike, out: str | os
     and only when it is a merged model folder; the files merge does not write stay there.
     """
     check_merge_out(out, force)
+    check_shard_size(max_shard_size)
     saved = dtype if dtype != "auto" else saved_dtype(base)
     adapted = AdaptedModel.from_pretrained(base, adapter_dir, "float32" if saved else dtype, device="cpu")
     return adapted.save_merged(out, max_shard_size=max_shard_size, base=base, dtype=saved)
+
+
+def check_shard_size(size: str | int) -> int:
+    """``--max-shard-size`` in bytes, checked before any work (issue 24: ``abc`` failed only after the
+    whole merge), by the parser the save uses (huggingface_hub's: a number and KB, MB, GB or TB).
+
+    >>> check_shard_size("5GB"), check_shard_size(1000)
+    (5000000000, 1000)
+    """
+    from huggingface_hub.serialization._base import parse_size_to_int
+
+    try:
+        n = parse_size_to_int(size) if isinstance(size, str) else size
+    except ValueError as e:
+        raise HyperTokError(f"--max-shard-size {size!r}: not a size ({e}); give e.g. 5GB or 500MB") from None
+    if not isinstance(n, int) or n < 1:
+        raise HyperTokError(f"--max-shard-size {size!r}: must be a positive size, e.g. 5GB or 500MB")
+    return n
 
 
 def saved_dtype(base: str | os.PathLike) -> str | None:

@@ -30,6 +30,21 @@ from ..files import atomic_dir, check_out, is_empty_dir
 from ..options import HelpFormatter
 
 
+def tiny_model(vocab_size: int, bos_id: int, eos_id: int, hidden_size: int = 64, layers: int = 2, seed: int = 0,
+               max_positions: int = 4096):
+    """The randomly initialised ``MistralForCausalLM`` of a tiny base (weights from ``seed``): ``vocab_size``
+    rows, ``hidden_size`` wide, ``layers`` deep, 4 heads over 2 key-value heads, untied head."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = MistralConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                        max_position_embeddings=max_positions, sliding_window=None, tie_word_embeddings=False,
+                        bos_token_id=bos_id, eos_token_id=eos_id)
+    return MistralForCausalLM(cfg)
+
+
 def make_tiny_base(out: str | os.PathLike, tokenizer_model: str | os.PathLike | None = None, hidden_size: int = 64,
                    layers: int = 2, seed: int = 0, tokenizer_json: str | os.PathLike | None = None) -> Path:
     """Write the tiny base into ``out`` (a new or empty folder) and return its path.
@@ -37,9 +52,6 @@ def make_tiny_base(out: str | os.PathLike, tokenizer_model: str | os.PathLike | 
     Its tokenizer: the SentencePiece ``tokenizer_model`` (default Mistral v3's), or the byte-level
     BPE ``tokenizer_json`` with the ``tokenizer_config.json`` beside it.
     """
-    import torch
-    from transformers import MistralConfig, MistralForCausalLM
-
     from ..registry import LosslessByteLevel, mistral_file
 
     out = check_out(out)
@@ -70,13 +82,9 @@ def make_tiny_base(out: str | os.PathLike, tokenizer_model: str | os.PathLike | 
         tokenizer_config = {"add_bos_token": True, "add_eos_token": False, "bos_token": sp.id_to_piece(bos),
                             "eos_token": sp.id_to_piece(eos), "unk_token": sp.id_to_piece(sp.unk_id()),
                             "model_max_length": 4096}
-    torch.manual_seed(seed)
-    cfg = MistralConfig(vocab_size=rows, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                        max_position_embeddings=4096, sliding_window=None, tie_word_embeddings=False,
-                        bos_token_id=bos, eos_token_id=eos)
+    model = tiny_model(rows, bos, eos, hidden_size, layers, seed)
     with atomic_dir(out) as tmp:
-        MistralForCausalLM(cfg).save_pretrained(tmp)
+        model.save_pretrained(tmp)
         for name, src in files.items():
             shutil.copyfile(src, tmp / name)
         if tokenizer_config is not None:

@@ -43,7 +43,8 @@ from ..registry import STRATEGIES
 from .data import IGNORE, n_rows, open_packed, prepare, rows_of
 from .distributed import SINGLE, launched, loss_module
 from .evaluate import stream_nll
-from .model import ADAPTER_CONFIG, AdaptedModel, autocast, device_of, is_merged_dir, is_row_param, load_base_model, wrap_peft
+from .model import (ADAPTER_CONFIG, AdaptedModel, autocast, device_of, is_merged_dir, is_row_param, load_base_config,
+                    load_base_model, wrap_peft)
 from .recipe import INITS, plan, resize_and_init, row_overlaps
 from .report import write_loss_plot
 
@@ -119,6 +120,8 @@ class TrainConfig:
         if self.micro_batch < 0 or (self.micro_batch and self.batch_size % self.micro_batch):
             raise HyperTokError(f"--micro-batch {self.micro_batch} must divide --batch-size {self.batch_size} "
                                 f"(0: the whole batch in one pass)")
+        if not 0 <= self.seed < 1 << 32:  # what numpy's and torch's generators both take (issue 24)
+            raise HyperTokError(f"--seed must be an integer from 0 to {(1 << 32) - 1}, got {self.seed}")
         for name in ("warmup", "eval_every", "save_every"):
             if getattr(self, name) < 0:
                 raise HyperTokError(f"--{name.replace('_', '-')} must be at least 0, got {getattr(self, name)}")
@@ -178,6 +181,9 @@ class AdaptConfig:
             raise HyperTokError(f"--rows {self.rows!r}: choose tokens (new rows only) or full (whole matrices)")
         if self.lora_r < 1:
             raise HyperTokError(f"--lora-r must be at least 1, got {self.lora_r}")
+        if not 0.0 <= self.lora_dropout < 1.0:  # nan too (issue 24)
+            raise HyperTokError(f"--lora-dropout must be a probability from 0 up to (not including) 1, got "
+                                f"{self.lora_dropout}")
         if self.stage1_steps < 0 or self.distill < 0:
             raise HyperTokError("--stage1-steps and --distill must not be negative")
         if self.distill and self.distill_temperature <= 0:
@@ -520,6 +526,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     device = ranks.device(cfg.device)
     seed = cfg.loop.seed
     tok = plan(cfg.base, cfg.tokenizer, cfg.strategy, cfg.init, seed)
+    load_base_config(cfg.base)  # a damaged or pickled base is refused before any data is written (issue 24)
     data = out / DATA_SUBDIR
     with ranks.main_first() as write, made_dirs(out):  # bad data found here leaves no folder behind
         stream, _ = _packed(tok, cfg.train, data / "train", cfg.max_train_chars, "--train", write)

@@ -14,6 +14,7 @@ What it does not do: it reads no files (``concepts`` is opened by the builder).
 
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass, field
 
@@ -109,6 +110,8 @@ class BuildConfig:
                      "max_tail_units"):
             if getattr(self, name) < 0:
                 raise HyperTokError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if not math.isfinite(self.min_pmi):  # issue 24: nan compared false everywhere and kept every n-gram
+            raise HyperTokError(f"min_pmi must be a finite number (nats), got {self.min_pmi}")
         if not self.overgenerate >= 1.0 or not 0.0 < self.sample_mb < 1e6:
             raise HyperTokError("overgenerate must be at least 1 and sample_mb a positive number of megabytes")
         if not 0.0 <= self.holdout <= 0.9:

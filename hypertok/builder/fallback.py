@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..core.format import SPECIALS
 from ..core.pipeline import untrained
 
 
@@ -106,7 +107,7 @@ def superbpe_pieces(paths, size: int, progress: bool = False, cache_dir=None) ->
     True
     """
     from ..registry.bytelevel import CHAR_TO_BYTE
-    from ..registry.trained import SPECIALS, trained
+    from ..registry.trained import trained
 
     tok = trained("superbpe", paths, size, cache_dir=cache_dir, progress=progress)
     out = []

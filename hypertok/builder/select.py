@@ -44,7 +44,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..core.format import BYTE0, N_BYTES, SPECIALS, Entry, byte_piece, grid_score
+from ..core.format import (BYTE0, CHAR_SCORE, ENTRY_SCORE, N_BYTES, PIECE_SCORE, RARE_SCORE, SCORE_SPREAD, SPECIALS,
+                           Entry, byte_piece, grid_score)
+from ..core.lossless import has_surrogate, is_surrogate
 from ..core.pipeline import hf_tokenizer
 from ..errors import HyperTokError
 from .candidates import GENERATORS, Candidate, user_concepts
@@ -52,7 +54,6 @@ from .config import BASE_CHARS, MIN_FALLBACK, BuildConfig
 from .corpus import Counts
 from .pretokenize import unit_kind
 
-_ENTRY, _FALLBACK, _CHAR, _RARE = -1.01, -1.05, -1.10, -50.0
 ALPHA = 0.002
 NO_SUPERBPE = ("backbone=superbpe trains SuperBPE on the corpus files and prunes on a sample of them; a build "
                "from the navec word list (--corpus navec) has neither: give --corpus FILES, or --backbone bpe")
@@ -68,7 +69,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False,
     if reserved:  # their slots come off the budget, and no piece may have their surface
         cfg = replace(cfg, vocab_size=cfg.vocab_size - len(reserved), special_tokens=[])
     chars = set(BASE_CHARS) | {ch for ch, c in counts.chars.items() if c >= cfg.min_char_count}
-    chars -= {ch for ch in chars if 0xD800 <= ord(ch) <= 0xDFFF}
+    chars -= {ch for ch in chars if is_surrogate(ch)}
     fixed = len(SPECIALS) + N_BYTES + len(chars)
     use_backbone = cfg.backbone in ("bpe", "superbpe") and bool(counts.sample)
     if cfg.backbone == "superbpe" and not (use_backbone and paths):
@@ -119,7 +120,7 @@ def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False,
         known = {c.surface: c for c in ranked if c.surface in piece_set}
     entries = _assemble(pool, pieces, chars, counts, known)
     _rescore(entries, counts)
-    entries += [Entry(len(entries) + k, s, "special", _RARE) for k, s in enumerate(reserved)]
+    entries += [Entry(len(entries) + k, s, "special", RARE_SCORE) for k, s in enumerate(reserved)]
     return entries, preferred_by_surface
 
 
@@ -169,7 +170,7 @@ def _with_backbone(ranked: list[Candidate], chars: set[str], counts: Counts, cfg
             print(f"training the backbone BPE ({size} pieces on {len(counts.units)} units) ...", flush=True)
         trained_pieces = train_backbone(counts.units.items(), size)
     bpe = [p for p in trained_pieces
-           if len(p) > 1 and p not in reserved and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
+           if len(p) > 1 and p not in reserved and not has_surrogate(p)]
     by_surface = {c.surface: c for c in ranked}
     backbone = []
     for p in bpe:
@@ -220,7 +221,7 @@ def _tail_pieces(ranked: list[Candidate], chars: set[str], counts: Counts, cfg: 
                 f"{fixed + n_fallback}")
     if progress:
         print(f"training the fallback model ({n_fallback} pieces on {len(tail)} tail units) ...", flush=True)
-    return [p for p in train_pieces(tail, n_fallback) if p not in chars and not any(0xD800 <= ord(x) <= 0xDFFF for x in p)]
+    return [p for p in train_pieces(tail, n_fallback) if p not in chars and not has_surrogate(p)]
 
 
 def _usage(hf, sample: list[str], size: int):
@@ -249,16 +250,17 @@ def _rescore(entries: list[Entry], counts: Counts) -> None:
 def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], counts: Counts,
               known: dict[str, Candidate] | None = None) -> list[Entry]:
     """Entries with ids and scores: specials, bytes, then the rest by frequency."""
-    entries: list[Entry] = [Entry(i, s, "special", _RARE) for i, s in enumerate(SPECIALS)]
-    entries += [Entry(BYTE0 + b, byte_piece(b), "byte", _RARE) for b in range(N_BYTES)]
+    entries: list[Entry] = [Entry(i, s, "special", RARE_SCORE) for i, s in enumerate(SPECIALS)]
+    entries += [Entry(BYTE0 + b, byte_piece(b), "byte", RARE_SCORE) for b in range(N_BYTES)]
     body: list[Entry] = []
     for rank, c in enumerate(chosen):
-        base = _FALLBACK if c.kind == "fallback" else _ENTRY  # backbone pieces rank as fallback pieces
-        body.append(Entry(0, c.surface, c.kind, base - 0.04 * rank / max(len(chosen), 1), c.freq, c.lemma, c.tags))
+        base = PIECE_SCORE if c.kind == "fallback" else ENTRY_SCORE  # backbone pieces rank as fallback pieces
+        score = base - SCORE_SPREAD * rank / max(len(chosen), 1)
+        body.append(Entry(0, c.surface, c.kind, score, c.freq, c.lemma, c.tags))
     by_len = sorted(pieces, key=lambda p: (-len(p), p))
     known = known or {}
     for rank, p in enumerate(by_len):
-        score = _FALLBACK - 0.04 * rank / max(len(by_len), 1)
+        score = PIECE_SCORE - SCORE_SPREAD * rank / max(len(by_len), 1)
         c = known.get(p)
         if c is None:
             body.append(Entry(0, p, "fallback", score, counts.units.get(p, 0)))
@@ -266,7 +268,7 @@ def _assemble(chosen: list[Candidate], pieces: list[str], chars: set[str], count
             body.append(Entry(0, p, c.kind, score, c.freq, c.lemma, c.tags))
     char_list = sorted(chars, key=lambda ch: (-counts.chars.get(ch, 0), ch))
     for rank, ch in enumerate(char_list):
-        body.append(Entry(0, ch, "char", _CHAR - 0.04 * rank / len(char_list), counts.chars.get(ch, 0)))
+        body.append(Entry(0, ch, "char", CHAR_SCORE - SCORE_SPREAD * rank / len(char_list), counts.chars.get(ch, 0)))
     body.sort(key=lambda e: (-e.freq, e.surface))
     for e in body:
         e.id = len(entries)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator
 
+from ..core.lossless import is_surrogate
 from ..errors import HyperTokError
 
 POOLS = ("auto", "pua", "cjk", "all")
@@ -59,7 +60,7 @@ def pool(name: str) -> Iterator[str]:
         for cp in range(0xA1, 0x110000):
             ch = chr(cp)
             cat = unicodedata.category(ch)
-            if cat[0] in _GRAPHIC and not (0xD800 <= cp <= 0xDFFF):
+            if cat[0] in _GRAPHIC and not is_surrogate(ch):
                 yield ch
         yield from _ranges(_PUA, assigned_only=False)
     else:

@@ -19,6 +19,7 @@ import sys
 
 from ..errors import HyperTokError
 from ..files import iter_text
+from .lossless import is_surrogate
 from .tokenizer import HyperTok
 
 
@@ -38,7 +39,7 @@ def _write_text(text: str, source: str) -> None:
     try:
         sys.stdout.write(text)
     except UnicodeEncodeError as e:
-        if not 0xD800 <= ord(text[e.start]) <= 0xDFFF:
+        if not is_surrogate(text[e.start]):
             raise HyperTokError(f"{source}: the text has {text[e.start]!r} at character {e.start}, which the "
                                 f"terminal's encoding {e.encoding} cannot show; set PYTHONIOENCODING=utf-8") from None
         raise HyperTokError(f"{source}: the ids spell a lone surrogate U+{ord(text[e.start]):04X} (character "

@@ -44,37 +44,17 @@ dependency of the package, imported when the first text is encoded.
 from __future__ import annotations
 
 import re
-import struct
 
 from .format import BYTE0, N_BYTES, SCORE_BITS, SPECIALS, Entry, byte_piece, on_score_grid
+from .protobuf import field as _field
+from .protobuf import float_field as _float
+from .protobuf import int_field as _int
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 
 # ModelProto enums (sentencepiece_model.proto)
 _NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
 _UNIGRAM = 1
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        if not n:
-            out.append(low)
-            return bytes(out)
-        out.append(low | 0x80)
-
-
-def _field(number: int, data: bytes) -> bytes:  # wire type 2: length-delimited
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _int(number: int, n: int) -> bytes:  # wire type 0: varint
-    return _varint(number << 3) + _varint(n)
-
-
-def _float(number: int, x: float) -> bytes:  # wire type 5: 32-bit
-    return _varint(number << 3 | 5) + struct.pack("<f", x)
 
 
 def _piece_type(e: Entry) -> int:

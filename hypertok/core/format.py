@@ -40,6 +40,7 @@ What it does not do: no encoding (``hypertok.core.tokenizer``), no building.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -56,6 +57,7 @@ N_BYTES = 256
 BYTE0 = len(SPECIALS)
 ENTRY_KINDS = ("word", "stem", "ending", "concept", "punct")
 FALLBACK_KINDS = ("fallback", "char", "byte")
+KINDS = ("special", *ENTRY_KINDS, *FALLBACK_KINDS)  # every kind an entry of vocab.jsonl may have
 FILES = ("vocab.jsonl", "tokenizer.json", "config.json")
 OPTIONAL_FILES = ("tokenizer_config.json",)
 HASHED_FILES = ("vocab.jsonl", "tokenizer.json")
@@ -67,6 +69,13 @@ _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 # float32 as in float64, and SentencePiece's encoder gives tokenizers' ids
 # (``hypertok.core.engine``). 2**-12 is about 0.0002, a tenth of a nat of ``0.002 * log p``.
 SCORE_BITS = 12
+
+# The score table of every Unigram HyperTok writes (a built vocabulary, and the model tokenizer
+# of a vocabulary transfer): every token costs about 1. Entries start at ENTRY_SCORE,
+# multi-character fallback (or base) pieces at PIECE_SCORE, single characters at CHAR_SCORE,
+# each lowered by at most SCORE_SPREAD in its rank order; specials, bytes and fillers score
+# RARE_SCORE, so they are never chosen over text.
+ENTRY_SCORE, PIECE_SCORE, CHAR_SCORE, RARE_SCORE, SCORE_SPREAD = -1.01, -1.05, -1.10, -50.0, 0.04
 
 # transformers reads these to set the special tokens when loading the directory.
 TRANSFORMERS_CONFIG = {
@@ -247,6 +256,31 @@ def _regular_file(d: Path, name: str) -> Path:
     return p
 
 
+def _entry(obj) -> Entry:
+    """One line of ``vocab.jsonl`` as an :class:`Entry`, every field of its type (TypeError or
+    ValueError saying which is not): a string score or an unknown kind is refused on load,
+    never met later as a wrong segmentation (issue 24).
+
+    >>> _entry({"id": 7, "surface": "да", "kind": "bogus", "score": -1.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: kind 'bogus' is not one of special, word, stem, ending, concept, punct, fallback, char, byte
+    """
+    if not isinstance(obj, dict):
+        raise TypeError(f"a {type(obj).__name__}, not an object")
+    e = Entry(**obj)
+    for name, want in (("id", int), ("surface", str), ("kind", str), ("score", (int, float)), ("freq", int),
+                       ("lemma", str), ("tags", str), ("symbol", str)):
+        v = getattr(e, name)
+        if not isinstance(v, want) or isinstance(v, bool):
+            raise TypeError(f"{name} {v!r} is a {type(v).__name__}")
+    if e.kind not in KINDS:
+        raise ValueError(f"kind {e.kind!r} is not one of {', '.join(KINDS)}")
+    if not math.isfinite(e.score):
+        raise ValueError(f"score {e.score!r} is not a finite number")
+    return e
+
+
 def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, object]:
     """``(entries, config, hf tokenizer)`` of a directory, checking format version and hashes.
 
@@ -278,18 +312,19 @@ def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, obj
         if sha256_file(_regular_file(d, name)) != digest:
             raise HyperTokError(f"{d / name}: corrupt (sha256 differs from config.json); rebuild the directory")
     entries = []
-    with open(d / "vocab.jsonl", encoding="utf-8") as f:
-        try:
-            header = json.loads(f.readline())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise HyperTokError(f"{d / 'vocab.jsonl'}: line 1 is corrupt ({e}); rebuild the directory") from None
-        if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
-            raise HyperTokError(f"{d / 'vocab.jsonl'}: vocabulary version {header.get('version')!r} is not {FORMAT_VERSION}")
-        for lineno, line in enumerate(f, start=2):
+    with open(d / "vocab.jsonl", "rb") as f:  # bytes, decoded line by line: an error names its own line
+        for lineno, line in enumerate(f, start=1):
             try:
-                entries.append(Entry(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
-                raise HyperTokError(f"{d / 'vocab.jsonl'}: line {lineno} is corrupt ({e})") from None
+                obj = json.loads(line.decode("utf-8"))
+                if lineno > 1:
+                    entries.append(_entry(obj))
+            except (TypeError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                raise HyperTokError(f"{d / 'vocab.jsonl'}: line {lineno} is corrupt ({e}); rebuild the "
+                                    f"directory") from None
+            if lineno == 1 and not (isinstance(obj, dict) and obj.get("version") == FORMAT_VERSION):
+                version = obj.get("version") if isinstance(obj, dict) else None
+                raise HyperTokError(f"{d / 'vocab.jsonl'}: vocabulary version {version!r} is not {FORMAT_VERSION} "
+                                    f"(line 1 must be the header object); rebuild the directory")
     from tokenizers import Tokenizer
 
     try:

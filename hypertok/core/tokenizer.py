@@ -51,10 +51,10 @@ from ..errors import HyperTokError
 from .format import (BYTE0, SPECIAL_NAMES, Entry, check_out_dir, entry_bytes, normalizer_name,
                      normalizer_of, parse_byte_piece, read_directory, special_tokens, write_directory)
 from .engine import SentencePieceEngine
+from .lossless import SURROGATE, SURROGATES, decode_lossless, encode_around, encode_escaping, is_surrogate
 from .pipeline import hf_tokenizer
 
 _CHUNK_CHARS = 1 << 16
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSET = object()
 ENGINES = ("auto", "tokenizers")
 
@@ -206,32 +206,14 @@ class HyperTok:
         return fast.encode(texts, self._hf_lines, threads)
 
     def _encode_any(self, text: str, threads: int = 1) -> list[int]:
-        if not _SURROGATE.search(text):
-            return self._encode_valid([text], threads)[0]
-        # Lone surrogates: spell each with the bytes of its surrogatepass encoding.
-        ids: list[int] = []
-        start = 0
-        for m in _SURROGATE.finditer(text):
-            if start < m.start():
-                ids.extend(self._encode_valid([text[start:m.start()]], threads)[0])
-            ids.extend(BYTE0 + b for b in m.group().encode("utf-8", "surrogatepass"))
-            start = m.end()
-        if start < len(text):
-            ids.extend(self._encode_valid([text[start:]], threads)[0])
-        return ids
+        """Ids of any text: each lone surrogate spelled with the bytes of its surrogatepass encoding."""
+        return encode_escaping(text, SURROGATE, lambda t: self._encode_valid([t], threads)[0],
+                               lambda b: BYTE0 + b)
 
     def _encode_special(self, text: str, threads: int = 1) -> list[int]:
         """Special tokens in ``text`` as their ids, the text between them encoded as usual."""
-        ids: list[int] = []
-        start = 0
-        for m in self._special_re.finditer(text):
-            if start < m.start():
-                ids.extend(self._encode_any(text[start:m.start()], threads))
-            ids.append(self.special_tokens[m.group()])
-            start = m.end()
-        if start < len(text):
-            ids.extend(self._encode_any(text[start:], threads))
-        return ids
+        return encode_around(text, self._special_re, lambda t: self._encode_any(t, threads),
+                             lambda s: [self.special_tokens[s]])
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False, allow_special: bool = False) -> list[int]:
         """Token ids for ``text``; ``<s>``/``</s>`` only when asked.
@@ -268,8 +250,8 @@ class HyperTok:
         if self.hf.normalizer is None:
             return text
         norm = self.hf.normalizer.normalize_str
-        parts = re.split("([\ud800-\udfff])", text)  # lone surrogates (Rust strings cannot hold them) stay
-        return "".join(p if len(p) == 1 and 0xD800 <= ord(p) <= 0xDFFF else norm(p) for p in parts if p)
+        parts = re.split(f"([{SURROGATES}])", text)  # lone surrogates (Rust strings cannot hold them) stay
+        return "".join(p if len(p) == 1 and is_surrogate(p) else norm(p) for p in parts if p)
 
     def encode_batch(self, texts: list[str], add_bos: bool = False, add_eos: bool = False,
                      allow_special: bool = False, num_threads: int | None = None) -> list[list[int]]:
@@ -283,7 +265,7 @@ class HyperTok:
             if not isinstance(t, str):
                 raise HyperTokError(f"encode_batch: item {i} is {type(t).__name__}, not str")
         threads = _threads(num_threads)
-        odd = [i for i, t in enumerate(texts) if _SURROGATE.search(t) or (allow_special and self._special_re.search(t))]
+        odd = [i for i, t in enumerate(texts) if SURROGATE.search(t) or (allow_special and self._special_re.search(t))]
         if odd:
             out: list[list[int]] = [None] * len(texts)  # type: ignore[list-item]
             for i in odd:
@@ -363,10 +345,7 @@ class HyperTok:
         except (IndexError, TypeError):
             self._check_ids(ids)
             raise
-        try:
-            return data.decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:
-            return data.decode("utf-8", "replace")
+        return decode_lossless(data)
 
     # -- symbol view ------------------------------------------------------------------------
     def to_symbols(self, text: str) -> str:

@@ -344,6 +344,16 @@ def _rows(x: float) -> str:
     return f"{x:,.0f}"
 
 
+OUTPUT_NAMES = ("results.json", "points.csv", "summary.md", "memory_vs_chars.png", "latency_vs_chars.png",
+                "break_even.png", "train_vs_base.png")
+"""Every file :func:`write_outputs` may write; ``vram --out`` is checked against them before any work (issue 24)."""
+
+
+def is_own_results(record: dict) -> bool:
+    """True for a ``results.json`` that ``hypertok vram`` wrote (it may write there again)."""
+    return record.get("format") == "hypertok-vram"
+
+
 def write_outputs(results: dict, out: Path) -> None:
     """``results.json`` (with ``vs_base`` added where an older file lacks it), ``points.csv``,
     ``summary.md`` and the plots, into ``out``."""

@@ -45,13 +45,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_write, check_out
+from ..files import atomic_write, check_results_out
 from ..files import read_text as files_read_text  # vram.read_text adds the empty-text check
 from ..options import HelpFormatter
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
 from .memory import GIB, TRAIN_LOSSES, ModelShape, estimate, load_shape
-from .report import _clean, break_even_table, claim_table, summary_markdown, vs_base_table, write_outputs
+from .report import (OUTPUT_NAMES, _clean, break_even_table, claim_table, is_own_results, summary_markdown,
+                     vs_base_table, write_outputs)
 
 # --------------------------------------------------------------------------- tokenizers
 def sweep_tokenizer(spec: str, base: str = "mistral-v3", base_rows: int | None = None) -> Tokenizer:
@@ -206,6 +207,7 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
     """The whole sweep; writes results into ``cfg.out`` after every measured point and at the end."""
     from .bench import cuda_available, environment
 
+    check_results_out(cfg.out, OUTPUT_NAMES, "hypertok vram", own=is_own_results)  # a user's files stay (issue 24)
     measure = cfg.measure and cuda_available()
     if measure and "train" in cfg.modes and "liger" in cfg.losses:  # before any model or tokenizer loads
         from ..loss import check_liger
@@ -356,7 +358,8 @@ def _measure_point(point: dict, model, tshape: ModelShape, t: Tokenizer, seq: li
 # --------------------------------------------------------------------------- CLI
 def run(args: argparse.Namespace) -> int:
     """Run ``hypertok vram``."""
-    check_out(args.out)  # before any work (issue 13)
+    # before any work (issue 13); a user's results.json, summary.md, ... there is never overwritten (issue 24)
+    check_results_out(args.out, OUTPUT_NAMES, "hypertok vram", own=is_own_results)
     modes = ["inference", "train"] if args.mode == "both" else [args.mode]
     for name in ("decode_tokens", "repeats", "lora_rank", "loss_chunk"):
         if getattr(args, name) < 1:
@@ -414,7 +417,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-budget", type=float, default=None, help="seconds of GPU measurement; later points are skipped (default: no limit)")
     p.add_argument("--no-measure", action="store_true", help="analytic only, even where CUDA is present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (an earlier vram's results are replaced; a results.json, "
+                   "summary.md, ... that vram did not write is never overwritten)")
 
 
 def _command_from_args(args: argparse.Namespace) -> str:

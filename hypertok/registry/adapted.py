@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.lossless import SURROGATES, decode_lossless, encode_escaping
 from ..errors import HyperTokError
 from ..files import atomic_write, sha256_file
 from .base import Tokenizer, parse_byte_piece
@@ -50,7 +51,6 @@ from .recipe import (
     TOKENIZER_SUBDIR,
     Recipe,
 )
-from .spm import _utf8_lossless
 
 __all__ = [
     "AdaptedTokenizer", "BaseTokenizer",
@@ -116,7 +116,7 @@ class AdaptedTokenizer(Tokenizer):
         vocab = self.hf.get_vocab()
         risky = [t.content for t in self.hf.get_added_tokens_decoder().values()
                  if not self.byte_level and any(ch not in vocab for ch in t.content)]
-        alts = [re.escape(t) for t in sorted(risky, key=len, reverse=True)] + ["[\ud800-\udfff]"]
+        alts = [re.escape(t) for t in sorted(risky, key=len, reverse=True)] + [f"[{SURROGATES}]"]
         return re.compile("|".join(alts))
 
     def model_json(self) -> str:
@@ -199,18 +199,8 @@ class AdaptedTokenizer(Tokenizer):
         self.recipe.save(d)
 
     def _encode_one(self, text: str) -> list[int]:
-        if not self._escape.search(text):
-            return self.hf.encode(text, add_special_tokens=False).ids
-        ids: list[int] = []
-        start = 0
-        for m in self._escape.finditer(text):
-            if start < m.start():
-                ids.extend(self.hf.encode(text[start:m.start()], add_special_tokens=False).ids)
-            ids.extend(self._byte_ids.get(b, self.unk_id) for b in m.group().encode("utf-8", "surrogatepass"))
-            start = m.end()
-        if start < len(text):
-            ids.extend(self.hf.encode(text[start:], add_special_tokens=False).ids)
-        return ids
+        return encode_escaping(text, self._escape, lambda t: self.hf.encode(t, add_special_tokens=False).ids,
+                               lambda b: self._byte_ids.get(b, self.unk_id))
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         return self.encode_batch([text], add_bos, add_eos)[0]
@@ -238,11 +228,11 @@ class AdaptedTokenizer(Tokenizer):
     def decode(self, ids: Sequence[int]) -> str:
         table = self.piece_bytes
         skip = (self.bos, self.eos, self.recipe.pad)
-        return _utf8_lossless(b"".join(table[i] or b"" for i in (int(x) for x in ids) if i not in skip))
+        return decode_lossless(b"".join(table[i] or b"" for i in (int(x) for x in ids) if i not in skip))
 
     def decode_pieces(self, ids: Sequence[int]) -> str:
         table = self.piece_bytes
-        return _utf8_lossless(b"".join(table[int(i)] or b"" for i in ids))
+        return decode_lossless(b"".join(table[int(i)] or b"" for i in ids))
 
     def _build_piece_bytes(self) -> list[bytes | None]:
         if not self.extend:

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
+from ..core.lossless import SURROGATE
 from ..errors import HyperTokError
 from .base import Tokenizer
-from .family import (BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE, TokenizerJsonFamily,
+from .family import (BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE, LosslessTokenizerJson,
                      read_tokenizer_json, special_name, template_bos)
-from .spm import LosslessPieces
 
 __all__ = ["BYTE_TO_CHAR", "CHAR_TO_BYTE", "to_byte_level", "is_byte_level", "LosslessByteLevel", "special_name"]
 
@@ -56,7 +55,6 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 BYTE_TO_CHAR: dict[int, str] = _bytes_to_unicode()
 CHAR_TO_BYTE: dict[str, int] = {c: b for b, c in BYTE_TO_CHAR.items()}
-_SURROGATE = re.compile("[\ud800-\udfff]")  # what the Rust library cannot take
 
 
 def to_byte_level(data: bytes) -> str:
@@ -98,7 +96,7 @@ def _no_prefix_space(node):
     return node
 
 
-class LosslessByteLevel(LosslessPieces, TokenizerJsonFamily, Tokenizer):
+class LosslessByteLevel(LosslessTokenizerJson, Tokenizer):
     """A byte-level BPE ``tokenizer.json`` read losslessly (a base of vocabulary transfer).
 
     ``special_tokens``: names of ``bos``, ``eos``, ``unk`` and ``pad`` (``None``: the base has
@@ -110,7 +108,7 @@ class LosslessByteLevel(LosslessPieces, TokenizerJsonFamily, Tokenizer):
     family = kind = "byte-level-bpe"
     byte_level = True
     dummy_prefix = False
-    _slow = _SURROGATE  # lone surrogates: spelled with byte tokens in ``encode``
+    _slow = SURROGATE  # what the Rust library cannot take: lone surrogates, spelled with byte tokens in ``encode``
 
     def __init__(self, path: str | os.PathLike, special_tokens: dict | None = None, name: str | None = None,
                  data: dict | None = None) -> None:
@@ -169,39 +167,6 @@ class LosslessByteLevel(LosslessPieces, TokenizerJsonFamily, Tokenizer):
                 self.single.setdefault(s, i)
         self._set_specials(special_tokens if special_tokens is not None else self._guess_specials(), vocab)
         self.info = {"file": str(self.path), "special_tokens": dict(self.special_tokens)}
-
-    # ------------------------------------------------------------------ text <-> ids
-    def _spell_bytes(self, ch: str) -> list[int]:
-        return [self.byte_ids[b] for b in ch.encode("utf-8", "surrogatepass")]
-
-    def encode(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if not _SURROGATE.search(text):
-            return self.tk.encode(text, add_special_tokens=False).ids
-        ids: list[int] = []
-        start = 0
-        for m in _SURROGATE.finditer(text):
-            if start < m.start():
-                ids.extend(self.tk.encode(text[start:m.start()], add_special_tokens=False).ids)
-            ids.extend(self._spell_bytes(m.group()))
-            start = m.end()
-        if start < len(text):
-            ids.extend(self.tk.encode(text[start:], add_special_tokens=False).ids)
-        return ids
-
-    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
-        batch = getattr(self.tk, "encode_batch_fast", self.tk.encode_batch)
-        return [enc.ids for enc in batch(texts, add_special_tokens=False)]
-
-    def _build_piece_bytes(self) -> list[bytes | None]:
-        return self._piece_bytes  # built in __init__: the piece view needs it
-
-    def pieces_for(self, surface: str, byte: int | None = None) -> list[int]:
-        """Base ids that spell ``surface`` (or the single ``byte``)."""
-        if byte is not None:
-            return [self.byte_ids[byte]]
-        return self.encode(surface)
 
     # ------------------------------------------------------------------ as a base of transfer
     accepts = staticmethod(is_byte_level)

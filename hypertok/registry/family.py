@@ -26,7 +26,10 @@ and Mistral's HF folders; :class:`~hypertok.registry.sentencepiece_json.Lossless
 and a byte-level BPE ``tokenizer.json`` (Llama 3, Tekken;
 :class:`~hypertok.registry.bytelevel.LosslessByteLevel`). :class:`TokenizerJsonFamily` is what
 the two ``tokenizer.json`` kinds share: bos/eos/unk/pad named by the ``tokenizer_config.json``
-beside the file, and kept in the recipe.
+beside the file, and kept in the recipe. :class:`LosslessPieces` is the lossless ``encode``,
+``encode_batch``, ``decode`` and ``pieces_for`` every kind shares (what its library cannot take
+spelled with byte pieces, :func:`hypertok.core.lossless.encode_escaping`), and
+:class:`LosslessTokenizerJson` that over a ``tokenizer.json``.
 
 What it does not do: no file format is read here (each kind's own module does), and the
 table and :func:`~hypertok.registry.bases.find_base` live in :mod:`.bases`. The shape follows
@@ -38,23 +41,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from ..core.format import CHAR_SCORE, PIECE_SCORE, RARE_SCORE, SCORE_SPREAD
+from ..core.lossless import decode_lossless, encode_escaping
 from ..errors import HyperTokError
 from .recipe import BASE_TOKENIZER_JSON
 
-__all__ = ["BaseFamily", "TokenizerJsonFamily", "BASE_PIECE_SCORE", "BASE_PIECE_SPREAD", "CHAR_SCORE", "RARE_SCORE",
-           "text_rows", "read_tokenizer_json", "special_name", "template_bos"]
+__all__ = ["BaseFamily", "LosslessPieces", "TokenizerJsonFamily", "LosslessTokenizerJson", "BASE_PIECE_SCORE",
+           "BASE_PIECE_SPREAD", "CHAR_SCORE", "RARE_SCORE", "text_rows", "read_tokenizer_json", "special_name",
+           "template_bos"]
 
-# Unigram scores of the model tokenizer (every token costs about 1, as in hypertok.builder.select):
-# HyperTok entries keep theirs (-1 + 0.002 log p, about -1.01..-1.04); multi-character base
-# pieces follow at -1.05..-1.09 by the base's own ranking, single characters at -1.10, and
-# control, byte, unused and filler pieces at -50, so they are never chosen over text.
-BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE = -1.05, 0.04, -1.10, -50.0
+# Unigram scores of the model tokenizer (the builder's table, hypertok.core.format): HyperTok
+# entries keep theirs (-1 + 0.002 log p, about -1.01..-1.04); multi-character base pieces
+# follow at -1.05..-1.09 by the base's own ranking, single characters at -1.10, and control,
+# byte, unused and filler pieces at -50, so they are never chosen over text.
+BASE_PIECE_SCORE, BASE_PIECE_SPREAD = PIECE_SCORE, SCORE_SPREAD
 
 # The reader of a folder's tokenizer.json, parsed on its first call (find_base reads it once for every kind)
 TokenizerJson = Callable[[], dict]
@@ -139,6 +146,59 @@ class BaseFamily(ABC):
 
         return (models.Unigram(pieces, unk_id=self.unk_id, byte_fallback=True), None,
                 decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()]))
+
+
+class LosslessPieces(ABC):
+    """What the lossless base readers (:class:`~hypertok.registry.spm.LosslessSentencePiece`,
+    :class:`~hypertok.registry.bytelevel.LosslessByteLevel`,
+    :class:`~hypertok.registry.sentencepiece_json.LosslessSentencePieceJson`) share: ``encode``
+    spells the spans ``_slow`` matches with byte pieces (``byte_ids``; ``unk_id`` for a byte
+    the base lacks) and gives the text between them to the library (``_fast``);
+    ``encode_batch`` gives the lines ``_slow`` does not match to it in one batch
+    (``_fast_batch``) and the others to ``encode`` one by one; decoding joins ``piece_bytes``."""
+
+    _slow: re.Pattern
+    piece_bytes: list
+    byte_ids: dict[int, int]
+    unk_id: int | None
+
+    @abstractmethod
+    def _fast(self, text: str) -> list[int]:
+        """The ids of ``text``, which ``_slow`` does not match, from the library."""
+
+    @abstractmethod
+    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
+        """The ids of ``texts``, none of which ``_slow`` matches, from the library in one batch."""
+
+    def encode(self, text: str) -> list[int]:
+        return encode_escaping(text, self._slow, self._fast, lambda b: self.byte_ids.get(b, self.unk_id))
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        texts = list(texts)
+        plain = [i for i, t in enumerate(texts) if t and not self._slow.search(t)]
+        out: list[list[int]] = [[] for _ in texts]
+        for i, ids in zip(plain, self._fast_batch([texts[i] for i in plain])):
+            out[i] = ids
+        for i, t in enumerate(texts):
+            if t and self._slow.search(t):
+                out[i] = self.encode(t)
+        return out
+
+    def pieces_for(self, surface: str, byte: int | None = None) -> list[int]:
+        """Base ids that spell ``surface`` (or the single ``byte``)."""
+        if byte is not None:
+            return [self.byte_ids.get(byte, self.unk_id)]
+        return self.encode(surface)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.decode_pieces(ids)
+
+    def decode_pieces(self, ids: Sequence[int]) -> str:
+        table = self.piece_bytes
+        return decode_lossless(b"".join(table[i] or b"" for i in ids))
+
+    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
+        return [self.decode_pieces(ids) for ids in batch]
 
 
 def text_rows(pieces: list[str], surfaces: list[str], ranked: list[int],
@@ -299,3 +359,18 @@ class TokenizerJsonFamily(BaseFamily):
                                 f"(tokenizer_config.json bos_token/eos_token); HyperTok needs both")
         self.bos_id, self.eos_id, self.unk_id = ids["bos"], ids["eos"], ids["unk"]
         self.pad_id = next(i for i in (ids["pad"], ids["unk"], ids["eos"]) if i is not None)
+
+
+class LosslessTokenizerJson(LosslessPieces, TokenizerJsonFamily):
+    """:class:`LosslessPieces` over a ``tokenizer.json`` read by ``tokenizers`` (``tk``), as the
+    two ``tokenizer.json`` kinds read it; the reader builds ``_piece_bytes`` in ``__init__``."""
+
+    def _fast(self, text: str) -> list[int]:
+        return self.tk.encode(text, add_special_tokens=False).ids
+
+    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
+        batch = getattr(self.tk, "encode_batch_fast", self.tk.encode_batch)
+        return [enc.ids for enc in batch(texts, add_special_tokens=False)]
+
+    def _build_piece_bytes(self) -> list[bytes | None]:
+        return self._piece_bytes  # built in __init__: the piece view needs it

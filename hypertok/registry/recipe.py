@@ -84,9 +84,11 @@ class Recipe:
         if not path.is_file():
             raise HyperTokError(f"{directory}: no {RECIPE_FILE}; not an adapter written by `hypertok adapt`")
         try:
-            d = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise HyperTokError(f"{path}: unreadable ({e}); re-run `hypertok adapt`") from None
+        if not isinstance(d, dict):
+            raise HyperTokError(f"{path}: a JSON {type(d).__name__}, not a recipe object; re-run `hypertok adapt`")
         if d.get("format") != RECIPE_FORMAT or d.get("version") not in (1, RECIPE_VERSION):
             raise HyperTokError(f"{path}: format {d.get('format')!r} version {d.get('version')!r}; "
                                 f"this hypertok reads {RECIPE_FORMAT!r} version {RECIPE_VERSION}")

@@ -30,13 +30,10 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from .base import SP_SPACE, Tokenizer, parse_byte_piece, piece_surface
-from .family import TokenizerJsonFamily, read_tokenizer_json, special_name, template_bos, text_rows
-from .spm import LosslessPieces
+from .family import LosslessTokenizerJson, read_tokenizer_json, special_name, template_bos, text_rows
+from .spm import UNSPELLABLE
 
 __all__ = ["LosslessSentencePieceJson", "is_sentencepiece_style"]
-
-_UNSPELLABLE = "\u2581\ud800-\udfff"  # the file's own space mark, and lone surrogates
-
 
 def is_sentencepiece_style(data: dict) -> bool:
     """Whether a parsed ``tokenizer.json`` is a SentencePiece-style BPE: a BPE model with byte fallback.
@@ -87,7 +84,7 @@ def _merged(merges) -> set[str]:
     return out
 
 
-class LosslessSentencePieceJson(LosslessPieces, TokenizerJsonFamily, Tokenizer):
+class LosslessSentencePieceJson(LosslessTokenizerJson, Tokenizer):
     """A SentencePiece-style BPE ``tokenizer.json`` read losslessly (a base of vocabulary transfer).
 
     ``pieces[i]``: the file's token (``▁`` for spaces, ``<0xAB>`` bytes, control tokens by name);
@@ -178,41 +175,8 @@ class LosslessSentencePieceJson(LosslessPieces, TokenizerJsonFamily, Tokenizer):
         built = _merged(data["model"].get("merges"))
         reachable = [piece_surface(self.pieces[i]) for i in self.controls
                      if self.pieces[i] in model_vocab and (self.pieces[i] in built or len(self.pieces[i]) == 1)]
-        alts = [re.escape(t) for t in sorted(reachable, key=len, reverse=True)] + [f"[{_UNSPELLABLE}]"]
+        alts = [re.escape(t) for t in sorted(reachable, key=len, reverse=True)] + [f"[{UNSPELLABLE}]"]
         self._slow = re.compile("|".join(alts))
-
-    # ------------------------------------------------------------------ text <-> ids
-    def _spell_bytes(self, text: str) -> list[int]:
-        return [self.byte_ids.get(b, self.unk_id) for b in text.encode("utf-8", "surrogatepass")]
-
-    def encode(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if not self._slow.search(text):
-            return self.tk.encode(text, add_special_tokens=False).ids
-        ids: list[int] = []
-        start = 0
-        for m in self._slow.finditer(text):
-            if start < m.start():
-                ids.extend(self.tk.encode(text[start:m.start()], add_special_tokens=False).ids)
-            ids.extend(self._spell_bytes(m.group()))
-            start = m.end()
-        if start < len(text):
-            ids.extend(self.tk.encode(text[start:], add_special_tokens=False).ids)
-        return ids
-
-    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
-        batch = getattr(self.tk, "encode_batch_fast", self.tk.encode_batch)
-        return [enc.ids for enc in batch(texts, add_special_tokens=False)]
-
-    def _build_piece_bytes(self) -> list[bytes | None]:
-        return self._piece_bytes  # built in __init__: the piece view needs it
-
-    def pieces_for(self, surface: str, byte: int | None = None) -> list[int]:
-        """Base ids that spell ``surface`` (or the single ``byte``)."""
-        if byte is not None:
-            return [self.byte_ids[byte]] if byte in self.byte_ids else [self.unk_id]
-        return self.encode(surface)
 
     # ------------------------------------------------------------------ as a base of transfer
     accepts = staticmethod(is_sentencepiece_style)

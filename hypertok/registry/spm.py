@@ -25,67 +25,20 @@ from __future__ import annotations
 
 import os
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.lossless import SURROGATES
+from ..core.protobuf import fields, varint
 from ..errors import HyperTokError
 from .base import Tokenizer, Unavailable, parse_byte_piece, piece_surface
-from .family import BaseFamily, TokenizerJson, text_rows
+from .family import BaseFamily, LosslessPieces, TokenizerJson, text_rows
 from .recipe import BASE_TOKENIZER_FILE
 
 
 # ----------------------------------------------------------------------------------------
 # SentencePiece model file patching (no protobuf needed)
 # ----------------------------------------------------------------------------------------
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _fields(buf: bytes):
-    """Yield (field_number, wire_type, raw_bytes_of_whole_field, payload) of a protobuf message."""
-    pos = 0
-    while pos < len(buf):
-        start = pos
-        key, pos = _read_varint(buf, pos)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            val, pos = _read_varint(buf, pos)
-            payload = val
-        elif wt == 1:
-            payload = buf[pos:pos + 8]
-            pos += 8
-        elif wt == 2:
-            n, pos = _read_varint(buf, pos)
-            payload = buf[pos:pos + n]
-            pos += n
-        elif wt == 5:
-            payload = buf[pos:pos + 4]
-            pos += 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wt}")
-        yield num, wt, buf[start:pos], payload
-
 
 def lossless_sentencepiece_proto(data: bytes) -> bytes:
     """The SentencePiece ModelProto with identity normalisation, no dummy prefix and no
@@ -96,18 +49,18 @@ def lossless_sentencepiece_proto(data: bytes) -> bytes:
     """
     out = bytearray()
     norm = b""
-    for num, wt, raw, payload in _fields(data):
+    for num, wt, raw, payload in fields(data):
         if num == 3 and wt == 2:
             norm = payload
         else:
             out += raw
     spec = bytearray()
-    spec += b"\x0a" + _varint(8) + b"identity"          # name = "identity", no charsmap
+    spec += b"\x0a" + varint(8) + b"identity"          # name = "identity", no charsmap
     spec += b"\x18\x00" + b"\x20\x00"                   # add_dummy_prefix=0, remove_extra_whitespaces=0
-    for num, wt, raw, payload in _fields(norm):
+    for num, wt, raw, payload in fields(norm):
         if num not in (1, 2, 3, 4):
             spec += raw
-    out += b"\x1a" + _varint(len(spec)) + bytes(spec)
+    out += b"\x1a" + varint(len(spec)) + bytes(spec)
     return bytes(out)
 
 
@@ -175,50 +128,7 @@ class SentencePieceTokenizer(Tokenizer):
 
 
 # Characters SentencePiece cannot give back: its own space mark, and lone surrogates.
-_UNSPELLABLE = re.compile("[\u2581\ud800-\udfff]")
-
-
-def _utf8_lossless(data: bytes) -> str:
-    """Bytes of pieces as text: lone surrogates via surrogatepass, other invalid bytes U+FFFD."""
-    try:
-        return data.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:
-        return data.decode("utf-8", "replace")
-
-
-class LosslessPieces(ABC):
-    """What the lossless base readers (:class:`LosslessSentencePiece`,
-    :class:`~hypertok.registry.bytelevel.LosslessByteLevel`) share: ``encode_batch`` gives the
-    lines their library can spell to it in one batch (``_fast_batch``) and the others, those
-    ``_slow`` matches, to ``encode`` one by one; decoding joins ``piece_bytes``."""
-
-    _slow: re.Pattern
-    piece_bytes: list
-
-    @abstractmethod
-    def _fast_batch(self, texts: list[str]) -> list[list[int]]:
-        """The ids of ``texts``, none of which ``_slow`` matches, from the library in one batch."""
-
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        texts = list(texts)
-        plain = [i for i, t in enumerate(texts) if t and not self._slow.search(t)]
-        out: list[list[int]] = [[] for _ in texts]
-        for i, ids in zip(plain, self._fast_batch([texts[i] for i in plain])):
-            out[i] = ids
-        for i, t in enumerate(texts):
-            if t and self._slow.search(t):
-                out[i] = self.encode(t)
-        return out
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.decode_pieces(ids)
-
-    def decode_pieces(self, ids: Sequence[int]) -> str:
-        table = self.piece_bytes
-        return _utf8_lossless(b"".join(table[i] or b"" for i in ids))
-
-    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
-        return [self.decode_pieces(ids) for ids in batch]
+UNSPELLABLE = f"\u2581{SURROGATES}"
 
 
 class LosslessSentencePiece(LosslessPieces, BaseFamily, SentencePieceTokenizer):
@@ -233,7 +143,7 @@ class LosslessSentencePiece(LosslessPieces, BaseFamily, SentencePieceTokenizer):
     saved_as = BASE_TOKENIZER_FILE
     dummy_prefix = False
     _lossless = True
-    _slow = _UNSPELLABLE  # U+2581 and lone surrogates: spelled piece by piece in ``encode``
+    _slow = re.compile(f"[{UNSPELLABLE}]")  # U+2581 and lone surrogates: spelled with byte pieces in ``encode``
 
     def __init__(self, path: str | os.PathLike, name: str | None = None, info: dict | None = None) -> None:
         super().__init__(path, name, info)
@@ -266,33 +176,11 @@ class LosslessSentencePiece(LosslessPieces, BaseFamily, SentencePieceTokenizer):
                 f"{[c.name for c in cands] or 'none'}); copy the base model's tokenizer.model there")
         return cls(cands[0])
 
-    def _spell_bytes(self, ch: str) -> list[int]:
-        return [self.byte_ids.get(b, self.unk_id) for b in ch.encode("utf-8", "surrogatepass")]
-
-    def encode(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if not _UNSPELLABLE.search(text):
-            return self.sp.encode(text)
-        ids: list[int] = []
-        start = 0
-        for m in _UNSPELLABLE.finditer(text):
-            if start < m.start():
-                ids.extend(self.sp.encode(text[start:m.start()]))
-            ids.extend(self._spell_bytes(m.group()))
-            start = m.end()
-        if start < len(text):
-            ids.extend(self.sp.encode(text[start:]))
-        return ids
+    def _fast(self, text: str) -> list[int]:
+        return self.sp.encode(text)
 
     def _fast_batch(self, texts: list[str]) -> list[list[int]]:
         return self.sp.encode(texts, num_threads=os.cpu_count() or 1)
-
-    def pieces_for(self, surface: str, byte: int | None = None) -> list[int]:
-        """Base ids that spell ``surface`` (or the single ``byte``)."""
-        if byte is not None:
-            return [self.byte_ids[byte]] if byte in self.byte_ids else [self.unk_id]
-        return self.encode(surface)
 
     # ------------------------------------------------------------------ as a base of transfer
     @classmethod

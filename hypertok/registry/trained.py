@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from ..core.format import SPECIALS  # ids 0..3 in every trained baseline, as in HyperTok
 from ..errors import HyperTokError
 from ..files import atomic_dir, library_versions
 from .base import Tokenizer, Unavailable
@@ -37,7 +38,6 @@ from .hf import HFTokenizer
 from .spm import SentencePieceTokenizer
 
 SETTINGS_VERSION = 1  # bump when the training settings below change: old cache entries are then ignored
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids 0..3 in every trained baseline, as in HyperTok
 TRAINED_KINDS = ["hf-bpe", "hf-unigram", "spm-bpe", "spm-unigram", "superbpe"]
 SUPERBPE_TRANSITION = 0.9  # stage 1 stops at 90% of the vocabulary (the paper's best: t = 180k of 200k)
 _STAGE2_BASE = 0xF0000  # stage-1 token i is the character U+F0000 + i while stage 2 trains
@@ -165,11 +165,11 @@ def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, status: _S
 
     if kind == "hf-bpe":
         tk = untrained("byte-level-bpe")
-        trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=SPECIALS, show_progress=False,
+        trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=list(SPECIALS), show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     else:
         tk = untrained("metaspace-unigram")
-        trainer = trainers.UnigramTrainer(vocab_size=size, special_tokens=SPECIALS, unk_token="<unk>",
+        trainer = trainers.UnigramTrainer(vocab_size=size, special_tokens=list(SPECIALS), unk_token="<unk>",
                                           show_progress=False)
     tk.train_from_iterator(_lines(paths, status), trainer=trainer)
     tk.save(str(out / "tokenizer.json"))
@@ -196,7 +196,7 @@ def _train_superbpe(paths: Sequence[Path], size: int, out: Path, status: _Status
 
     t = int(size * SUPERBPE_TRANSITION)
     stage1 = untrained("byte-level-bpe")
-    trainer = trainers.BpeTrainer(vocab_size=t, special_tokens=SPECIALS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=t, special_tokens=list(SPECIALS), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     status.phase("stage 1: subwords")
     stage1.train_from_iterator(_lines(paths, status), trainer=trainer)
@@ -243,7 +243,7 @@ def _train_superbpe(paths: Sequence[Path], size: int, out: Path, status: _Status
     from tokenizers import decoders
 
     tk.decoder = decoders.ByteLevel()
-    tk.add_special_tokens(SPECIALS)
+    tk.add_special_tokens(list(SPECIALS))
     tk.save(str(out / "tokenizer.json"))
     return {"transition_vocab_size": len(vocab1), "stage2_merges": len(merges) - len(merges1)}
 

@@ -343,3 +343,49 @@ def test_an_interrupted_adapt_says_resume_has_nothing_to_continue(env, tmp_path,
                                             r"without --resume to start from step 1"):
         adapt(adapt_config(env, out, steps=6, save_every=5, eval=None, resume=True))
     assert T.check_adapt_out(adapt_config(env, out)) == out  # without --resume: its own folder, started over
+
+
+def _crafted_adapter(src, dst, **changes):
+    """A copy of adapter ``src`` whose adapter_config.json has ``changes``, its recipe re-hashed
+    to match (as a crafter would: the sha256 check alone does not stop it)."""
+    import hashlib
+
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "adapter_config.json").read_text())
+    cfg.update(changes)
+    (dst / "adapter_config.json").write_text(json.dumps(cfg))
+    rec = json.loads((dst / "hypertok_adapt.json").read_text())
+    rec["files"]["adapter_config.json"] = hashlib.sha256((dst / "adapter_config.json").read_bytes()).hexdigest()
+    (dst / "hypertok_adapt.json").write_text(json.dumps(rec))
+    return dst
+
+
+@pytest.mark.parametrize("changes, says", [
+    ({"r": 10 ** 6}, "declares LoRA rank r = 1000000 but the weights have rank 4"),
+    ({"r": 8}, "declares LoRA rank r = 8 but the weights have rank 4"),
+    ({"r": "4"}, "is not a positive integer"),
+    ({"rank_pattern": {"q_proj": 10 ** 6}}, "LoRA rank 1000000 is not an integer from 1 to 32, the hidden size of"),
+    ({"peft_type": "PREFIX_TUNING", "num_virtual_tokens": 10 ** 9}, "peft_type is 'PREFIX_TUNING'"),
+    ({"layer_replication": [[0, 2]] * 1000}, "layer_replication"),
+    ({"init_lora_weights": "pissa"}, "init_lora_weights is 'pissa'"),
+    ({"trainable_token_indices": {"embed_tokens": [5] * 100000}}, "not a list of distinct row ids"),
+    ({"trainable_token_indices": {"embed_tokens": [10 ** 9]}}, "names rows outside the model's"),
+])
+def test_crafted_peft_config_is_refused_before_peft_allocates(env, small, tmp_path, monkeypatch, changes, says):
+    """Issue 24 item 8: peft builds every LoRA layer at its declared rank before it reads a
+    weight (r = 1e6 on this tiny base: gigabytes). The declared shapes are checked against the
+    weights and the base first, and peft (like the base model) is never reached."""
+    import peft
+
+    import hypertok.adapt.model as M
+
+    def boom(*a, **k):
+        raise AssertionError("peft or the base was loaded before the adapter config was checked")
+
+    monkeypatch.setattr(peft.PeftModel, "from_pretrained", boom)
+    monkeypatch.setattr(M, "load_base_model", boom)
+    d = _crafted_adapter(small, tmp_path / "crafted", **changes)
+    with pytest.raises(HyperTokError, match="adapter config is corrupt or crafted") as e:
+        AdaptedModel.from_pretrained(env["base"], d, device="cpu")
+    assert says in str(e.value)
+    assert str(d / "adapter_config.json") in str(e.value)

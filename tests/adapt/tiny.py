@@ -46,18 +46,13 @@ def make_text(n_docs: int, seed: int) -> str:
 def make_base(d, sp_model, seed: int, vocab_size: int | None = None, bos_id: int = 1, eos_id: int = 2):
     """The tiny random model in folder ``d``, with ``sp_model`` as its ``tokenizer.model`` (``None``: the
     tokenizer files are already in ``d``, and ``vocab_size`` must be given)."""
-    import torch
-    from transformers import MistralConfig, MistralForCausalLM
+    from hypertok.adapt.tiny import tiny_model
 
-    torch.manual_seed(seed)
     if sp_model is not None:
         import sentencepiece as spm
 
         vocab_size = vocab_size or spm.SentencePieceProcessor(model_file=str(sp_model)).get_piece_size()
-    cfg = MistralConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                        sliding_window=None, tie_word_embeddings=False, bos_token_id=bos_id, eos_token_id=eos_id)
-    MistralForCausalLM(cfg).save_pretrained(d)
+    tiny_model(vocab_size, bos_id, eos_id, hidden_size=32, seed=seed, max_positions=256).save_pretrained(d)
     if sp_model is not None:
         (d / "tokenizer.model").write_bytes(sp_model.read_bytes())
     return d

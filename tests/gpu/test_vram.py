@@ -308,3 +308,32 @@ def test_a_results_file_from_before_liger_still_renders(tmp_path):
     assert {r["loss"] for r in saved["vs_base"]} == {"full", "chunked"}
     assert all(r["source"] == "measured" for r in saved["vs_base"])
     assert (tmp_path / "train_vs_base.png").is_file()
+
+
+def test_vram_writes_again_into_its_folder_but_never_over_a_users_results(setup, tmp_path, capsys, monkeypatch):
+    """Issue 24: an earlier vram's results are replaced, the user's other files stay, and a
+    user's summary.md or results.json is refused (exit 2, one line) and kept byte for byte."""
+    mistral_test_file()
+    from hypertok.cli import main
+
+    monkeypatch.setattr(bench, "cuda_available", lambda: False)
+    model, text, tokdir = setup
+    argv = ["vram", "--model", str(model), "--tokenizer", "mistral-v3", "--text", str(text), "--chars", "2000",
+            "--no-measure", "--quiet", "--out"]
+    out = tmp_path / "v"
+    out.mkdir()
+    (out / "notes.txt").write_bytes(b"mine")
+    assert main([*argv, str(out)]) == 0 and main([*argv, str(out)]) == 0
+    assert (out / "notes.txt").read_bytes() == b"mine"
+    for name in ("summary.md", "results.json"):
+        mine = tmp_path / f"mine_{name}"
+        mine.mkdir()
+        (mine / name).write_bytes(b"my table")
+        capsys.readouterr()
+        assert main([*argv, str(mine)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"holds {name}, which `hypertok vram` did not write" in err
+        assert (mine / name).read_bytes() == b"my table" and [p.name for p in mine.iterdir()] == [name]
+    with pytest.raises(HyperTokError, match="holds summary.md"):  # the Python API too
+        vram.sweep(VramConfig(model=str(model), tokenizers=["mistral-v3"], text=str(text), chars=[2000],
+                              out=str(tmp_path / "mine_summary.md")), progress=False)

@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import __version__
 from .errors import HyperTokError
 
 
@@ -109,6 +110,8 @@ def make_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="quick start: hypertok demo   |   hypertok build --corpus train.txt --vocab-size 64000 --out tok && "
         "echo 'Привет, мир' | hypertok encode tok --symbols",
     )
+    parser.add_argument("--version", action="version", version=f"hypertok {__version__}",
+                        help="print the package version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
     for name, cmd in COMMANDS.items():
         p = sub.add_parser(name, help=cmd.help, description=cmd.help[:1].upper() + cmd.help[1:] + ".")
@@ -118,7 +121,7 @@ def make_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_of(argv: list[str]) -> str | None:
-    """The first word of ``argv`` that is not an option (the top level has only -h)."""
+    """The first word of ``argv`` that is not an option (the top level has only -h and --version)."""
     return next((a for a in argv if not a.startswith("-")), None)
 
 

@@ -282,13 +282,15 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; on success it becomes ``path``.
 
     An existing folder ``path`` is replaced only once the new folder is complete (it is
     moved aside, the new one renamed in, then the old one deleted). The caller decides
-    whether replacing is allowed; a *file* at ``path`` is never replaced. On an exception
-    the temporary folder is deleted. The folder gets the umask's permissions.
+    whether replacing is allowed; with ``replace=False`` a ``path`` that appeared while the
+    folder was written (another process made it) is never replaced: the write fails, naming
+    it (issue 24, item 6). A *file* at ``path`` is never replaced. On an exception the
+    temporary folder is deleted. The folder gets the umask's permissions.
 
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "tok"
@@ -306,6 +308,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        if os.path.lexists(out) and not replace:  # checked again right before the rename
+            raise HyperTokError(f"{out}: appeared while this was being written (another process made it); "
+                                "nothing was replaced: choose another output folder, or run again to rewrite it")
         if out.exists():
             old = leftover_name(out, "old")
             out.rename(old)
@@ -369,6 +374,77 @@ def move_into(src: str | os.PathLike, out: str | os.PathLike, last: Iterable[str
     return [name for _, _, name in moves]
 
 
+LOCK_MARK = b"hypertok lock"
+
+
+def lock_path(out: str | os.PathLike) -> Path:
+    """The lock file of an output folder: ``OUT.lock`` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".lock")
+
+
+@contextmanager
+def output_lock(out: str | os.PathLike, command: str = "hypertok") -> Iterator[Path]:
+    """Hold an exclusive lock on ``out`` (``fcntl.flock`` on ``OUT.lock`` beside it) while
+    writing it; the file is removed afterwards (issue 24, item 6).
+
+    A second writer does not wait and does not write: it fails at once with one line naming
+    the lock. A lock file left by a killed process holds no lock (the kernel released it)
+    and is reused. A file of the user's at ``OUT.lock`` is never locked, truncated or removed.
+    Without ``fcntl`` (Windows) nothing is locked.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "tok"
+    >>> with output_lock(out) as lock:
+    ...     with output_lock(out):
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    hypertok.errors.HyperTokError: .../tok.lock: another hypertok is writing .../tok now (it holds this lock); wait for it to finish, or choose another output folder
+    >>> lock.exists()
+    False
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        yield lock_path(out)
+        return
+    out = Path(out)
+    lock = lock_path(out)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as e:
+            raise HyperTokError(f"{lock}: cannot open the lock file of {out} ({e.strerror}); "
+                                "move it away if it is not HyperTok's") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise HyperTokError(f"{lock}: another {command} is writing {out} now (it holds this lock); "
+                                "wait for it to finish, or choose another output folder") from None
+        try:  # the holder before us may have removed the file we opened: lock the one at the path
+            same = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        held = os.pread(fd, 64, 0)
+        if held and not held.startswith(LOCK_MARK):
+            raise HyperTokError(f"{lock}: exists and is not a HyperTok lock file; move it away to write {out}")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, LOCK_MARK + f" pid {os.getpid()}\n".encode(), 0)
+        try:
+            yield lock
+        finally:
+            os.unlink(lock)  # while still holding it: a waiter then finds a new file
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def beside(out: str | os.PathLike, last: Iterable[str] = (), remove_first: Iterable[str] = ()) -> Iterator[Path]:
     """Yield a fresh hidden folder next to ``out`` to write into; on success its files move
@@ -379,8 +455,8 @@ def beside(out: str | os.PathLike, last: Iterable[str] = (), remove_first: Itera
     exception nothing has moved and the hidden folder is removed.
     """
     out = Path(out)
-    if not out.exists():
-        with atomic_dir(out) as tmp:
+    if not out.exists():  # a folder that appears meanwhile is not replaced wholesale
+        with atomic_dir(out, replace=False) as tmp:
             yield tmp
         return
     if out.is_symlink() or not out.is_dir():

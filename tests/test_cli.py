@@ -177,3 +177,30 @@ def test_eval_help_says_the_bounds_of_its_windows(monkeypatch):
     shown = {(a.option_strings or [a.dest])[0]: h for a, h in _arguments("eval")}
     for flag in ("--seq-len", "--gen-tokens", "--context-chars"):
         assert f"at most {MAX_CONTEXT}" in shown[flag], (flag, shown[flag])
+
+
+def test_version_prints_the_package_version(capsys):
+    """Issue 24, item 16: ``hypertok --version``."""
+    import hypertok
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"hypertok {hypertok.__version__}\n" == "hypertok 0.1.0\n"
+
+
+def test_build_help_example_copies_into_a_shell(capsys):
+    """Issue 24, item 14: the example quoted its glob, so the shell passed ``*`` on and the
+    build failed; copied as shown, the shell must expand it."""
+    import shlex
+
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    example = text[text.index("example: ") + len("example: "):].split(" (")[0]
+    assert example.startswith("hypertok build --corpus ")
+    words = shlex.split(example)
+    assert "'" not in example and '"' not in example  # nothing quoted, the glob least of all
+    assert "../shared/corpora/modern/ru-modern-train-*.txt.xz" in words
+    args = make_parser("build").parse_args(words[1:])
+    assert args.vocab_size == 64000 and args.out == "tok64k" and len(args.corpus) == 2

@@ -28,7 +28,7 @@ from .candidates import GENERATORS
 from .config import BuildConfig
 from .corpus import count_corpus, resolve_corpus, with_progress
 from .pretokenize import unit_kind
-from .select import NO_SUPERBPE, select_entries
+from .select import NO_SUPERBPE, effective_config, select_entries
 from .symbols import allocate
 from .wordlist import count_wordlist
 
@@ -68,6 +68,7 @@ def build(corpus, out, cfg: BuildConfig | None = None, overwrite: bool = False, 
                             "none: give --corpus FILES, or leave out --holdout")
     word_ngrams = GENERATORS[cfg.mode].word_ngrams
     counts = count_corpus(paths, cfg, progress, word_ngrams) if paths else count_wordlist()
+    cfg = effective_config(cfg, counts)  # what is trained is what config.json records
     entries, preferred_by_surface = select_entries(counts, cfg, progress, paths)
     _add_lemmas(entries, progress)
 

@@ -33,7 +33,8 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
                           f"corpus: {' + '.join(DEFAULT_CORPUS)} under ../shared/corpora (or $HYPERTOK_CORPORA); "
                           "--corpus navec uses the navec 250K-word list that ships in natasha (offline).")
     parser.epilog = ("example: hypertok build --corpus ../shared/corpora/ruslit/train.txt "
-                     "'../shared/corpora/modern/ru-modern-train-*.txt.xz' --vocab-size 64000 --mode concept --out tok64k")
+                     "../shared/corpora/modern/ru-modern-train-*.txt.xz --vocab-size 64000 --mode concept --out tok64k "
+                     "(the shell expands the glob; --corpus also takes a folder)")
     parser.add_argument("--corpus", nargs="*", default=["default"],
                         help="UTF-8 text files or folders, .xz/.gz/.zst read directly (streamed); 'default' = the "
                              "shared modern + ruslit corpus; 'navec' = the offline word list (default: default)")

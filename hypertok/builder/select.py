@@ -60,6 +60,24 @@ NO_SUPERBPE = ("backbone=superbpe trains SuperBPE on the corpus files and prunes
 TAIL_SHARE = 0.18  # the tail fallback's share when backbone="bpe" cannot run (no corpus sample)
 
 
+def effective_config(cfg: BuildConfig, counts: Counts) -> BuildConfig:
+    """The config the build really runs: ``backbone="bpe"`` needs a corpus sample to compete on
+    measured use, and a word list (navec) has none, so it trains the tail fallback at
+    ``TAIL_SHARE``; the config then says so (``backbone="tail"``, ``fallback_share=0.18``), and
+    ``config.json`` records what was trained, not what was asked for (issue 24, item 16).
+
+    >>> from types import SimpleNamespace
+    >>> c = effective_config(BuildConfig(), SimpleNamespace(sample=[]))
+    >>> c.backbone, c.fallback_share
+    ('tail', 0.18)
+    >>> effective_config(BuildConfig(), SimpleNamespace(sample=["a"])).backbone
+    'bpe'
+    """
+    if cfg.backbone == "bpe" and not counts.sample:
+        return replace(cfg, backbone="tail", fallback_share=TAIL_SHARE)
+    return cfg
+
+
 def select_entries(counts: Counts, cfg: BuildConfig, progress: bool = False,
                    paths: list | None = None) -> tuple[list[Entry], dict[str, str]]:
     """Spend the budget: characters, fallback pieces, then entries by saving. Returns entries

@@ -48,6 +48,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import HyperTokError
+from ..files import output_lock
 from .format import (BYTE0, SPECIAL_NAMES, Entry, check_out_dir, entry_bytes, normalizer_name,
                      normalizer_of, parse_byte_piece, read_directory, special_tokens, write_directory)
 from .engine import SentencePieceEngine
@@ -382,9 +383,15 @@ class HyperTok:
         An existing ``directory`` is written only with ``overwrite`` and only when it is a
         HyperTok directory (or empty); HyperTok's four files are replaced and every other
         file there stays, as with transformers' ``save_pretrained``. Nothing is ever removed.
+        The write holds ``DIRECTORY.lock`` (:func:`hypertok.files.output_lock`): a second save
+        or build of the same directory meanwhile fails with one line naming the lock, and the
+        checks are made again under it, so a folder another build made meanwhile is never
+        replaced without ``overwrite`` (issue 24, item 6).
         """
         out = check_out_dir(directory, overwrite)
-        self.config = write_directory(out, self.entries, self.hf, self.config)
+        with output_lock(out):
+            out = check_out_dir(directory, overwrite)  # again, under the lock
+            self.config = write_directory(out, self.entries, self.hf, self.config)
         self.path = out
         return out
 

@@ -85,3 +85,33 @@ def test_superbpe_backbone_needs_corpus_files(tmp_path):
 def test_unknown_backbone_names_the_choices():
     with pytest.raises(HyperTokError, match="bpe, superbpe, tail"):
         BuildConfig(backbone="super")
+
+
+def test_a_build_without_a_corpus_sample_records_the_tail_fallback_it_trains():
+    """Issue 24, item 16: the demo (navec, no sample) trained the tail fallback while its
+    config.json said ``backbone: bpe``; the config a build records is the one it ran."""
+    from types import SimpleNamespace
+
+    from hypertok.builder.select import TAIL_SHARE, effective_config
+
+    cfg = effective_config(BuildConfig(vocab_size=2000), SimpleNamespace(sample=[]))
+    assert (cfg.backbone, cfg.fallback_share) == ("tail", TAIL_SHARE)
+    asked = BuildConfig(vocab_size=2000, backbone="tail", fallback_share=0.3)
+    assert effective_config(asked, SimpleNamespace(sample=[])) == asked  # what was asked and ran
+    assert effective_config(BuildConfig(), SimpleNamespace(sample=["x"])).backbone == "bpe"
+
+
+@pytest.mark.slow
+def test_the_navec_build_records_backbone_tail(tmp_path):
+    import json
+
+    build([], tmp_path / "tok", BuildConfig(vocab_size=2000, mode="word"))
+    recorded = json.loads((tmp_path / "tok" / "config.json").read_text(encoding="utf-8"))["build"]
+    assert (recorded["backbone"], recorded["fallback_share"]) == ("tail", 0.18)
+
+
+def test_a_corpus_build_records_backbone_bpe(tiny_tok):
+    import json
+
+    recorded = json.loads((tiny_tok.path / "config.json").read_text(encoding="utf-8"))["build"]
+    assert recorded["backbone"] == "bpe"

@@ -242,3 +242,119 @@ def test_default_corpus_names(tmp_path, monkeypatch):
     assert resolve_corpus(["navec"]) == []
     with pytest.raises(HyperTokError, match="cannot be combined"):
         resolve_corpus(["navec", "x.txt"])
+
+
+# -- issue 24, item 6: one writer at a time ------------------------------------------------------
+
+def _snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def _build_args(tiny_corpus, out, *extra):
+    return ["build", "--corpus", str(tiny_corpus), "--vocab-size", "700", "--mode", "word", "--out", str(out), *extra]
+
+
+def test_a_second_build_fails_on_the_lock_held_by_another_process(tiny_tok, tiny_corpus, tmp_path, capsys):
+    """Two `build --force` on one folder: the one that finds the lock held writes nothing and
+    says so in one line naming the lock; the folder stays byte-identical."""
+    import subprocess
+    import sys
+
+    from hypertok.cli import main
+
+    out = tmp_path / "tok"
+    shutil.copytree(tiny_tok.path, out)
+    (out / "notes.txt").write_text("mine")
+    before = _snapshot(out)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from hypertok.files import output_lock\n"
+         f"with output_lock({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert main(_build_args(tiny_corpus, out, "--force")) == 2
+    finally:
+        holder.communicate("")
+    err = capsys.readouterr().err  # progress bars, then the one error line
+    assert "Traceback" not in err and err.count("error") == 1
+    assert err.splitlines()[-1] + "\n" == (f"hypertok build: error: {tmp_path / 'tok.lock'}: another hypertok is writing {out} now "
+                   "(it holds this lock); wait for it to finish, or choose another output folder\n")
+    assert _snapshot(out) == before
+    assert holder.returncode == 0 and not (tmp_path / "tok.lock").exists()  # the holder removed it
+
+
+def test_a_build_takes_and_removes_the_lock(tiny_corpus, tmp_path, monkeypatch):
+    import hypertok.core.tokenizer as tokenizer_module
+    from hypertok.files import output_lock
+
+    seen = []
+
+    def watching(out):
+        seen.append(out)
+        return output_lock(out)
+
+    monkeypatch.setattr(tokenizer_module, "output_lock", watching)
+    out = tmp_path / "tok"
+    build([tiny_corpus], out, BuildConfig(vocab_size=700, mode="word"))
+    assert seen == [out] and sorted(p.name for p in tmp_path.iterdir()) == ["tok"]
+    with output_lock(out):  # a held lock: a plain save fails too, naming it
+        with pytest.raises(HyperTokError, match=r"tok\.lock: another hypertok is writing"):
+            HyperTok.load(out).save(out, overwrite=True)
+
+
+def test_a_build_without_force_never_replaces_a_folder_made_meanwhile(tiny_tok, tmp_path, monkeypatch):
+    """Another build finished while this one counted: under the lock the check is made again."""
+    import contextlib
+
+    import hypertok.core.tokenizer as tokenizer_module
+    from hypertok.files import output_lock
+
+    out = tmp_path / "tok"
+
+    @contextlib.contextmanager
+    def other_build_finished_first(o):
+        shutil.copytree(tiny_tok.path, out)
+        with output_lock(o) as lock:
+            yield lock
+
+    monkeypatch.setattr(tokenizer_module, "output_lock", other_build_finished_first)
+    with pytest.raises(HyperTokError, match=r"tok already exists; pass --force"):
+        HyperTok.load(tiny_tok.path).save(out)
+    assert _snapshot(out) == _snapshot(tiny_tok.path)
+
+
+def test_a_folder_that_appears_right_before_the_rename_is_not_replaced(tiny_tok, tmp_path, monkeypatch):
+    """The last check is at the rename itself: a folder made by anyone while the files were
+    written stays as it is, and nothing is left beside it."""
+    import hypertok.core.tokenizer as tokenizer_module
+
+    out = tmp_path / "tok"
+    real = tokenizer_module.write_directory
+
+    def made_meanwhile(o, *args):
+        import hypertok.files as files
+
+        real_atomic = files.atomic_dir
+
+        def late(path, replace=True):
+            cm = real_atomic(path, replace)
+            tmp = cm.__enter__()
+
+            class _Late:
+                def __enter__(self):
+                    return tmp
+
+                def __exit__(self, *exc):
+                    out.mkdir()
+                    (out / "theirs.txt").write_text("theirs")
+                    return cm.__exit__(*exc)
+            return _Late()
+
+        monkeypatch.setattr(files, "atomic_dir", late)
+        return real(o, *args)
+
+    monkeypatch.setattr(tokenizer_module, "write_directory", made_meanwhile)
+    with pytest.raises(HyperTokError, match=r"tok: appeared while this was being written .* nothing was replaced"):
+        HyperTok.load(tiny_tok.path).save(out)
+    assert _snapshot(out) == {"theirs.txt": b"theirs"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tok"]

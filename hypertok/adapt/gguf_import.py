@@ -28,6 +28,7 @@ is issue 22's); no architecture beyond the classes below.
 from __future__ import annotations
 
 import argparse
+from abc import ABC, abstractmethod
 import json
 import os
 import re
@@ -106,7 +107,7 @@ class GGUFFile:
         else:
             try:
                 x = gguf.quants.dequantize(t.data, t.tensor_type)
-            except NotImplementedError:
+            except NotImplementedError:  # the gguf package's answer for a type it cannot dequantise
                 raise HyperTokError(f"{self.path}: tensor {name} is of type {t.tensor_type.name}, which the gguf "
                                     f"package cannot dequantise") from None
         return np.ascontiguousarray(x.reshape(shape), dtype=np.float32)
@@ -122,8 +123,9 @@ class GGUFFile:
 _LAYER = re.compile(r"blk\.(\d+)\.(.+)\.weight")
 
 
-class Architecture:
-    """One GGUF architecture: its transformers config and tensor layout. Subclasses fill the tables."""
+class Architecture(ABC):
+    """One GGUF architecture: its transformers config and tensor layout. Subclasses fill the tables
+    and say how the file's metadata becomes a transformers config."""
 
     name = ""
     layer_names: dict[str, str] = {}  # GGUF name inside a block -> transformers name inside a layer
@@ -160,8 +162,9 @@ class Architecture:
                     bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["padding"],
                     tie_word_embeddings=self.tied)
 
+    @abstractmethod
     def config(self):
-        raise NotImplementedError
+        """The transformers config of the model in the file."""
 
     def hf_name(self, name: str) -> str:
         base = name[:-len(".weight")] if name.endswith(".weight") else name

@@ -66,6 +66,8 @@ COMMANDS: dict[str, Command] = {
     "vram": Command("hypertok.gpu.vram", "GPU memory and speed per tokenizer: analytic model + CUDA measurement, break-even table"),
     "import": Command("hypertok.adapt.gguf_import",
                       "a GGUF model file -> a transformers folder to adapt (dequantised weights, the file's own tokenizer)"),
+    "export-gguf": Command("hypertok.adapt.gguf_export",
+                           "a transformers model folder -> one GGUF file for llama.cpp (HyperTok's ids, f16/q8_0/q4_0/q4_k_m)"),
     "prepare": Command("hypertok.adapt.cli", "encode documents into packed token arrays for training", "prepare"),
     "adapt": Command("hypertok.adapt.cli", "move a local Mistral-class model onto a HyperTok vocabulary (LoRA + new rows)", "adapt"),
     "eval": Command("hypertok.adapt.cli", "bits per character, generation chars/s and new-token share of a model",

@@ -128,6 +128,7 @@ class Architecture(ABC):
     and say how the file's metadata becomes a transformers config."""
 
     name = ""
+    model_types: tuple[str, ...] = ()  # transformers' model_type values written as this architecture (export)
     layer_names: dict[str, str] = {}  # GGUF name inside a block -> transformers name inside a layer
     top_names = {"token_embd": "model.embed_tokens.weight", "output_norm": "model.norm.weight",
                  "output": "lm_head.weight"}
@@ -180,11 +181,43 @@ class Architecture(ABC):
         """Undo what llama.cpp's converter did to tensor ``name`` (numpy float32)."""
         return x
 
+    # The way back (``hypertok export-gguf``): the same tables, read from transformers to GGUF.
+
+    @classmethod
+    def gguf_name(cls, hf_name: str) -> str:
+        """The GGUF name of transformers weight ``hf_name``."""
+        top = {v: k for k, v in cls.top_names.items()}
+        if hf_name in top:
+            return top[hf_name] + ".weight"
+        m = re.fullmatch(r"model\.layers\.(\d+)\.(.+)\.weight", hf_name)
+        inside = {v: k for k, v in cls.layer_names.items()}
+        if m and m.group(2) in inside:
+            return f"blk.{m.group(1)}.{inside[m.group(2)]}.weight"
+        raise HyperTokError(f"weight {hf_name!r} has no place in llama.cpp's {cls.name} layout")
+
+    @classmethod
+    def to_gguf(cls, name: str, x, config: dict):
+        """Do to GGUF tensor ``name`` what llama.cpp's converter does (the inverse of :meth:`convert`)."""
+        return x
+
+    @classmethod
+    def write_config(cls, w, config: dict) -> None:
+        """The ``{arch}.*`` metadata of a transformers ``config.json`` (a dict), on a ``gguf.GGUFWriter``."""
+        heads = int(config["num_attention_heads"])
+        w.add_context_length(int(config.get("max_position_embeddings", 4096)))
+        w.add_embedding_length(int(config["hidden_size"]))
+        w.add_block_count(int(config["num_hidden_layers"]))
+        w.add_feed_forward_length(int(config["intermediate_size"]))
+        w.add_head_count(heads)
+        w.add_head_count_kv(int(config.get("num_key_value_heads") or heads))
+        w.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
+
 
 class Gemma3(Architecture):
     """Gemma 3 (text): RMSNorm weights are stored as ``1 + w``; no q/k permutation."""
 
     name = "gemma3"
+    model_types = ("gemma3_text",)
     layer_names = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
                    "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
                    "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
@@ -204,11 +237,33 @@ class Gemma3(Architecture):
     def convert(self, name: str, x):
         return x - 1.0 if name.endswith("norm.weight") else x
 
+    @classmethod
+    def to_gguf(cls, name: str, x, config: dict):
+        return x + 1.0 if name.endswith("norm.weight") else x
+
+    @classmethod
+    def write_config(cls, w, config: dict) -> None:
+        super().write_config(w, config)
+        head_dim = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+        for key in ("attn_logit_softcapping", "final_logit_softcapping"):
+            if config.get(key):
+                raise HyperTokError(f"config.json sets {key}; llama.cpp's gemma3 has none")
+        if int(config.get("query_pre_attn_scalar", head_dim)) != head_dim:
+            raise HyperTokError("config.json's query_pre_attn_scalar differs from head_dim; llama.cpp's gemma3 "
+                                "scales queries by head_dim")
+        rope = config.get("rope_parameters") or {}
+        theta = (rope.get("full_attention") or rope).get("rope_theta", config.get("rope_theta", 1e6))
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
+        w.add_rope_freq_base(float(theta))
+        w.add_sliding_window(int(config.get("sliding_window") or 4096))
+
 
 class Llama(Architecture):
     """Llama / Mistral: q and k rows were permuted for llama.cpp's rotary layout."""
 
     name = "llama"
+    model_types = ("llama", "mistral")
     layer_names = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
                    "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
                    "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
@@ -229,6 +284,26 @@ class Llama(Architecture):
             return unpermute(x, heads)
         return x
 
+    @classmethod
+    def to_gguf(cls, name: str, x, config: dict):
+        if name.endswith("attn_q.weight") or name.endswith("attn_k.weight"):
+            heads = int(config["num_attention_heads"])
+            if name.endswith("attn_k.weight"):
+                heads = int(config.get("num_key_value_heads") or heads)
+            return permute(x, heads)
+        return x
+
+    @classmethod
+    def write_config(cls, w, config: dict) -> None:
+        super().write_config(w, config)
+        head_dim = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+        rope = config.get("rope_parameters") or {}
+        if rope.get("rope_type", "default") != "default":
+            raise HyperTokError(f"config.json's rope_type {rope['rope_type']!r}; export-gguf writes default rope only")
+        w.add_rope_freq_base(float(rope.get("rope_theta", config.get("rope_theta", 10000.0))))
+        w.add_rope_dimension_count(head_dim)
+        w.add_vocab_size(int(config["vocab_size"]))
+
 
 ARCHITECTURES: dict[str, type[Architecture]] = {"gemma3": Gemma3, "llama": Llama}
 
@@ -244,6 +319,17 @@ def unpermute(w, heads: int):
     """
     rows = w.shape[0]
     return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def permute(w, heads: int):
+    """llama.cpp's ``permute`` of q/k rows (``convert_hf_to_gguf.py``, ``LlamaModel.permute``).
+
+    >>> import numpy as np
+    >>> w = np.arange(8.0).reshape(8, 1)
+    >>> unpermute(permute(w, 2), 2).ravel().tolist()
+    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    """
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def architecture_of(g: GGUFFile) -> Architecture:

@@ -162,8 +162,9 @@ def configure_merge(p: argparse.ArgumentParser) -> None:
     p.formatter_class = HelpFormatter
     p.description = ("Merge LoRA and the new rows into the resized base and save a full model as save_pretrained "
                      "does (safetensors shards with an index, config, generation_config, tokenizer.json and "
-                     "tokenizer_config.json whose ids are the model's rows), which plain transformers, vLLM and "
-                     "llama.cpp's converter read; HyperTok's recipe and vocabulary lie beside them.")
+                     "tokenizer_config.json whose ids are the model's rows), which plain transformers and vLLM read; "
+                     "HyperTok's recipe and vocabulary lie beside them. For llama.cpp, `hypertok export-gguf` writes the "
+                     "merged folder as one GGUF file (llama.cpp's own converter cannot read its Unigram tokenizer.json).")
     p.epilog = "example: hypertok merge --base ~/models/Mistral-7B-v0.3 --adapter adapters/ru32k --out merged-ru32k"
     p.add_argument("--base", required=True, help="local checkpoint folder")
     p.add_argument("--adapter", required=True, help="adapter folder from `hypertok adapt`")

@@ -402,8 +402,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         "Architectures: " + ", ".join(t for a in ARCHITECTURES.values() for t in a.model_types) + ". "
         "The tokenizer goes into the file: a HyperTok (Unigram) tokenizer.json as llama.cpp's Unigram tokenizer "
         "(t5/UGM: the same Viterbi over the same scores, so the same ids, except on characters no piece spells: "
-        "llama.cpp has no byte fallback and reads them as <unk>), a SentencePiece tokenizer.model as llama.cpp's "
-        "SentencePiece one. Byte-level BPE tokenizers (Llama 3, Tekken) cannot be written. Needs the gguf "
+        "llama.cpp's UGM has no byte fallback and reads them as <unk>), a SentencePiece tokenizer.model as llama.cpp's "
+        "SentencePiece one. The character U+2581 is read as a space by llama.cpp. Byte-level BPE tokenizers (Llama 3, "
+        "Tekken) cannot be written. Needs the gguf "
         "package (the train extra); --quant q4_k_m needs llama-cpp-python (the llamacpp extra).")
     p.epilog = ("example: hypertok merge --base models/gemma3-270m --adapter ad64k --out merged64k; "
                 "hypertok export-gguf merged64k merged64k-q8_0.gguf --quant q8_0; "

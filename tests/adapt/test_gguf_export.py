@@ -204,3 +204,30 @@ def test_llama_cpp_runs_the_gemma_layout(env, tmp_path):
     llm.eval(ids)
     got = np.asarray(llm.scores[:len(ids)])
     assert np.abs(got - want).max() < 1e-3
+
+
+def test_readme_and_every_help_say_the_same_of_gguf():
+    """One story of GGUF: llama.cpp's converter cannot read a merged folder, export-gguf writes it, with
+    the quantisations it lists; import and export point at each other."""
+    import argparse
+    import re
+    from pathlib import Path
+
+    from hypertok.adapt.gguf_export import QUANTS
+    from hypertok.cli import make_parser
+
+    def help_of(name):
+        sub = next(a for a in make_parser(name)._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        return " ".join(sub.format_help().split())
+
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
+    merge, export, imp = help_of("merge"), help_of("export-gguf"), help_of("import")
+    assert "llama.cpp's own converter cannot read" in merge and "export-gguf" in merge
+    assert "**llama.cpp** cannot convert a merged folder itself" in readme
+    assert not re.search(r"llama\.cpp's converter reads?\b", merge + export + imp + readme)
+    section = readme[readme.index("GGUF out: HyperTok models in llama.cpp"):readme.index("On N GPUs")]
+    for q in QUANTS:
+        assert q in export and f"`{q}`" in section, q
+    for claim in ("no byte fallback", "<unk>", "U+2581"):
+        assert claim in section and claim in export.replace("▁ (U+2581)", "U+2581"), claim
+    assert "export-gguf" in imp and "hypertok import" in export

@@ -224,6 +224,18 @@ def load_base_model(path: str | os.PathLike, dtype: str = "auto", device: str = 
 # peft
 # ----------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def quiet_peft():
+    """Silence the one FutureWarning peft triggers in transformers 5 on every model command (it reads
+    ``model.is_gradient_checkpointing``, renamed ``is_activation_checkpointing``; issue 24, item 16).
+    Every other warning still shows."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def wrap_peft(model, recipe, lora_r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.0, rows: str = "tokens"):
     """LoRA on all linear layers, plus the new rows (trainable_token_indices) or whole matrices."""
     import torch
@@ -239,7 +251,8 @@ def wrap_peft(model, recipe, lora_r: int = 16, lora_alpha: int = 32, lora_dropou
         kw["modules_to_save"] = ["embed_tokens"] if tied else ["embed_tokens", "lm_head"]
     cfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules="all-linear",
                      task_type="CAUSAL_LM", **kw)
-    model = get_peft_model(model, cfg)
+    with quiet_peft():
+        model = get_peft_model(model, cfg)
     for p in model.parameters():  # float32 master copies of what trains (bf16 bases: new rows too)
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
@@ -346,7 +359,8 @@ class AdaptedModel:
         model = load_base_model(base, dtype, device)
         model.resize_token_embeddings(tok.recipe.model_vocab_size, mean_resizing=False)
         try:  # local_files_only: never look the folder's name up on the Hub
-            model = PeftModel.from_pretrained(model, str(adapter_dir), local_files_only=True)
+            with quiet_peft():
+                model = PeftModel.from_pretrained(model, str(adapter_dir), local_files_only=True)
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             first = str(e).strip().split("\n")[0][:300]
             raise HyperTokError(f"{adapter_dir}: peft cannot load this adapter ({type(e).__name__}: {first})") from None

@@ -116,7 +116,11 @@ def add_lora(model, rank: int = 16):
                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     # bf16 adapters like the base (peft would upcast them to float32 and keep float32 copies of
     # every adapted layer's input for backward).
-    peft_model = get_peft_model(model, cfg, autocast_adapter_dtype=False)
+    import warnings
+
+    with warnings.catch_warnings():  # peft reads transformers 5's deprecated is_gradient_checkpointing
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, cfg, autocast_adapter_dtype=False)
     peft_model.train()
     return peft_model
 

@@ -375,3 +375,17 @@ def test_tokenizer_and_base_that_cannot_be_reconciled(env, tmp_path, no_model_lo
         adapt(_cfg(env, tmp_path / "o2", base=str(bare)))
     with pytest.raises(HyperTokError, match="not a tokenizer directory"):
         adapt(_cfg(env, tmp_path / "o3", tokenizer=str(tmp_path)))
+
+
+def test_model_commands_print_no_transformers_future_warning(env):
+    """Issue 24, item 16: peft's read of ``is_gradient_checkpointing`` warned on every model command."""
+    import warnings
+
+    tok = plan(str(env["base"]), str(env["tok"]), "extend")
+    model = load_base_model(str(env["base"]), "float32", "cpu")
+    resize_and_init(model, tok.recipe)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wrap_peft(model, tok.recipe, 4, 8)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], [str(w.message) for w in caught]

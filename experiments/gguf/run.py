@@ -103,26 +103,25 @@ def logprobs_llama(llm, ids: list[int]):
 
     llm.reset()
     llm.eval(ids)
-    s = np.asarray(llm.scores[:len(ids) - 1], dtype=np.float64)
-    s = s - s.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(s).sum(axis=1))
-    return s[np.arange(len(ids) - 1), ids[1:]] - lse, np.asarray(llm.scores[:len(ids)])
+    scores = np.array(llm.scores[:len(ids)], dtype=np.float32)
+    s = scores[:-1] - scores[:-1].max(axis=1, keepdims=True)
+    lse = np.log(np.exp(s).sum(axis=1, dtype=np.float64))
+    return s[np.arange(len(ids) - 1), ids[1:]] - lse, scores
 
 
 def logits_torch(model, ids: list[int]):
     import torch
 
     with torch.no_grad():
-        return model(input_ids=torch.tensor([ids])).logits[0].double().numpy()
+        return model(input_ids=torch.tensor([ids])).logits[0].float()
 
 
-def bpc_torch(model, ids: list[int]) -> float:
-    import numpy as np
+def nats_torch(model, ids: list[int]) -> float:
+    """Negative log-likelihood (nats) of ids[1:] through transformers."""
+    import torch
 
-    x = logits_torch(model, ids)[:-1]
-    x = x - x.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(x).sum(axis=1))
-    return float(-(x[np.arange(len(ids) - 1), ids[1:]] - lse).sum())
+    logp = torch.log_softmax(logits_torch(model, ids)[:-1].double(), dim=-1)
+    return float(-logp[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum())
 
 
 def generation_round(llm, prompts_ids, n: int, dev_chars_per_token: float) -> dict:
@@ -187,9 +186,9 @@ def main() -> int:
     probe = {n: M.ids(n, wins["ruslit"][0][:300]) for n in names}
     for n in names:
         model = AutoModelForCausalLM.from_pretrained(M.folder[n], dtype=torch.float32).eval()
-        ref[n] = {d: sum(bpc_torch(model, M.ids(n, w)) for w in ws) / math.log(2) / sum(map(len, ws))
+        ref[n] = {d: sum(nats_torch(model, M.ids(n, w)) for w in ws) / math.log(2) / sum(map(len, ws))
                   for d, ws in wins.items()}
-        ref_logits[n] = logits_torch(model, probe[n])
+        ref_logits[n] = logits_torch(model, probe[n]).numpy()
         del model
         print(n, "transformers bits/char", ref[n], flush=True)
     res["transformers_bpc"] = ref

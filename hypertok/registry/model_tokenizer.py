@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import json
 
+from ..core.format import on_score_grid
 from ..errors import HyperTokError
 from .family import BASE_PIECE_SCORE, BASE_PIECE_SPREAD, CHAR_SCORE, RARE_SCORE, BaseFamily
 from .hypertok_dir import HyperTokTokenizer
 from .plan import Vocabulary
 from .recipe import Recipe
 
-__all__ = ["SCORE_DECIMALS", "BASE_PIECE_SCORE", "BASE_PIECE_SPREAD", "CHAR_SCORE", "RARE_SCORE", "model_pieces",
+__all__ = ["SCORE_DECIMALS", "json_score", "BASE_PIECE_SCORE", "BASE_PIECE_SPREAD", "CHAR_SCORE", "RARE_SCORE", "model_pieces",
            "model_tokenizer"]
 
-# Every score of the model tokenizer is rounded to 9 decimals, so that it survives tokenizers'
-# JSON writer and reader exactly: its reader (serde_json) gives some doubles back one unit in the
+# Every score of the model tokenizer off HyperTok's grid is rounded to 9 decimals (:func:`json_score`; a
+# grid score is exact as it is), so that it survives tokenizers' JSON writer and reader exactly: its reader (serde_json) gives some doubles back one unit in the
 # last place off, which flips the cut of two equally good segmentations between the tokenizer
 # that trained and the file that serves (seen on ruslit dev over a full-size Tekken extend). A
 # decimal of at most 15 significant digits is read back exactly. The trainer also reads the
@@ -38,15 +39,28 @@ __all__ = ["SCORE_DECIMALS", "BASE_PIECE_SCORE", "BASE_PIECE_SPREAD", "CHAR_SCOR
 SCORE_DECIMALS = 9
 
 
+def json_score(score: float) -> float:
+    """A score as the model tokenizer writes it: kept exactly when it lies on HyperTok's grid of
+    ``2**-SCORE_BITS`` (at most 14 significant digits, which JSON gives back exactly), else rounded
+    to ``SCORE_DECIMALS``. Rounding a grid score would break exact ties between two equally good
+    cuts by rounding noise: the adapted model's tokenizer cut 3% of ruslit dev lines unlike HyperTok's
+    own, and unlike llama.cpp's search over the same scores (issue 22).
+
+    >>> json_score(-1.01806640625), json_score(-1.0123456789012)
+    (-1.01806640625, -1.012345679)
+    """
+    return float(score) if on_score_grid(score) else round(score, SCORE_DECIMALS)
+
+
 def _hf_pipeline_of(new: Vocabulary):
     """The HF ``tokenizers`` pipeline a vocabulary encodes with (HyperTok or tokenizer.json),
-    a copy (the post-processor set on it stays ours) with Unigram scores of ``SCORE_DECIMALS``."""
+    a copy (the post-processor set on it stays ours) with Unigram scores as :func:`json_score` writes them."""
     from tokenizers import Tokenizer as HFTk
 
     hf = new.tok.hf if isinstance(new, HyperTokTokenizer) else new.tk
     data = json.loads(hf.to_str())
     if (data.get("model") or {}).get("type") == "Unigram":
-        data["model"]["vocab"] = [[p, round(score, SCORE_DECIMALS)] for p, score in data["model"]["vocab"]]
+        data["model"]["vocab"] = [[p, json_score(score)] for p, score in data["model"]["vocab"]]
     return HFTk.from_str(json.dumps(data, ensure_ascii=False))
 
 
@@ -89,7 +103,7 @@ def model_pieces(recipe: Recipe, new: Vocabulary, base: BaseFamily) -> list[tupl
                                 f"{f', as row {seen[content]} does' if content in seen else ''}; the recipe and "
                                 f"the vocabularies disagree, re-run `hypertok adapt`")
         seen[content] = m
-    return [(content, round(score, SCORE_DECIMALS)) for content, score in pieces]
+    return [(content, json_score(score)) for content, score in pieces]
 
 
 def _added_special_rows(recipe: Recipe, new: Vocabulary) -> list[int]:

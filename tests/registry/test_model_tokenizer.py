@@ -235,3 +235,19 @@ def test_autotokenizer_reads_special_tokens_and_normalises_like_the_trainer(conv
         assert tok.encode(nfd) == tok.encode(unicodedata.normalize("NFC", line))
         assert at(nfd, add_special_tokens=False)["input_ids"] == tok.encode(nfd)
         assert tok.decode(tok.encode(nfd)) == unicodedata.normalize("NFC", line)
+
+
+def test_replace_keeps_hypertok_scores_exactly(base, tiny_tok, tmp_path):
+    """Issue 22: a replace model's file holds HyperTok's own grid scores, not rounded ones, so two equally
+    good cuts tie as in HyperTok (and in llama.cpp's search) and the model reads HyperTok's ids."""
+    from hypertok.registry.model_tokenizer import json_score
+
+    new = HyperTokTokenizer.from_dir(tiny_tok.path)
+    tok = AdaptedTokenizer(plan_transfer(base, new, "replace"), new, base)
+    tok.save(tmp_path)
+    mine = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    own = json.loads(tiny_tok.hf.to_str())["model"]["vocab"]
+    assert mine == own
+    assert json_score(-1.01806640625) == -1.01806640625 and json_score(-1.0180664063) == -1.018066406
+    for line in LINES:
+        assert tok.encode(line) == tiny_tok.encode(line), line

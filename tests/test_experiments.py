@@ -27,7 +27,7 @@ SCRIPTS = sorted(p for p in EXPERIMENTS.rglob("*.py")
 
 def test_every_study_folder_has_a_script():
     folders = {p.parent.name for p in SCRIPTS}
-    assert {"adapt", "bases", "compression", "core", "memory", "vram"} <= folders, folders
+    assert {"adapt", "bases", "compression", "core", "gguf", "memory", "vram"} <= folders, folders
 
 
 def test_every_script_answers_help():

@@ -33,14 +33,20 @@ def test_demo_runs(tiny_tok, tmp_path, capsys):
     assert main(["demo", "--out", str(out)]) == 0
     shown = capsys.readouterr().out
     assert shown.count("lossless: True") == 3
+    assert "build with --symbols cjk to see them" in shown  # tiny_tok is built with the default pool
 
 
 @pytest.mark.slow
 def test_demo_builds_from_the_navec_word_list(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--vocab-size", "2000", "--mode", "word", "--out", str(out)]) == 0
-    assert capsys.readouterr().out.count("lossless: True") == 3
+    shown = capsys.readouterr().out
+    assert shown.count("lossless: True") == 3
     assert (out / "tokenizer.json").is_file()
+    # issue 24, item 15: the demo's symbol view is visible (CJK ideographs), not Private Use Area blanks
+    symbols = "".join(line[len("symbols : "):] for line in shown.split("\n") if line.startswith("symbols : "))
+    assert symbols and not any(0xE000 <= ord(c) <= 0xF8FF or ord(c) >= 0xF0000 for c in symbols)
+    assert any(0x4E00 <= ord(c) <= 0x9FFF for c in symbols)
 
 
 def test_using_it_snippet_runs_on_a_tiny_corpus(tiny_corpus, tmp_path, monkeypatch):

@@ -73,7 +73,8 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         concepts = work / "concepts.json"
         concepts.write_text(json.dumps(DEMO_CONCEPTS, ensure_ascii=False), encoding="utf-8")
-        cfg = BuildConfig(vocab_size=args.vocab_size, mode=args.mode, concepts=str(concepts))
+        # CJK symbols (issue 24, item 15): the default pool, Private Use Area code points, shows blank in terminals
+        cfg = BuildConfig(vocab_size=args.vocab_size, mode=args.mode, concepts=str(concepts), symbols="cjk")
         print(f"building a {cfg.mode} vocabulary of {cfg.vocab_size} tokens from the navec word list, "
               f"with the concepts {DEMO_CONCEPTS} ...")
         tok = build([], out, cfg, progress=True)
@@ -84,7 +85,9 @@ def run_demo(args: argparse.Namespace) -> int:
         back = tok.decode(ids)
         print(f"text    : {s}")
         print(f"tokens  : {len(ids)} ({len(s) / max(len(ids), 1):.2f} chars/token)")
-        print(f"symbols : {sym}")
+        print(f"symbols : {sym}" + ("  (Private Use Area code points: blank in most terminals; build with "
+                                    "--symbols cjk to see them)" if any(0xE000 <= ord(c) <= 0xF8FF or ord(c) >= 0xF0000
+                                                                         for c in sym) else ""))
         print(tok.inspect(s))
         print(f"lossless: {back == s and tok.from_symbols(sym) == s}\n")
         if back != s:

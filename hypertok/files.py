@@ -352,8 +352,9 @@ def move_into(src: str | os.PathLike, out: str | os.PathLike, last: Iterable[str
     does, and never removes a folder. Every clash (a folder where a file goes, or the
     reverse) is found before anything moves. The names in ``last`` move last, in order:
     a record holding the hashes of the others goes in after them. The files of ``out``
-    named in ``remove_first`` (HyperTok's own record) are removed before anything moves,
-    so that a write killed midway leaves a folder that no loader accepts.
+    named in ``remove_first`` that this move replaces (HyperTok's own record, and the files a
+    third-party loader starts from) are removed before anything moves, so that a write killed
+    midway leaves a folder that no loader accepts, or that loads the new files whole.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "src").mkdir(); (d / "out").mkdir()
@@ -365,8 +366,9 @@ def move_into(src: str | os.PathLike, out: str | os.PathLike, last: Iterable[str
     moves = _plan_moves(src, out)
     order = {name: i for i, name in enumerate(last)}
     moves.sort(key=lambda m: order.get(m[2], -1))
+    moving = {name for _, _, name in moves}
     for name in remove_first:
-        if (out / name).is_file() or (out / name).is_symlink():
+        if name in moving and ((out / name).is_file() or (out / name).is_symlink()):
             (out / name).unlink()
     for f, dest, _ in moves:
         dest.parent.mkdir(exist_ok=True)

@@ -437,9 +437,15 @@ def _recorded_files(folder: Path) -> list[str]:
     return [n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts]
 
 
+# The files plain transformers and peft start loading from (the tokenizer, the model, the adapter):
+# removed first and moved in last by a save into an existing folder, so a save killed midway
+# leaves a folder that they cannot load, or load whole from the new files (issue 24, item 5).
+LOADER_ENTRY_FILES = ("tokenizer_config.json", "tokenizer.json", "adapter_config.json", "config.json")
+
+
 def save_beside(out: str | os.PathLike, write) -> Path:
-    """Run ``write(tmp)`` on a fresh hidden folder and move its files into ``out``, the recipe
-    removed first and moved in last (:func:`hypertok.files.beside`).
+    """Run ``write(tmp)`` on a fresh hidden folder and move its files into ``out``, the recipe and
+    :data:`LOADER_ENTRY_FILES` removed first and moved in last (:func:`hypertok.files.beside`).
 
     Every file of ``out`` that HyperTok does not write stays. A file the previous recipe
     recorded as HyperTok's that this save did not write again (a shard of an earlier merge,
@@ -448,7 +454,7 @@ def save_beside(out: str | os.PathLike, write) -> Path:
     """
     out = Path(out)
     before = _recorded_files(out)
-    with beside(out, last=[RECIPE_FILE], remove_first=[RECIPE_FILE]) as tmp:
+    with beside(out, last=[*LOADER_ENTRY_FILES, RECIPE_FILE], remove_first=[RECIPE_FILE, *LOADER_ENTRY_FILES]) as tmp:
         write(tmp)
         written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
     for name in before:

@@ -195,11 +195,15 @@ def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: di
 
     ``hf`` is the ``tokenizers.Tokenizer`` built from ``entries``. A new ``out`` appears
     whole. Into an existing one (the caller decides whether that is allowed) the four files
-    are written to a hidden sibling and moved in, ``config.json`` last, and every other
-    file of ``out`` stays: a save killed midway leaves hashes that disagree, which
-    ``read_directory`` refuses, never a mixed directory that loads.
+    are written to a hidden sibling and moved in, and every other file of ``out`` stays. The
+    files loaders start from are removed first and moved in last (``tokenizer_config.json``,
+    ``tokenizer.json``, then ``config.json``): a save killed midway leaves a directory that
+    ``read_directory`` refuses (no ``config.json``, or hashes that disagree) and that
+    ``AutoTokenizer`` either cannot load or loads whole from the new files, never a mix
+    (issue 24, item 5; ``tests/core/test_fault_injection.py``).
     """
-    with beside(out, last=["config.json"]) as tmp:
+    entry = ["tokenizer_config.json", "tokenizer.json", "config.json"]
+    with beside(out, last=entry, remove_first=entry[::-1]) as tmp:
         with open(tmp / "vocab.jsonl", "w", encoding="utf-8", newline="\n") as f:
             f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(entries)}) + "\n")
             for e in entries:

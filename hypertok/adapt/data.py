@@ -278,7 +278,10 @@ def prepare(tok, paths: list[str], out: str | os.PathLike, max_chars: int = 0, w
     tok.eos)``, except that a document longer than 1M characters is encoded in pieces cut
     after a newline (the same ids for HyperTok, whose encoding is line-independent; an
     ``extend`` base may spell a run across the cut differently, still losslessly).
-    Both files are written to temporary names and renamed in, the ``.json`` last. An existing
+    Both files are written to temporary names and renamed in, the ``.json`` last, and an old
+    ``.json`` is removed before the new ``.bin`` goes in: a run killed between the two renames
+    leaves a stream without its record, which :func:`open_packed` refuses (issue 24, item 5),
+    and a run that fails before it leaves the old pair whole. An existing
     pair is replaced only with ``force`` and only when ``hypertok prepare`` wrote it
     (:func:`check_prepare_out`).
     """
@@ -319,6 +322,7 @@ def _prepare(tok, paths, bin_path: Path, meta_path: Path, max_chars: int, what: 
             flush(f, parts)
         if not meta.documents:
             raise _empty(paths, what)
+        meta_path.unlink(missing_ok=True)  # the old record goes before the new stream replaces the old one
     atomic_write(meta_path, meta.to_json())
     return meta
 

@@ -139,3 +139,37 @@ def test_chunked_cross_entropy_serves_training_and_the_benchmark():
 
 def test_loop_imports_nothing_per_step():
     assert "__import__" not in inspect.getsource(train_loop)
+
+
+def test_prepare_killed_between_its_two_renames_leaves_nothing_that_loads(env, tmp_path, monkeypatch):
+    """Issue 24, item 5: prepare --force over an older pair, killed after the new .bin is in and before
+    its .json: the old record is gone, so the new stream is never read with the old record."""
+    import hypertok.adapt.data as data
+    from hypertok.adapt.data import open_packed, prepare
+    from hypertok.adapt.recipe import plan
+
+    from ..fault import Killed
+
+    tok = plan(str(env["base"]), str(env["tok"]), "extend")
+    out = tmp_path / "p"
+    prepare(tok, [str(env["train"])], out, max_chars=2000)
+    old = open_packed(out.with_suffix(".bin"), tok)[1]
+
+    def killed(path, text):
+        raise Killed(f"killed before writing {path}")
+
+    monkeypatch.setattr(data, "atomic_write", killed)
+    with pytest.raises(Killed):
+        prepare(tok, [str(env["train"])], out, max_chars=3000)
+    monkeypatch.undo()
+    assert not out.with_suffix(".json").exists()
+    with pytest.raises(HyperTokError, match="no packed data here"):
+        open_packed(out.with_suffix(".bin"), tok)
+    assert old.max_chars == 2000
+    q = tmp_path / "q"  # a run that fails before the renames keeps the old pair whole
+    prepare(tok, [str(env["train"])], q, max_chars=2000)
+    pair = (q.with_suffix(".bin").read_bytes(), q.with_suffix(".json").read_bytes())
+    (tmp_path / "blank.txt").write_text("  \n\n ", encoding="utf-8")
+    with pytest.raises(HyperTokError, match="empty"):
+        prepare(tok, [str(tmp_path / "blank.txt")], q)
+    assert (q.with_suffix(".bin").read_bytes(), q.with_suffix(".json").read_bytes()) == pair

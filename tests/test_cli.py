@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import re
 import importlib
 import importlib.util
 
@@ -49,11 +51,27 @@ def test_build_command(tiny_corpus, tmp_path, capsys):
 
 
 def test_help_teaches(capsys):
+    """Every command explains itself and shows an example, and each of its example's `hypertok NAME ...`
+    calls parses with that command's own parser: an example whose flag was renamed fails here."""
+    import shlex
+
     with pytest.raises(SystemExit):
         main(["--help"])
-    out = capsys.readouterr().out
+    top = capsys.readouterr().out
     for name, cmd in COMMANDS.items():
-        assert name in out
+        assert name in top.split() and cmd.help in " ".join(top.split()), name
+        parser = make_parser(name)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        assert len(sub.description or "") >= 80, name
+        assert (sub.epilog or "").startswith("example: "), name
+        example = re.sub(r"\s\([^)]*\)", "", sub.epilog[len("example: "):].split("\n")[0])  # asides: "(...)"
+        calls = [c.strip() for c in example.split(";")]
+        own = [c for c in calls if c.startswith(f"hypertok {name} ")]
+        assert own, (name, calls)
+        for call in own:
+            argv = [a for a in shlex.split(call.split(">")[0])][1:]
+            args = parser.parse_args(argv)  # exits (fails the test) on a flag the command does not have
+            assert args.command == name, call
 
 
 def test_every_build_config_field_is_a_documented_build_flag(capsys, monkeypatch):

@@ -60,6 +60,10 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Build a vocabulary from the navec word list that ships inside natasha (offline, no "
+                          "corpus needed) and show encode, decode, the symbol view and the segmentation of a few "
+                          "sentences. The first run builds (about a minute); --out keeps the build for the next.")
+    parser.epilog = "example: hypertok demo --vocab-size 8000 --mode word --out demo-tok"
     parser.add_argument("--vocab-size", type=int, default=32000, help="vocabulary size (default: %(default)s)")
     parser.add_argument("--mode", choices=list(MODES), default="concept", help="build mode (default: %(default)s)")
     parser.add_argument("--out", help="keep the built directory here (reused if present; default: a new temporary folder)")

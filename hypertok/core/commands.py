@@ -23,8 +23,10 @@ from .lossless import is_surrogate
 from .tokenizer import HyperTok
 
 
-def _configure_io(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.description = f"{what}. Reads FILE or standard input."
+def _configure_io(parser: argparse.ArgumentParser, what: str, example: str) -> None:
+    parser.description = (f"{what}. Reads FILE or standard input, streamed (memory does not grow with the input); "
+                          f"lossless: decode(encode(text)) is the text, for every string.")
+    parser.epilog = f"example: {example}"
     parser.add_argument("dir", help="tokenizer directory")
     parser.add_argument("file", nargs="?", help="input file (default: standard input)")
     parser.add_argument("--symbols", action="store_true", help="use the one-symbol-per-token view")
@@ -48,7 +50,8 @@ def _write_text(text: str, source: str) -> None:
 
 
 def configure_encode(parser: argparse.ArgumentParser) -> None:
-    _configure_io(parser, "Text -> ids (or --symbols)")
+    _configure_io(parser, "Text -> ids (space-separated, on one line) or, with --symbols, one symbol per token",
+                  "hypertok encode tok64k dev.txt > dev.ids; hypertok encode tok64k dev.txt --symbols > dev.sym")
     parser.add_argument("--allow-special", action="store_true",
                         help="read special tokens written in the text (<s>, the build's --special-tokens such as "
                              "<|im_start|>) as their ids, as plain tokenizer.json does: for text you wrote, such as "
@@ -73,7 +76,8 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def configure_decode(parser: argparse.ArgumentParser) -> None:
-    _configure_io(parser, "Ids (or --symbols) -> text")
+    _configure_io(parser, "Ids (whitespace-separated) or, with --symbols, symbol text -> the original text",
+                  "hypertok decode tok64k dev.ids > back.txt; hypertok decode tok64k dev.sym --symbols > back.txt")
 
 
 def run_decode(args: argparse.Namespace) -> int:
@@ -127,6 +131,9 @@ def _with_end(blocks):
 
 
 def configure_inspect(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Show how the vocabulary cuts TEXT: one line per token with its id, kind (word, stem, "
+                          "ending, concept, punct, fallback, char, byte), symbol and surface.")
+    parser.epilog = "example: hypertok inspect tok64k Мама мыла раму"
     parser.add_argument("dir", help="tokenizer directory")
     parser.add_argument("text", nargs="+", help="text to segment")
 

@@ -124,27 +124,48 @@ def nats_torch(model, ids: list[int]) -> float:
     return float(-logp[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum())
 
 
-def generation_round(llm, prompts_ids, n: int, dev_chars_per_token: float) -> dict:
+def control_mask(path: Path):
+    """True for the control and unknown tokens of a GGUF (bos, eos, pad, <unk>, Gemma's <unusedN>, turn markers)."""
+    import gguf
+    import numpy as np
+
+    types = np.asarray(gguf.GGUFReader(path).fields["tokenizer.ggml.token_type"].contents())
+    return np.isin(types, (2, 3))
+
+
+def generation_round(llm, prompts_ids, n: int, dev_chars_per_token: float, mask) -> dict:
+    """Greedy decoding of ``n`` tokens after each prompt, control tokens banned (an end-of-text would
+    end the text: both models write ``n`` text tokens, as benchmarks with ``ignore_eos`` do)."""
+    import numpy as np
+
+    from llama_cpp import LogitsProcessorList
+
+    def ban(_, scores):
+        scores[mask[:len(scores)]] = -np.inf
+        return scores
+
     toks = chars = 0
     elapsed = 0.0
+    texts = []
     for ids in prompts_ids:
         llm.reset()
-        gen = llm.generate(ids, top_k=1, top_p=1.0, temp=0.0, reset=True)
+        gen = llm.generate(ids, top_k=1, top_p=1.0, temp=0.0, reset=True, logits_processor=LogitsProcessorList([ban]))
         out = [next(gen)]  # prompt evaluation and the first token, not timed
         t0 = time.perf_counter()
         for _ in range(n - 1):
             out.append(next(gen))
         elapsed += time.perf_counter() - t0
         toks += n - 1
+        texts.append(llm.detokenize(out).decode("utf-8", errors="replace"))
         chars += len(llm.detokenize(out[1:]).decode("utf-8", errors="replace"))
     return {"tokens_per_s": toks / elapsed, "chars_per_s_dev": toks / elapsed * dev_chars_per_token,
-            "chars_per_s_own": chars / elapsed}
+            "chars_per_s_own": chars / elapsed, "own_chars_per_token": chars / toks, "sample": texts[0]}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="the imported base folder (hypertok import, float32)")
-    ap.add_argument("--merged", required=True, help="the merged HyperTok model (hypertok merge, float32)")
+    ap.add_argument("--base", required=False, help="the imported base folder (hypertok import, float32)")
+    ap.add_argument("--merged", required=False, help="the merged HyperTok model (hypertok merge, float32)")
     ap.add_argument("--work", default=".data/gguf/files", help="where the GGUF files are written")
     ap.add_argument("--out", default="experiments/gguf", help="results.json and speed.png")
     ap.add_argument("--quants", nargs="+", default=["f16", "q8_0", "q4_0", "q4_k_m"])
@@ -154,7 +175,20 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--speed-only", action="store_true", help="measure the generation speed again over --work's "
+                                                                   "files, keeping the other figures of --out's results.json")
+    ap.add_argument("--summary-only", action="store_true", help="rewrite summary.md and speed.png from --out's "
+                                                                     "results.json, running nothing")
     args = ap.parse_args()
+    if args.summary_only:
+        from hypertok.files import atomic_write
+
+        res = json.loads((Path(args.out) / "results.json").read_text(encoding="utf-8"))
+        plot(res, Path(args.out) / "speed.png")
+        atomic_write(Path(args.out) / "summary.md", summary(res))
+        return 0
+    if not (args.base and args.merged):
+        ap.error("--base and --merged are needed (or --summary-only)")
 
     import llama_cpp
     import numpy as np
@@ -176,6 +210,10 @@ def main() -> int:
     singles = {s for s, k in zip(new.surfaces, new.kinds) if len(s) == 1 and k not in ("special", "byte")}
     cpt = {n: sum(len(line) for lines in dev.values() for line in lines)
            / sum(len(M.tok[n].encode(line)) for lines in dev.values() for line in lines) for n in names}
+    if args.speed_only:  # the speed rounds again, over the files and figures of an earlier run
+        res = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        res.update(gen_tokens=args.gen_tokens, repeats=args.repeats, threads=args.threads)
+        return _quants(args, res, M, names, cpt, work, out, None, None, wins, llama_cpp, export_gguf)
     res: dict = {"chars_per_token_dev": cpt, "threads": args.threads, "gen_tokens": args.gen_tokens,
                  "repeats": args.repeats, "bpc_chars": args.bpc_chars, "window_chars": args.window_chars,
                  "versions": library_versions(["hypertok", "gguf", "llama_cpp_python", "torch", "transformers"]),
@@ -204,13 +242,28 @@ def main() -> int:
         print(n, "ids", {d: r["agree"] for d, r in res["ids"][n].items()}, flush=True)
         del voc
 
+    return _quants(args, res, M, names, cpt, work, out, ref, ref_logits, wins, llama_cpp, export_gguf, probe)
+
+
+def _quants(args, res, M, names, cpt, work, out, ref, ref_logits, wins, llama_cpp, export_gguf, probe=None) -> int:
+    """Per quantisation: file sizes, bits/char and logits through llama.cpp (skipped with --speed-only), speed."""
+    import numpy as np
+
+    from hypertok.files import atomic_write
+
     for q in args.quants:
         r: dict = {}
-        llms = {}
+        llms, masks = {}, {}
         for n in names:
             path = work / f"{n}-{q}.gguf"
             if not path.exists():
                 export_gguf(M.folder[n], path, quant=q, force=True)
+            masks[n] = control_mask(path)
+            if args.speed_only:
+                r[n] = dict(res["quants"][q][n])
+                llms[n] = llama_cpp.Llama(model_path=str(path), n_ctx=512, logits_all=False, verbose=False,
+                                          n_threads=args.threads, seed=args.seed)
+                continue
             llm = llama_cpp.Llama(model_path=str(path), n_ctx=2048, n_batch=512, logits_all=True, verbose=False,
                                   n_threads=args.threads, seed=args.seed)
             own, theirs = [], []
@@ -232,22 +285,68 @@ def main() -> int:
             print(q, n, {k: v for k, v in r[n].items() if k != "logits_max_abs_diff_per_position"}, flush=True)
         prompts = {n: [M.ids(n, p) for p in PROMPTS] for n in names}
         for n in names:  # warm-up
-            generation_round(llms[n], prompts[n][:1], 8, cpt[n])
+            generation_round(llms[n], prompts[n][:1], 8, cpt[n], masks[n])
         rounds: dict = {n: [] for n in names}
         for k in range(args.repeats):
             for n in (names if k % 2 == 0 else names[::-1]):
-                rounds[n].append(generation_round(llms[n], prompts[n], args.gen_tokens, cpt[n]))
+                rounds[n].append(generation_round(llms[n], prompts[n], args.gen_tokens, cpt[n], masks[n]))
+        keys = [k for k in rounds["base"][0] if k != "sample"]
         for n in names:
-            r[n]["speed"] = {key: statistics.median(x[key] for x in rounds[n]) for key in rounds[n][0]}
+            r[n]["speed"] = {key: statistics.median(x[key] for x in rounds[n]) for key in keys}
+            r[n]["speed"]["sample"] = rounds[n][0]["sample"]
         r["speedup"] = {key: statistics.median(h[key] / b[key] for h, b in zip(rounds["hypertok"], rounds["base"]))
-                        for key in rounds["base"][0]}
+                        for key in keys}
         print(q, "speedup", r["speedup"], flush=True)
         for llm in llms.values():
             llm.close()
         res["quants"][q] = r
         atomic_write(out / "results.json", json.dumps(res, indent=2, ensure_ascii=False))
     plot(res, out / "speed.png")
+    atomic_write(out / "summary.md", summary(res))
     return 0
+
+
+def summary(res: dict) -> str:
+    """The results as Markdown tables (``summary.md``), every figure read from ``results.json``."""
+    ids = res["ids"]
+    lines = ["# llama.cpp against transformers: Gemma 3 270M and its HyperTok 64k adaptation (CPU)", "",
+             f"Threads: {res['threads']}; bits/char over the first {res['bpc_chars']} characters of each dev text, "
+             f"in windows of about {res['window_chars']}; chars/token on both dev texts: base "
+             f"{res['chars_per_token_dev']['base']:.3f}, HyperTok {res['chars_per_token_dev']['hypertok']:.3f}.", "",
+             "ids (llama.cpp `tokenize` = the model's own tokenizer):", "",
+             "| model | ruslit dev lines equal | modern dev lines equal |", "|---|---|---|"]
+    for n in ("base", "hypertok"):
+        r = ids[n]
+        lines.append(f"| {n} | {r['ruslit']['lines'] - r['ruslit']['differ']:,} / {r['ruslit']['lines']:,} | "
+                     f"{r['modern']['lines'] - r['modern']['differ']:,} / {r['modern']['lines']:,} |")
+    for n in ("base", "hypertok"):
+        for d in ("ruslit", "modern"):
+            for x in ids[n][d]["differences"]:
+                lines.append(f"- {n}, {d} line {x['line']}: {x['cause']}: `{x['text'][:80]}`")
+    lines += ["", "| quant | model | file MB | bits/char ruslit (transformers / llama.cpp) | bits/char modern "
+              "(transformers / llama.cpp) | same, llama.cpp's own ids | max abs logit diff | tokens/s | "
+              "chars/s (dev rate) |", "|---|---|---|---|---|---|---|---|---|"]
+    t = res["transformers_bpc"]
+    for q, r in res["quants"].items():
+        for n in ("base", "hypertok"):
+            x = r[n]
+            lines.append(
+                f"| {q} | {n} | {x['bytes'] / 1e6:.1f} | {t[n]['ruslit']:.4f} / {x['bpc_model_ids']['ruslit']:.4f} | "
+                f"{t[n]['modern']:.4f} / {x['bpc_model_ids']['modern']:.4f} | {x['bpc_llama_ids']['ruslit']:.4f} / "
+                f"{x['bpc_llama_ids']['modern']:.4f} | {x['logits_max_abs_diff']:.3f} | "
+                f"{x['speed']['tokens_per_s']:.1f} | {x['speed']['chars_per_s_dev']:.1f} |")
+        sp = r["speedup"]
+        lines.append(f"| {q} | **HyperTok / base** | {r['hypertok']['bytes'] / r['base']['bytes']:.2f}x | | | | | "
+                     f"**{sp['tokens_per_s']:.2f}x** | **{sp['chars_per_s_dev']:.2f}x** (own output: "
+                     f"{sp['chars_per_s_own']:.2f}x) |")
+    first = next(iter(res["quants"].values()))
+    if "sample" in first["base"]["speed"]:
+        lines += ["", f"Greedy output of the speed rounds ({next(iter(res['quants']))}, first prompt, control tokens "
+                  f"banned), and characters per generated token:", ""]
+        for n in ("base", "hypertok"):
+            sp = first[n]["speed"]
+            lines.append(f"- {n} ({sp['own_chars_per_token']:.2f} chars/token): `{sp['sample'][:200]!r}`")
+    return "\n".join(lines) + "\n"
 
 
 def plot(res: dict, path: Path) -> None:

@@ -191,7 +191,6 @@ def main() -> int:
         ap.error("--base and --merged are needed (or --summary-only)")
 
     import llama_cpp
-    import numpy as np
     import torch
     from transformers import AutoModelForCausalLM
 

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import check_out, clean_leftovers, leftover_name
-from .gguf_import import (_BYTE, _CONTROL, _NORMAL, _UNKNOWN, _UNUSED, _USER_DEFINED, ARCHITECTURES, Architecture,
+from .gguf_import import (_BYTE, _CONTROL, _NORMAL, _UNKNOWN, _USER_DEFINED, ARCHITECTURES, Architecture,
                           _require_gguf)
 
 EXPORT_FORMAT = "hypertok-gguf-export"
@@ -129,7 +129,7 @@ def unigram_vocab(folder: Path) -> GGUFVocab:
     tokens, scores, types = [""] * n, [-50.0] * n, [_CONTROL] * n
     unk = model.get("unk_id")
     for i, (piece, score) in enumerate(model["vocab"]):
-        if "\n" in piece[:-1]:
+        if pre is not None and "\n" in piece[:-1]:
             raise HyperTokError(f"{path}: piece {i} {piece!r} holds a newline before its end; HyperTok's cut "
                                 f"after each newline never uses it, llama.cpp would")
         tokens[i], scores[i] = piece.replace(" ", SPACE), float(score)
@@ -225,13 +225,24 @@ def _safetensors_files(folder: Path) -> list[Path]:
 
 
 def read_weights(folder: Path):
-    """Yield (transformers name, float32 numpy array) of every weight of the folder."""
+    """Yield (transformers name, float32 numpy array) of every weight of the folder, one at a time
+    (the writer keeps each in its written type: memory is about the size of the file written)."""
     from safetensors import safe_open
 
     for f in _safetensors_files(folder):
         with safe_open(str(f), framework="pt") as st:
             for name in st.keys():
                 yield name, st.get_tensor(name).float().numpy()
+
+
+def _count_weights(folder: Path) -> int:
+    from safetensors import safe_open
+
+    n = 0
+    for f in _safetensors_files(folder):
+        with safe_open(str(f), framework="pt") as st:
+            n += len(list(st.keys()))
+    return n
 
 
 def architecture_for(config: dict) -> type[Architecture]:
@@ -295,7 +306,8 @@ def _write(folder: Path, path: Path, quant: str, name: str | None) -> dict:
     tied = bool(config.get("tie_word_embeddings", False))
     types: dict[str, int] = {}
     n = 0
-    for hf_name, x in tqdm(list(read_weights(folder)), desc="writing", unit="tensor", disable=None):
+    for hf_name, x in tqdm(read_weights(folder), total=_count_weights(folder), desc="writing", unit="tensor",
+                           disable=None):
         if hf_name == "lm_head.weight" and tied:
             continue
         gname = arch.gguf_name(hf_name)

@@ -252,6 +252,34 @@ def is_empty_dir(path: str | os.PathLike) -> bool:
     return p.is_dir() and not p.is_symlink() and next(p.iterdir(), None) is None
 
 
+# What native writers raise for an error of the system (not of the input): tokenizers' Rust I/O
+# ("No space left on device (os error 28)", a plain Exception) and torch.save's C++ stream
+# ("basic_ios::clear: iostream error", "[enforce fail at inline_container.cc:672] unexpected pos",
+# "PytorchStreamWriter failed writing file": RuntimeError).
+_NATIVE_WRITE_ERROR = re.compile(r"(?i)os error \d+|no space|errno|iostream error|failed writing|read-only|i/o error|"
+                                 r"inline_container\.cc")
+
+
+@contextmanager
+def native_write(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn the write errors of native libraries, which are not ``OSError`` (tokenizers, torch.save),
+    into one ``HyperTokError`` naming the file (issue 24, item 10: a full disk, a read-only folder).
+
+    >>> with native_write("x.json", "the tokenizer"):
+    ...     raise Exception("No space left on device (os error 28)")
+    Traceback (most recent call last):
+    hypertok.errors.HyperTokError: x.json: cannot write the tokenizer (No space left on device (os error 28)); is the disk full or the folder read-only?
+    """
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, (OSError, HyperTokError)) or not _NATIVE_WRITE_ERROR.search(str(e)):
+            raise
+        first = str(e).strip().split("\n")[0][:200]
+        raise HyperTokError(f"{path}: cannot write {what} ({first}); is the disk full or the folder "
+                            f"read-only?") from None
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write; on success it replaces ``path``.

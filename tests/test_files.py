@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 
@@ -177,3 +178,23 @@ def test_a_results_folder_keeps_a_users_files(tmp_path):
     (out / "results.json").write_text('{"what": "hypertok compare"}')  # an earlier run's: written again
     check_results_out(out, names, "hypertok compare", own)
     assert (out / "results.md").read_bytes() == b"my table" and (out / "notes.txt").read_bytes() == b"mine"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full (every write fails with ENOSPC)")
+def test_native_writers_on_a_full_disk_fail_in_one_line():
+    """Issue 24, item 10: tokenizers and torch.save report a full disk as Exception / RuntimeError, not
+    OSError; native_write makes each one HyperTokError naming the file. Real writes to /dev/full."""
+    from tokenizers import Tokenizer, models
+
+    from hypertok.files import native_write
+
+    with pytest.raises(HyperTokError, match=r"tok.json: cannot write the tokenizer \(No space left on device"):
+        with native_write("tok.json", "the tokenizer"):
+            Tokenizer(models.BPE()).save("/dev/full")
+    torch = pytest.importorskip("torch")
+    with pytest.raises(HyperTokError, match=r"ck.pt: cannot write the checkpoint .*disk full"):
+        with native_write("ck.pt", "the checkpoint"):
+            torch.save({"w": torch.zeros(1000)}, "/dev/full")
+    with pytest.raises(TypeError):  # a bug is not a full disk
+        with native_write("x", "x"):
+            raise TypeError("unsupported operand")

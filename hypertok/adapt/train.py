@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_file, atomic_write, check_no_links, check_out, is_empty_dir, library_versions, made_dirs
+from ..files import (atomic_file, atomic_write, check_no_links, check_out, is_empty_dir, library_versions, made_dirs,
+                     native_write)
 from ..registry import RECIPE_FILE
 from ..loss import LOSSES, causal_lm_nll, check_liger, pick_loss
 from ..registry import STRATEGIES
@@ -400,7 +401,7 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
         bar.set_postfix(loss=f"{rec['loss']:.3f}")
         if ck and ranks.main and cfg.save_every and ((step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
             ck.parent.mkdir(exist_ok=True)  # made at the first save: an earlier kill leaves no empty resume/ (issue 24)
-            with atomic_file(ck) as tmp:
+            with atomic_file(ck) as tmp, native_write(ck, "the checkpoint"):
                 torch.save({"step": step + 1, "trainable": {k: v.detach() for k, v in params.items()},
                             "optim": opt.state_dict(), "sched": sched.state_dict(), "history": history,
                             "config": asdict(cfg), "data": data_id}, tmp)

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import beside, check_out, is_empty_dir, sha256_file
+from ..files import beside, check_out, is_empty_dir, native_write, sha256_file
 
 FORMAT = "hypertok"
 FORMAT_VERSION = 1
@@ -208,7 +208,8 @@ def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: di
             f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(entries)}) + "\n")
             for e in entries:
                 f.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
-        hf.save(str(tmp / "tokenizer.json"))
+        with native_write(out, "tokenizer.json"):
+            hf.save(str(tmp / "tokenizer.json"))
         config = dict(config)
         config["format"], config["version"] = FORMAT, FORMAT_VERSION
         config["special_tokens"] = special_tokens(entries)

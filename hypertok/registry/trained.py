@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..core.format import SPECIALS  # ids 0..3 in every trained baseline, as in HyperTok
 from ..errors import HyperTokError
-from ..files import atomic_dir, library_versions
+from ..files import atomic_dir, library_versions, native_write
 from .base import Tokenizer, Unavailable
 from .hf import HFTokenizer
 from .spm import SentencePieceTokenizer
@@ -172,7 +172,8 @@ def _train_hf(kind: str, paths: Sequence[Path], size: int, out: Path, status: _S
         trainer = trainers.UnigramTrainer(vocab_size=size, special_tokens=list(SPECIALS), unk_token="<unk>",
                                           show_progress=False)
     tk.train_from_iterator(_lines(paths, status), trainer=trainer)
-    tk.save(str(out / "tokenizer.json"))
+    with native_write(out, "tokenizer.json"):
+        tk.save(str(out / "tokenizer.json"))
 
 
 def _train_superbpe(paths: Sequence[Path], size: int, out: Path, status: _Status) -> dict:
@@ -244,7 +245,8 @@ def _train_superbpe(paths: Sequence[Path], size: int, out: Path, status: _Status
 
     tk.decoder = decoders.ByteLevel()
     tk.add_special_tokens(list(SPECIALS))
-    tk.save(str(out / "tokenizer.json"))
+    with native_write(out, "tokenizer.json"):
+        tk.save(str(out / "tokenizer.json"))
     return {"transition_vocab_size": len(vocab1), "stage2_merges": len(merges) - len(merges1)}
 
 

@@ -43,7 +43,7 @@ import struct
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import beside, check_out, is_empty_dir, link_on_the_way, read_json
+from ..files import atomic_write, beside, check_out, is_empty_dir, link_on_the_way, read_json
 from ..registry import RECIPE_FILE, AdaptedTokenizer, Recipe
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -388,7 +388,7 @@ class AdaptedModel:
         if is_merged_dir(out):  # its recipe records the merged weights: the save would remove them (issue 24)
             raise HyperTokError(f"{out} is a model folder `hypertok merge` wrote; an adapter saved there would "
                                 f"replace its files. Choose another folder")
-        return save_beside(out, lambda tmp: self._write(tmp, extra))
+        return save_beside(out, lambda tmp: self._write(tmp, extra), "adapt")
 
     def merge_and_unload(self):
         """A plain transformers model with LoRA and the new rows merged in (the peft model is consumed)."""
@@ -423,7 +423,7 @@ class AdaptedModel:
             (tmp / "README.md").write_text(model_card(tok, merged=True), encoding="utf-8")
             tok.save(tmp, also_hash=sorted(f.name for f in tmp.iterdir() if f.is_file()))
 
-        return save_beside(out, write)
+        return save_beside(out, write, "merge")
 
 
 def _recorded_files(folder: Path) -> list[str]:
@@ -443,7 +443,22 @@ def _recorded_files(folder: Path) -> list[str]:
 LOADER_ENTRY_FILES = ("tokenizer_config.json", "tokenizer.json", "adapter_config.json", "config.json")
 
 
-def save_beside(out: str | os.PathLike, write) -> Path:
+SAVING_MARK = ".hypertok-saving"
+"""A hidden file a save into an existing folder holds while its files move in (its content names the
+command): the folder stays recognisable as that command's after a kill, so ``merge --force`` may write
+it again although the recipe, removed first, is gone."""
+
+
+def interrupted_save(folder: str | os.PathLike) -> str | None:
+    """The command (``merge``, ``adapt``) whose save into ``folder`` was killed midway, or ``None``."""
+    mark = Path(folder) / SAVING_MARK
+    if not mark.is_file() or mark.is_symlink() or mark.stat().st_size > 4096:
+        return None
+    text = mark.read_text(encoding="utf-8", errors="replace").strip()
+    return text if text in ("merge", "adapt") else None
+
+
+def save_beside(out: str | os.PathLike, write, command: str = "adapt") -> Path:
     """Run ``write(tmp)`` on a fresh hidden folder and move its files into ``out``, the recipe and
     :data:`LOADER_ENTRY_FILES` removed first and moved in last (:func:`hypertok.files.beside`).
 
@@ -454,9 +469,13 @@ def save_beside(out: str | os.PathLike, write) -> Path:
     """
     out = Path(out)
     before = _recorded_files(out)
+    existing = out.is_dir()
     with beside(out, last=[*LOADER_ENTRY_FILES, RECIPE_FILE], remove_first=[RECIPE_FILE, *LOADER_ENTRY_FILES]) as tmp:
         write(tmp)
         written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
+        if existing:  # the moves start when this block ends
+            atomic_write(out / SAVING_MARK, command)
+    (out / SAVING_MARK).unlink(missing_ok=True)
     for name in before:
         f = out / name
         if name not in written and link_on_the_way(out, name) is None and (f.is_symlink() or f.is_file()):
@@ -566,9 +585,10 @@ def check_lora_config(path: Path, header: dict) -> dict:
 
 
 def is_merged_dir(path: str | os.PathLike) -> bool:
-    """True for a folder ``hypertok merge`` wrote (a model config plus the resize recipe)."""
+    """True for a folder ``hypertok merge`` wrote (a model config plus the resize recipe), or one whose
+    merge was killed while its files moved in (:data:`SAVING_MARK`)."""
     p = Path(path)
-    return (p / "config.json").is_file() and (p / RECIPE_FILE).is_file()
+    return ((p / "config.json").is_file() and (p / RECIPE_FILE).is_file()) or interrupted_save(p) == "merge"
 
 
 def check_merge_out(out: str | os.PathLike, force: bool = False) -> Path:

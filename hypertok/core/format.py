@@ -196,14 +196,15 @@ def write_directory(out: str | os.PathLike, entries: list[Entry], hf, config: di
     ``hf`` is the ``tokenizers.Tokenizer`` built from ``entries``. A new ``out`` appears
     whole. Into an existing one (the caller decides whether that is allowed) the four files
     are written to a hidden sibling and moved in, and every other file of ``out`` stays. The
-    files loaders start from are removed first and moved in last (``tokenizer_config.json``,
-    ``tokenizer.json``, then ``config.json``): a save killed midway leaves a directory that
-    ``read_directory`` refuses (no ``config.json``, or hashes that disagree) and that
+    files ``AutoTokenizer`` starts from are removed first and moved in last
+    (``tokenizer_config.json``, then ``tokenizer.json``), before ``config.json``, HyperTok's
+    record: a save killed midway leaves a directory that ``read_directory`` refuses (a file
+    missing, or hashes that disagree) and that ``--force`` may write again, and that
     ``AutoTokenizer`` either cannot load or loads whole from the new files, never a mix
     (issue 24, item 5; ``tests/core/test_fault_injection.py``).
     """
-    entry = ["tokenizer_config.json", "tokenizer.json", "config.json"]
-    with beside(out, last=entry, remove_first=entry[::-1]) as tmp:
+    with beside(out, last=["tokenizer_config.json", "tokenizer.json", "config.json"],
+                remove_first=["tokenizer.json", "tokenizer_config.json"]) as tmp:
         with open(tmp / "vocab.jsonl", "w", encoding="utf-8", newline="\n") as f:
             f.write(json.dumps({"format": f"{FORMAT}-vocab", "version": FORMAT_VERSION, "size": len(entries)}) + "\n")
             for e in entries:

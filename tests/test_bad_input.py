@@ -300,6 +300,15 @@ MODEL_CASES = {
     "import not a GGUF": ["import", "train.txt", "--out", "new"],
     "import --out is a user folder": ["import", "train.txt", "--out", "mine"],
     "import --out is a file": ["import", "train.txt", "--out", "afile"],
+    # export-gguf
+    "export-gguf a folder without config.json": ["export-gguf", "mine", "new.gguf"],
+    "export-gguf OUT exists": ["export-gguf", "base", "afile"],
+    "export-gguf --force on a user's file": ["export-gguf", "base", "afile", "--force"],
+    "export-gguf OUT unwritable": ["export-gguf", "base", "/proc/hypertok.gguf"],
+    "export-gguf --quant q3": ["export-gguf", "base", "new.gguf", "--quant", "q3"],
+    "export-gguf corrupt config": ["export-gguf", "base_badcfg", "new.gguf"],
+    "export-gguf truncated weights": ["export-gguf", "base_trunc", "new.gguf"],
+    "export-gguf pickled weights only": ["export-gguf", "base_pickled", "new.gguf"],
     # merge
     "merge --out is a user folder": ["merge", "--base", "base", "--adapter", "adapter", "--out", "mine"],
     "merge --force on a user folder": ["merge", "--base", "base", "--adapter", "adapter", "--out", "mine", "--force"],
@@ -390,6 +399,9 @@ SAYS = {
     "adapt log linked out of --out": ["linked/train_log.jsonl: is a symbolic link", "never through a link"],
     "adapt --resume without a checkpoint": ["--resume: new holds no checkpoint", "run without --resume"],
     "prepare --out holds prepared data": ["prep.bin and prep.json: already there", "pass --force"],
+    "export-gguf --force on a user's file": ["afile: already there and not a GGUF file"],
+    "export-gguf corrupt config": ["config.json: unreadable as JSON"],
+    "export-gguf truncated weights": ["truncated or corrupt safetensors file"],
     "prepare --force on a user's file": ["user_pair.json: already there and not written by `hypertok prepare`"],
 }
 NEVER = {case: ["--encoding"] for case in ("encode non-UTF-8 file", "encode non-UTF-8 stdin", "prepare non-UTF-8 text",

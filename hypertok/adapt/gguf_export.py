@@ -53,9 +53,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import check_out, clean_leftovers, leftover_name
+from ..files import check_out, clean_leftovers, leftover_name, read_json
 from .gguf_import import (_BYTE, _CONTROL, _NORMAL, _UNKNOWN, _USER_DEFINED, ARCHITECTURES, Architecture,
                           _require_gguf)
+from .model import check_base_path
 
 EXPORT_FORMAT = "hypertok-gguf-export"
 QUANTS = ("f32", "f16", "q8_0", "q4_0", "q4_k_m")
@@ -278,7 +279,7 @@ def _write(folder: Path, path: Path, quant: str, name: str | None) -> dict:
     gguf = _require_gguf()
     from tqdm import tqdm
 
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config = read_json(folder / "config.json")
     arch = architecture_for(config)
     vocab = vocab_of(folder)
     rows = int(config["vocab_size"])
@@ -367,12 +368,19 @@ def export_gguf(folder: str | os.PathLike, out: str | os.PathLike, quant: str = 
     """
     if quant not in QUANTS:
         raise HyperTokError(f"--quant {quant!r}: choose one of {', '.join(QUANTS)}")
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise HyperTokError(f"{folder}: no config.json; give a transformers model folder (`hypertok merge` writes one)")
+    folder = check_base_path(folder)  # config.json present and JSON, every safetensors header sound
+    config = read_json(folder / "config.json")
+    architecture_for(config)
+    if not isinstance(config.get("vocab_size"), int):
+        raise HyperTokError(f"{folder / 'config.json'}: vocab_size {config.get('vocab_size')!r}, not an integer")
+    _safetensors_files(folder)
+    vocab_of(folder)
     out = check_out(out, flag="OUT", kind="file")
     if out.exists() and not force:
         raise HyperTokError(f"{out} exists; pass --force to replace it")
+    if out.exists() and not _is_gguf(out):
+        raise HyperTokError(f"{out}: already there and not a GGUF file; --force replaces only a GGUF file. "
+                            f"Choose another OUT")
     clean_leftovers(out)
     tmp = leftover_name(out, "part")
     try:
@@ -390,6 +398,11 @@ def export_gguf(folder: str | os.PathLike, out: str | os.PathLike, quant: str = 
         tmp.unlink(missing_ok=True)
     summary.update(format=EXPORT_FORMAT, quant=quant, out=str(out), bytes=out.stat().st_size)
     return summary
+
+
+def _is_gguf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"GGUF"
 
 
 def _types_in(path: Path) -> dict[str, int]:

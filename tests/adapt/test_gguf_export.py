@@ -119,6 +119,8 @@ def test_export_refuses_what_llama_cpp_cannot_read(merged, tmp_path):
     export_gguf(merged, tmp_path / "ok.gguf", quant="q8_0")
     with pytest.raises(HyperTokError, match="--force"):
         export_gguf(merged, tmp_path / "ok.gguf")
+    before = (tmp_path / "ok.gguf").stat().st_size
+    assert export_gguf(merged, tmp_path / "ok.gguf", quant="f32", force=True)["bytes"] > before  # a GGUF is replaced
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
 
 

@@ -37,6 +37,19 @@ from collections.abc import Iterable
 _SCALARS = {int: int, float: float, str: str}
 
 
+def option(default=dataclasses.MISSING, help: str = "", *, choices=None, **kw):
+    """A config field that documents its flag: ``help`` (and ``choices``) in its metadata.
+
+    ``option(8, "rows per step")``; a required field: ``option(help="...")``; a list or a nested
+    config: ``option(help="...", default_factory=list)``.
+
+    >>> option(3, "how many", choices=(1, 3)).metadata["choices"]
+    (1, 3)
+    """
+    meta = {"help": help} if choices is None else {"help": help, "choices": choices}
+    return dataclasses.field(default=default, metadata=meta, **kw)
+
+
 def is_empty_default(value) -> bool:
     """A default that means "nothing": ``None``, ``""`` or an empty list (its help must say what)."""
     return value is None or value == "" or value == []

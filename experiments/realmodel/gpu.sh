@@ -43,6 +43,7 @@ l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head
        --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ru-modern-train-0003.txt.xz $R/ruslit-train.txt.xz
        --dev ruslit=$R/ruslit-dev.txt.xz modern=$R/ru-modern-dev.txt.xz --pairs $R/dev.tsv
        --work $W --results $W/results --preset ${PRESET:-lease}"
+    A=$(echo $A)  # one line: it goes inside the driver's bash -c "...", where a newline would end the command
     LANES=${LANES:-"control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend}"}  # EXTEND=1: the extend lane too; LANES=none: the base alone
     [ "$LANES" = none ] && LANES=""
     cd $R/code

@@ -32,7 +32,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import HyperTokError
@@ -40,6 +40,7 @@ from ..files import (atomic_file, atomic_write, check_no_links, check_out, is_em
                      native_write)
 from ..registry import RECIPE_FILE
 from ..loss import LOSSES, causal_lm_nll, check_liger, pick_loss
+from ..options import option
 from ..registry import STRATEGIES
 from .data import IGNORE, n_rows, open_packed, prepare, rows_of
 from .distributed import SINGLE, launched, loss_module
@@ -62,10 +63,6 @@ ROWS = ("tokens", "full")
 DTYPES = ("auto", "float32", "bfloat16")
 
 
-def _help(text: str, choices=None, **kw) -> dict:
-    meta = {"help": text} if choices is None else {"help": text, "choices": choices}
-    return {"metadata": meta, **kw}
-
 
 # ----------------------------------------------------------------------------------------
 # Configuration
@@ -75,35 +72,35 @@ def _help(text: str, choices=None, **kw) -> dict:
 class TrainConfig:
     """The training loop's settings (the defaults are those of ``hypertok adapt``)."""
 
-    steps: int = field(default=1000, **_help("optimizer steps"))
-    batch_size: int = field(default=8, **_help("rows per step"))
-    micro_batch: int = field(default=0, **_help(
+    steps: int = option(1000, "optimizer steps")
+    batch_size: int = option(8, "rows per step")
+    micro_batch: int = option(0,
         "rows per forward/backward pass, their gradients summed into one step of --batch-size rows "
         "(0: the whole batch at once); a smaller one needs less activation memory, e.g. to train without "
-        "gradient checkpointing"))
-    seq_len: int = field(default=1024, **_help("tokens per row (packed documents, never attending to each other)"))
-    bos_rows: bool = field(default=True, **_help(
+        "gradient checkpointing")
+    seq_len: int = option(1024, "tokens per row (packed documents, never attending to each other)")
+    bos_rows: bool = option(True,
         "start every row with <s>, as every sequence at inference does (a row cut from the packed stream "
         "otherwise starts mid-document; Gemma needs <s> first). The row then holds seq_len - 1 text tokens. "
-        "Not with --distill, whose span alignment reads rows as cut from the stream"))
-    lr: float = field(default=2e-4, **_help("peak learning rate (LoRA and other non-row parameters)"))
-    rows_lr: float | None = field(default=1e-3, **_help("peak learning rate of embedding/head rows (in Python, None: --lr)"))
-    warmup: int = field(default=50, **_help("linear warm-up steps"))
-    min_lr_ratio: float = field(default=0.1, **_help("cosine decay ends at this fraction of the peak"))
-    clip: float = field(default=1.0, **_help("gradient norm clipping"))
-    weight_decay: float = field(default=0.0, **_help("AdamW weight decay"))
-    eval_every: int = field(default=200, **_help("evaluate every N steps and at the end (0: never)"))
-    save_every: int = field(default=200, **_help("checkpoint every N steps and at the end (0: never)"))
-    loss_chunk: int = field(default=8192, **_help("tokens per chunk of the loss (logits never exist for all tokens)"))
-    loss: str = field(default="auto", **_help(
+        "Not with --distill, whose span alignment reads rows as cut from the stream")
+    lr: float = option(2e-4, "peak learning rate (LoRA and other non-row parameters)")
+    rows_lr: float | None = option(1e-3, "peak learning rate of embedding/head rows (in Python, None: --lr)")
+    warmup: int = option(50, "linear warm-up steps")
+    min_lr_ratio: float = option(0.1, "cosine decay ends at this fraction of the peak")
+    clip: float = option(1.0, "gradient norm clipping")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    eval_every: int = option(200, "evaluate every N steps and at the end (0: never)")
+    save_every: int = option(200, "checkpoint every N steps and at the end (0: never)")
+    loss_chunk: int = option(8192, "tokens per chunk of the loss (logits never exist for all tokens)")
+    loss: str = option("auto",
         "next-token loss: liger (Liger's fused linear cross-entropy: CUDA and the liger-kernel package, not with "
         "--distill; 5.7x less memory than ours at 128k in experiments/adapt/loss.json), chunked (ours, any device), "
-        "or auto (liger where it can run, else chunked)", choices=("auto",) + LOSSES))
-    compile: bool = field(default=False, **_help(
-        "compile the decoder body with torch.compile (CUDA; the first steps pay for the compilation)"))
-    seed: int = field(default=0, **_help("seed of batch order, LoRA init and row init"))
-    progress: bool = field(default=True, **_help("show a progress bar"))
-    desc: str = field(default="train", **_help("label of the progress bar"))
+        "or auto (liger where it can run, else chunked)", choices=("auto",) + LOSSES)
+    compile: bool = option(False,
+        "compile the decoder body with torch.compile (CUDA; the first steps pay for the compilation)")
+    seed: int = option(0, "seed of batch order, LoRA init and row init")
+    progress: bool = option(True, "show a progress bar")
+    desc: str = option("train", "label of the progress bar")
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "loss_chunk"):
@@ -136,42 +133,42 @@ class AdaptConfig:
     ``.bin`` written by ``hypertok prepare`` for this base, tokenizer and strategy.
     """
 
-    base: str = field(**_help("local checkpoint folder (config.json, weights, and a SentencePiece tokenizer.model "
-                              "or a byte-level BPE tokenizer.json)"))
-    tokenizer: str = field(**_help("HyperTok directory (or a folder with tokenizer.json)"))
-    train: list[str] = field(**_help("UTF-8 training text files (blank line = document break), "
-                                     "or one .bin from `hypertok prepare`"))
-    out: str = field(**_help("adapter folder to write"))
-    eval: list[str] | None = field(default=None, **_help(
+    base: str = option(help="local checkpoint folder (config.json, weights, and a SentencePiece tokenizer.model "
+                              "or a byte-level BPE tokenizer.json)")
+    tokenizer: str = option(help="HyperTok directory (or a folder with tokenizer.json)")
+    train: list[str] = option(help="UTF-8 training text files (blank line = document break), "
+                                     "or one .bin from `hypertok prepare`")
+    out: str = option(help="adapter folder to write")
+    eval: list[str] | None = option(None,
         "held-out texts (or prepared .bin files) for periodic bits per character, each reported by name "
-        "(default: none: no evaluation)"))
-    strategy: str = field(default="extend", **_help("extend: base + new entries; replace: the new vocabulary alone",
-                                                    choices=STRATEGIES))
-    init: str = field(default="mean", **_help("new rows: mean of base pieces, mean-norm (rescaled to the base rows' norm), "
-                                              "focus (similarity-weighted base tokens), random, or hewitt", choices=INITS))
-    rows: str = field(default="tokens", **_help("tokens: train only new rows (trainable_token_indices); "
-                                                "full: whole matrices (modules_to_save)", choices=ROWS))
-    lora_r: int = field(default=16, **_help("LoRA rank"))
-    lora_alpha: int = field(default=32, **_help("LoRA alpha"))
-    lora_dropout: float = field(default=0.0, **_help("LoRA dropout"))
-    eval_chars: int = field(default=200_000, **_help("characters of --eval text used (0: all)"))
-    max_train_chars: int = field(default=0, **_help("characters of --train text used (0: all)"))
-    grad_ckpt: bool = field(default=True, **_help("gradient checkpointing"))
-    dtype: str = field(default="auto", **_help("weights dtype (auto: float32 under 1B parameters, else bfloat16); "
-                                               "compute is bf16 autocast on GPU", choices=DTYPES))
-    device: str = field(default="auto", **_help("torch device (auto: cuda if available)"))
-    resume: bool = field(default=False, **_help(
+        "(default: none: no evaluation)")
+    strategy: str = option("extend", "extend: base + new entries; replace: the new vocabulary alone",
+                                                    choices=STRATEGIES)
+    init: str = option("mean", "new rows: mean of base pieces, mean-norm (rescaled to the base rows' norm), "
+                                              "focus (similarity-weighted base tokens), random, or hewitt", choices=INITS)
+    rows: str = option("tokens", "tokens: train only new rows (trainable_token_indices); "
+                                                "full: whole matrices (modules_to_save)", choices=ROWS)
+    lora_r: int = option(16, "LoRA rank")
+    lora_alpha: int = option(32, "LoRA alpha")
+    lora_dropout: float = option(0.0, "LoRA dropout")
+    eval_chars: int = option(200_000, "characters of --eval text used (0: all)")
+    max_train_chars: int = option(0, "characters of --train text used (0: all)")
+    grad_ckpt: bool = option(True, "gradient checkpointing")
+    dtype: str = option("auto", "weights dtype (auto: float32 under 1B parameters, else bfloat16); "
+                                               "compute is bf16 autocast on GPU", choices=DTYPES)
+    device: str = option("auto", "torch device (auto: cuda if available)")
+    resume: bool = option(False,
         "continue from the last checkpoint in --out/resume/ (refused when there is none: the run then starts "
-        "over without --resume)"))
-    stage1_steps: int = field(default=0, **_help(
+        "over without --resume)")
+    stage1_steps: int = option(0,
         "stage 1 of the recipe: steps in which only the new embedding and head rows train (body and LoRA "
-        "frozen) at --stage1-lr, before the LoRA stage (0: no stage 1)"))
-    stage1_lr: float = field(default=5e-4, **_help("peak learning rate of stage 1 (rows only)"))
-    distill: float = field(default=0.0, **_help(
+        "frozen) at --stage1-lr, before the LoRA stage (0: no stage 1)")
+    stage1_lr: float = option(5e-4, "peak learning rate of stage 1 (rows only)")
+    distill: float = option(0.0,
         "weight of cross-tokenizer self-distillation: the frozen base, reading the same text with its own "
-        "tokenizer, teaches span log-likelihoods (ALM); 0: off"))
-    distill_temperature: float = field(default=100.0, **_help("temperature of the binarised distillation loss"))
-    loop: TrainConfig = field(default_factory=TrainConfig, **_help("the training loop's settings"))
+        "tokenizer, teaches span log-likelihoods (ALM); 0: off")
+    distill_temperature: float = option(100.0, "temperature of the binarised distillation loss")
+    loop: TrainConfig = option(help="the training loop's settings", default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..core.format import N_BYTES, NORMALIZERS, SPECIALS, parse_byte_piece
 from ..errors import HyperTokError
 from ..files import check_encoding
+from ..options import option
 from .candidates import MODES
 from .symbols import POOLS
 
@@ -31,10 +32,6 @@ BACKBONES = ("bpe", "superbpe", "tail")
 MAX_VOCAB_SIZE = 1 << 18  # every token needs its own symbol; the largest pool ("all") holds about 290k
 
 
-def _opt(default, help: str, **meta):
-    return field(default=default, metadata={"help": help, **meta})
-
-
 @dataclass
 class BuildConfig:
     """Parameters of ``hypertok build``; the CLI builds this same dataclass.
@@ -43,49 +40,49 @@ class BuildConfig:
     'word'
     """
 
-    vocab_size: int = _opt(32000, "total vocabulary size, specials and fallback included")
-    mode: str = _opt("concept", "word: frequent word forms; morph: stems+endings via pymorphy3; "
+    vocab_size: int = option(32000, "total vocabulary size, specials and fallback included")
+    mode: str = option("concept", "word: frequent word forms; morph: stems+endings via pymorphy3; "
                      "concept: morph + multi-word units", choices=MODES)
-    symbols: str = _opt("auto", "Unicode pool for the symbol view: Private Use Areas, CJK ideographs, all scripts; "
+    symbols: str = option("auto", "Unicode pool for the symbol view: Private Use Areas, CJK ideographs, all scripts; "
                         "auto = pua, or all when the vocabulary is larger than the PUA (137 468)", choices=POOLS)
-    concepts: str | None = _opt(None, 'JSON file {"phrase": "preferred symbol or null"} of concepts that always get '
+    concepts: str | None = option(None, 'JSON file {"phrase": "preferred symbol or null"} of concepts that always get '
                                 "an entry (default: none: only the concepts found in the corpus)")
-    backbone: str = _opt("bpe", "the subword model under the entries: bpe = a BPE trained on the whole corpus "
+    backbone: str = option("bpe", "the subword model under the entries: bpe = a BPE trained on the whole corpus "
                          "whose pieces compete with the entries on measured use; tail = a Unigram on the units "
                          "entries do not cover, with a fixed share (the builder of issues 2-11); superbpe = "
                          "like bpe, but the backbone is SuperBPE (superwords across spaces) trained on the "
                          "corpus files and cached like hypertok compare's baselines (needs --corpus)",
                          choices=BACKBONES)
-    fallback_share: float = _opt(1.0, "backbone=bpe/superbpe: the backbone is trained at this share of the budget, "
+    fallback_share: float = option(1.0, "backbone=bpe/superbpe: the backbone is trained at this share of the budget, "
                                  "then pruned with the entries; backbone=tail: the fixed share of the tail model (0.18 before)")
-    min_char_count: int = _opt(3, "a character seen at least this often gets a token of its own (rarer ones are "
+    min_char_count: int = option(3, "a character seen at least this often gets a token of its own (rarer ones are "
                                "spelled with byte tokens)")
-    max_ngram: int = _opt(4, "longest multi-unit entry, in counting units (1: no n-grams)")
-    ngram_units: int = _opt(20000, "n-grams are counted over runs of the units among this many most frequent ones")
-    min_ngram_count: int = _opt(10, "an n-gram seen fewer times is not a candidate")
-    min_pmi: float = _opt(0.0, "concept mode: least PMI of a multi-word unit, log p(n-gram) - sum log p(unit)")
-    overgenerate: float = _opt(2.5, "candidates kept for pruning, as a multiple of the room for entries")
-    prune_rounds: int = _opt(4, "rounds of usage-based pruning on the corpus sample")
-    sample_mb: float = _opt(20.0, "megabytes of evenly spaced corpus lines kept to prune and score on (4 before "
+    max_ngram: int = option(4, "longest multi-unit entry, in counting units (1: no n-grams)")
+    ngram_units: int = option(20000, "n-grams are counted over runs of the units among this many most frequent ones")
+    min_ngram_count: int = option(10, "an n-gram seen fewer times is not a candidate")
+    min_pmi: float = option(0.0, "concept mode: least PMI of a multi-word unit, log p(n-gram) - sum log p(unit)")
+    overgenerate: float = option(2.5, "candidates kept for pruning, as a multiple of the room for entries")
+    prune_rounds: int = option(4, "rounds of usage-based pruning on the corpus sample")
+    sample_mb: float = option(20.0, "megabytes of evenly spaced corpus lines kept to prune and score on (4 before "
                             "issue 12: too few to tell rare candidates apart)")
-    holdout: float = _opt(0.0, "share of the corpus, in evenly spaced blocks of 100 lines, held out from counting: "
+    holdout: float = option(0.0, "share of the corpus, in evenly spaced blocks of 100 lines, held out from counting: "
                           "candidates are counted on the other lines and the pruning scores them only on held-out "
                           "lines (at most --sample-mb of them), so an entry that pays only on the lines it was found "
                           "in is cut; the backbone still trains on the whole corpus (0: off, prune on a sample of "
                           "the whole corpus)")
-    crossfit: bool = _opt(False, "with --holdout 0.5: the held-out half is counted too and its candidates are scored "
+    crossfit: bool = option(False, "with --holdout 0.5: the held-out half is counted too and its candidates are scored "
                           "on the other half, so every line serves both for counting and for out-of-sample scoring "
                           "(--sample-mb is split between the halves)")
-    max_morph_words: int = _opt(200_000, "morph/concept: most word forms (beyond those with entries) split into "
+    max_morph_words: int = option(200_000, "morph/concept: most word forms (beyond those with entries) split into "
                                 "stem + ending")
-    max_tail_units: int = _opt(300_000, "most tail units (the most frequent ones) the fallback model trains on")
-    encoding: str = _opt("utf-8", "corpus encoding (e.g. cp1251)")
-    special_tokens: list[str] = field(default_factory=list, metadata={"help": (
+    max_tail_units: int = option(300_000, "most tail units (the most frequent ones) the fallback model trains on")
+    encoding: str = option("utf-8", "corpus encoding (e.g. cp1251)")
+    special_tokens: list[str] = option(default_factory=list, help=(
         'extra special tokens (chat and control tokens), comma-separated: "<|im_start|>,<|im_end|>". They get '
         "the last ids and are special tokens of tokenizer.json (plain transformers reads them in text as one id); "
         "HyperTok's encode reads them only with allow_special=True, otherwise they are text "
-        "(default: none: only <unk> <s> </s> <pad>)")})
-    normalize: str = _opt("none", "text normalisation before encoding: none keeps decode(encode(x)) == x exactly; "
+        "(default: none: only <unk> <s> </s> <pad>)"))
+    normalize: str = option("none", "text normalisation before encoding: none keeps decode(encode(x)) == x exactly; "
                           "nfc composes first (decomposed Cyrillic costs far fewer tokens), so decode(encode(x)) is "
                           "the NFC form of x. Also in tokenizer.json", choices=NORMALIZERS)
 

@@ -472,6 +472,12 @@ def save_beside(out: str | os.PathLike, write, command: str = "adapt") -> Path:
     existing = out.is_dir()
     with beside(out, last=[*LOADER_ENTRY_FILES, RECIPE_FILE], remove_first=[RECIPE_FILE, *LOADER_ENTRY_FILES]) as tmp:
         write(tmp)
+        for f in tmp.rglob("*.safetensors"):  # safetensors' writer may not report a full disk: read it back
+            try:
+                check_safetensors(f)
+            except HyperTokError as e:
+                raise HyperTokError(f"{out / f.relative_to(tmp)}: written short, nothing replaced (a full disk?): "
+                                    f"{e}") from None
         written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
         if existing:  # the moves start when this block ends
             atomic_write(out / SAVING_MARK, command)

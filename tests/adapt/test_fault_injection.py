@@ -115,3 +115,26 @@ def test_a_killed_adapter_save_never_leaves_a_mixed_folder(env, trained, two_mer
             assert (d / "adapter_config.json").read_bytes() == (whole / "adapter_config.json").read_bytes(), k
             assert (d / "adapter_model.safetensors").read_bytes() == (whole / "adapter_model.safetensors").read_bytes()
             assert tok == tok_new, k
+
+
+def test_a_weight_file_written_short_replaces_nothing(tmp_path):
+    """Item 10: safetensors' writer may report no full disk; the save reads every weight file
+    back (its header's byte ranges against its size) before anything moves into the folder."""
+    from safetensors.torch import save_file
+
+    from hypertok.adapt.model import save_beside
+    from hypertok.errors import HyperTokError
+
+    out = tmp_path / "merged"
+    save_beside(out, lambda tmp: save_file({"w": torch.ones(64)}, str(tmp / "model.safetensors")))
+    before = (out / "model.safetensors").read_bytes()
+
+    def short(tmp):
+        save_file({"w": torch.zeros(4096)}, str(tmp / "model.safetensors"))
+        with open(tmp / "model.safetensors", "r+b") as f:  # what a full disk leaves
+            f.truncate(5000)
+
+    with pytest.raises(HyperTokError, match="model.safetensors: written short, nothing replaced"):
+        save_beside(out, short)
+    assert (out / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["model.safetensors"]

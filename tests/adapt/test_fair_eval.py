@@ -134,6 +134,19 @@ def test_text_logprobs_equal_plain_logits_padded_or_not(tiny):
     assert not model.training
 
 
+def test_a_wide_head_is_scored_in_smaller_chunks_to_the_same_figures(tiny, monkeypatch):
+    """Issue 24 item 16: a chunk's float32 logits stay under LOGITS_BYTES, the figures unchanged."""
+    E = importlib.import_module("hypertok.adapt.evaluate")  # the module: hypertok.adapt.evaluate is also a function
+    model, tok = tiny["model"], tiny["tok"]
+    rows = model.config.vocab_size
+    assert E.logits_chunk(model, 8192) * 4 * rows <= E.LOGITS_BYTES and E.logits_chunk(model, 7) == 7
+    texts = ["Старый дом у реки, – сказал он.", "Мать сказала сыну, что утро было тёплым."]
+    ref = text_logprobs(model, tok, texts, chunk=8192)
+    monkeypatch.setattr(E, "LOGITS_BYTES", 4 * rows * 100)  # 100 tokens a chunk
+    assert E.logits_chunk(model, 8192) == 100
+    assert text_logprobs(model, tok, texts, chunk=8192) == pytest.approx(ref, abs=TOL)
+
+
 def test_bits_per_char_equal_context_is_the_sum_of_window_logprobs(tiny):
     model, tok = tiny["model"], tiny["tok"]
     docs = tiny["dev"].read_text().split("\n\n")[:3]

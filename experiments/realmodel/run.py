@@ -109,13 +109,33 @@ def tokenizer_of(args, name: str):
     return plan(base_dir(args), args.hypertok[key], strategy)
 
 
+def train_texts(args, P) -> list[str]:
+    """The --train files as every lane packs them: with a character budget and several files, an equal
+    share of each file, documents interleaved in turn (``train-mix.txt``). Read in order, the first
+    40M characters of the short preset were the first two modern shards alone, and the run of
+    2026-12-07 learned no literature."""
+    from itertools import zip_longest
+
+    from hypertok.adapt.data import read_documents
+    from hypertok.files import atomic_write
+
+    if not P["train_chars"] or len(args.train) == 1:
+        return [str(p) for p in args.train]
+    out = args.work / "train-mix.txt"
+    if not out.is_file():  # lanes racing here write the same text, each renamed in whole
+        share = P["train_chars"] // len(args.train)
+        groups = [read_documents([str(p)], share, what="--train") for p in args.train]
+        atomic_write(out, "\n\n".join(d.strip("\n") for g in zip_longest(*groups) for d in g if d is not None))
+    return [str(out)]
+
+
 def packed(args, P, name: str, tok):
     from hypertok.adapt.data import open_packed, prepare
 
     key, strategy = variants(args)[name]
     out = args.work / "data" / (f"{key}-{strategy}" if key != "base" else "base")
     if not out.with_suffix(".bin").is_file():
-        prepare(tok, [str(p) for p in args.train], out, P["train_chars"], what="--train")
+        prepare(tok, train_texts(args, P), out, P["train_chars"], what="--train")
     return open_packed(out.with_suffix(".bin"), tok)
 
 

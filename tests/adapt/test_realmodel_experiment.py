@@ -37,6 +37,8 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     write_gguf(tmp_path / "tiny.gguf", model, sp_model, "gemma3")
     train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
     train.write_text(make_text(300, 0))
+    train2 = tmp_path / "train2.txt"  # a second file: the lanes pack an equal share of each
+    train2.write_text(make_text(300, 2))
     dev.write_text(make_text(30, 1))
     toks = {}
     for size in (500, 700):
@@ -47,10 +49,15 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
         f"p{i % 2}\tОн пришёл домой {i}.\tОн пришла домой {i}.\n" for i in range(6)), encoding="utf-8")
     res = tmp_path / "results"
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
-              "--extend", "700", "--train", str(train), "--dev", f"ruslit={dev}", f"modern={dev}",
+              "--extend", "700", "--train", str(train), str(train2), "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
               "--lane", "all", "--device", "cpu"])
     out = json.loads((res / "results.json").read_text())
+    mix = (tmp_path / "work" / "train-mix.txt").read_text().split("\n\n")
+    share = run.PRESETS["tiny"]["train_chars"] // 2
+    assert len(train.read_text()) > share and len(train2.read_text()) > share  # each file is cut to its share
+    assert mix[:2] == [t.read_text().split("\n\n")[0].strip("\n") for t in (train, train2)]  # in turn
+    assert share <= sum(map(len, mix[0::2])) < share + 2000 and share <= sum(map(len, mix[1::2])) < share + 2000
     assert out["context_chars"] == run.PRESETS["tiny"]["context_chars"]
     assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend"}
     for name, r in [("base", out["base"]), *out["variants"].items()]:

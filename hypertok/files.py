@@ -1,4 +1,4 @@
-"""Files: the one home of atomic writes, text reading, file hashes and library versions.
+"""Files: the one home of atomic writes, output checks, file hashes and library versions.
 
 Every artifact HyperTok writes (a tokenizer directory, a results table, a checkpoint) is
 written to a temporary sibling and renamed into place, so a reader never sees half a
@@ -16,9 +16,7 @@ created with the umask's permissions, like files. Into a folder that exists, Hyp
 writes its files beside what is there (:func:`beside`, :func:`move_into`), as transformers'
 ``save_pretrained`` does: a user's file in an output folder is never removed (issue 11).
 
-Compressed inputs (issue 12): every reader of a corpus or text goes through
-:func:`open_bytes`, which streams ``.xz``, ``.gz`` and ``.zst`` files decompressed, so
-``hypertok build``, ``compare --text/--train`` and ``encode`` take them directly.
+Reading text (compressed or not, strictly decoded) is :mod:`hypertok.text`.
 
 What it does not do: no locking (two writers of one path race, the last rename wins),
 no fsync, and no text normalisation (a file is read exactly as written).
@@ -26,7 +24,7 @@ no fsync, and no text normalisation (a file is read exactly as written).
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> atomic_write(d / "a.txt", "да\\n")
->>> read_text(d / "a.txt")
+>>> (d / "a.txt").read_text(encoding="utf-8")
 'да\\n'
 >>> sha256_file(d / "a.txt")[:12]
 'fc8954ab5a5a'
@@ -34,7 +32,6 @@ no fsync, and no text normalisation (a file is read exactly as written).
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import os
@@ -501,140 +498,6 @@ def beside(out: str | os.PathLike, last: Iterable[str] = (), remove_first: Itera
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def check_encoding(encoding: str) -> None:
-    """Raise ``HyperTokError`` for an encoding that cannot read a text file line by line:
-    unknown names, codecs that are not text encodings (``rot13``, ``base64``), and
-    encodings whose newline is not the byte ``\\n`` (``utf-16``, ``utf-32``).
-
-    >>> check_encoding("cp1251")
-    >>> check_encoding("utf-16")
-    Traceback (most recent call last):
-    ...
-    hypertok.errors.HyperTokError: --encoding 'utf-16' is not supported: a newline is not the byte \\n in it; convert the file to UTF-8 (iconv -f utf-16 -t utf-8)
-    """
-    try:
-        info = codecs.lookup(encoding)
-    except (LookupError, TypeError, ValueError):
-        raise HyperTokError(f"unknown --encoding {encoding!r}; try utf-8 or cp1251") from None
-    if not getattr(info, "_is_text_encoding", True):
-        raise HyperTokError(f"--encoding {encoding!r} is not a text encoding; try utf-8 or cp1251")
-    try:
-        enc = codecs.getincrementalencoder(encoding)()
-        enc.encode("a")  # past any byte-order mark (utf-8-sig is fine)
-        newline_ok = enc.encode("\n") == b"\n"
-    except (UnicodeError, LookupError, TypeError):
-        newline_ok = False
-    if not newline_ok:
-        raise HyperTokError(f"--encoding {encoding!r} is not supported: a newline is not the byte \\n in it; "
-                            f"convert the file to UTF-8 (iconv -f {encoding} -t utf-8)")
-
-
-def _decode_message(path, line: int, offset: int, byte: bytes, encoding: str, flag: str | None) -> HyperTokError:
-    todo = (f"pass {flag} (e.g. cp1251) or convert the file to UTF-8" if flag else
-            "convert the file to UTF-8 first (e.g. iconv -f cp1251 -t utf-8 FILE > FILE.utf8)")
-    return HyperTokError(f"{path}: not valid {encoding} at line {line}, byte offset {offset} (byte {byte!r}); {todo}")
-
-
-def decode_error(path: str | os.PathLike, head: bytes, offset: int, encoding: str,
-                 flag: str | None = None) -> HyperTokError:
-    """The error for undecodable input: file, line, byte offset, the byte, and what to do.
-
-    ``head`` holds the file's bytes up to at least ``offset``. ``flag`` names the option that
-    sets the encoding (``"--encoding"`` for ``hypertok build``, ``"encoding="`` in Python); the
-    message offers it only when the reader has one (issue 24: ``encode`` has no ``--encoding``).
-
-    >>> print(decode_error("a.txt", b"ok\\n\\xff", 3, "utf-8", flag="--encoding"))
-    a.txt: not valid utf-8 at line 2, byte offset 3 (byte b'\\xff'); pass --encoding (e.g. cp1251) or convert the file to UTF-8
-    """
-    return _decode_message(path, head.count(b"\n", 0, offset) + 1, offset, head[offset:offset + 1], encoding, flag)
-
-
-def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", block: int = _BLOCK,
-              flag: str | None = None) -> Iterator[str]:
-    """A text file (standard input for ``None`` or ``"-"``) in pieces that end right after a
-    newline (the last piece may not), decoded strictly, in memory bounded by ``block`` plus
-    the longest line.
-
-    Standard input is held to the same rule as a file: bytes that are not valid UTF-8 are an
-    error naming the line and byte offset, never smuggled through as surrogate escapes.
-    ``flag``: the option that sets ``encoding``, offered by the error (:func:`decode_error`).
-
-    >>> import tempfile, pathlib
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.txt"; _ = f.write_bytes("да\\nнет\\nок".encode())
-    >>> list(iter_text(f, block=4))
-    ['да\\n', 'нет\\n', 'ок']
-    >>> _ = f.write_bytes(b"ok\\n\\xff")
-    >>> list(iter_text(f))
-    Traceback (most recent call last):
-    ...
-    hypertok.errors.HyperTokError: ...: not valid utf-8 at line 2, byte offset 3 (byte b'\\xff'); convert the file to UTF-8 first (e.g. iconv -f cp1251 -t utf-8 FILE > FILE.utf8)
-    """
-    import sys
-
-    check_encoding(encoding)
-    if path is None or str(path) == "-":
-        name, f, close = "standard input", sys.stdin.buffer, False
-    else:
-        p = Path(path)
-        if p.is_dir():
-            raise HyperTokError(f"{p}: is a folder; give a text file")
-        if not p.is_file():
-            raise HyperTokError(f"{p}: no such file or folder")
-        name, f, close = p, open_bytes(p), True
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    offset = newlines = 0
-    carry = ""
-    try:
-        while True:
-            data = f.read(block)
-            final = not data
-            pending = decoder.getstate()[0]
-            try:
-                text = decoder.decode(data, final=final)
-            except UnicodeDecodeError as e:
-                both = pending + data
-                line = newlines + both.count(b"\n", 0, e.start) + 1
-                raise _decode_message(name, line, offset - len(pending) + e.start, both[e.start:e.start + 1],
-                                      encoding, flag) from None
-            offset += len(data)
-            newlines += data.count(b"\n")
-            text = carry + text
-            if final:
-                if text:
-                    yield text
-                return
-            cut = text.rfind("\n") + 1
-            carry = text[cut:]
-            if cut:
-                yield text[:cut]
-    finally:
-        if close:
-            f.close()
-
-
-def read_text(path: str | os.PathLike, encoding: str = "utf-8", flag: str | None = None) -> str:
-    """A whole file as one string (newlines kept exactly), with a clear error for a missing
-    file or bad encoding (``flag``: the option that sets ``encoding``, see :func:`decode_error`).
-
-    >>> read_text("/no/such/file")
-    Traceback (most recent call last):
-    ...
-    hypertok.errors.HyperTokError: /no/such/file: no such file or folder
-    """
-    check_encoding(encoding)
-    p = Path(path)
-    if p.is_dir():
-        raise HyperTokError(f"{p}: is a folder; give a text file")
-    if not p.is_file():
-        raise HyperTokError(f"{p}: no such file or folder")
-    with open_bytes(p) as f:
-        data = f.read()
-    try:
-        return codecs.decode(data, encoding, "strict")
-    except UnicodeDecodeError as e:
-        raise decode_error(p, data, e.start, encoding, flag) from None
-
-
 def read_json(path: str | os.PathLike) -> dict:
     """A JSON object from a file, or one clear line saying why not."""
     p = Path(path)
@@ -673,117 +536,3 @@ def library_versions(packages: Iterable[str], python: bool = True) -> dict[str, 
         except PackageNotFoundError:
             out[pkg] = None
     return out
-
-
-COMPRESSED_SUFFIXES = (".xz", ".gz", ".zst")
-
-
-def compression_of(path: str | os.PathLike) -> str | None:
-    """``"xz"``, ``"gz"`` or ``"zst"`` for a compressed file name, else ``None``.
-
-    >>> compression_of("ru-modern-dev.txt.xz"), compression_of("dev.txt")
-    ('xz', None)
-    """
-    suffix = Path(path).suffix.lower()
-    return suffix[1:] if suffix in COMPRESSED_SUFFIXES else None
-
-
-def plain_suffix(path: str | os.PathLike) -> str:
-    """The suffix of the file once decompressed: ``a.txt.xz`` -> ``.txt``.
-
-    >>> plain_suffix("a.txt.xz"), plain_suffix("a.md"), plain_suffix("SHA256SUMS")
-    ('.txt', '.md', '')
-    """
-    p = Path(path)
-    if compression_of(p):
-        p = p.with_suffix("")
-    return p.suffix.lower()
-
-
-def open_bytes(path: str | os.PathLike):
-    """A binary file object reading ``path`` decompressed (``.xz``, ``.gz``, ``.zst``), streamed.
-
-    A damaged compressed file raises ``HyperTokError`` naming it when read.
-
-    >>> import tempfile, pathlib, lzma
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt.xz"; _ = p.write_bytes(lzma.compress("да".encode()))
-    >>> with open_bytes(p) as f: f.read().decode()
-    'да'
-    """
-    kind = compression_of(path)
-    if kind is None:
-        return open(path, "rb")
-    if kind == "xz":
-        import lzma
-
-        return _Checked(lzma.open(path, "rb"), path, (lzma.LZMAError, EOFError))
-    if kind == "gz":
-        import gzip
-
-        return _Checked(gzip.open(path, "rb"), path, (OSError, EOFError))
-    try:
-        import zstandard
-    except ImportError:
-        raise HyperTokError(f"{path}: reading .zst needs the zstandard package (pip install zstandard)") from None
-    return _Checked(_ZstdReader(path, zstandard), path, (zstandard.ZstdError,))
-
-
-class _ZstdReader:
-    """A ``.zst`` file read frame after frame; a file that ends inside a frame is an error
-    (zstandard's own stream reader returns the truncated data silently)."""
-
-    def __init__(self, path, zstandard) -> None:
-        self._raw = open(path, "rb")
-        self._z = zstandard
-        self._d = zstandard.ZstdDecompressor().decompressobj()
-        self._buf = b""
-        self._done = False
-
-    def _fill(self, n: int) -> None:
-        while not self._done and (n < 0 or len(self._buf) < n):
-            block = self._raw.read(_BLOCK)
-            if not block:
-                self._done = True
-                if not self._d.eof:
-                    raise self._z.ZstdError("the file ends inside a frame")
-                break
-            while block:
-                if self._d.eof:  # the next frame of a multi-frame file
-                    self._d = self._z.ZstdDecompressor().decompressobj()
-                self._buf += self._d.decompress(block)
-                block = self._d.unused_data if self._d.eof else b""
-
-    def read(self, n: int = -1) -> bytes:
-        self._fill(n)
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
-    def close(self) -> None:
-        self._raw.close()
-
-
-class _Checked:
-    """A decompressing reader whose library errors become ``HyperTokError`` naming the file."""
-
-    def __init__(self, f, path, errors: tuple) -> None:
-        self._f, self._path, self._errors = f, path, errors
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self._f.read(n)
-        except self._errors as e:
-            raise HyperTokError(f"{self._path}: damaged or truncated compressed file ({e}); "
-                                "check it with xz -t / gzip -t / zstd -t") from None
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-

@@ -21,7 +21,10 @@ PACKAGE = Path(hypertok.__file__).resolve().parent
 MODEL_SIDE = ("hypertok.lab", "hypertok.gpu", "hypertok.adapt", "hypertok.registry")
 HEAVY = MODEL_SIDE + ("hypertok.builder",)  # the builder brings pymorphy3, navec and numpy
 # all that loading a directory and encoding may import of the package (issue 23)
-RUNTIME = ("hypertok", "hypertok.cli", "hypertok.errors", "hypertok.files", "hypertok.core")
+RUNTIME = ("hypertok", "hypertok.cli", "hypertok.errors", "hypertok.files", "hypertok.text", "hypertok.core")
+# ARCHITECTURE.md's picture, bottom up: a package or top-level module imports only from lower layers
+LAYERS = (("errors",), ("files", "text", "options", "loss"), ("core",), ("registry",),
+          ("builder", "lab", "gpu", "adapt"), ("cli",))
 
 
 def _module_name(path: Path) -> str:
@@ -116,9 +119,36 @@ def test_no_import_cycle_in_the_package():
     assert find_cycle(import_graph()) is None
 
 
+def package_graph() -> dict[str, set[str]]:
+    """``{package or top-level module: {those it imports}}`` (``hypertok/__init__.py``, the front
+    door that names everything on first use, left out)."""
+    out: dict[str, set[str]] = {}
+    for name, deps in import_graph().items():
+        a = name.split(".")[1] if "." in name else None
+        for d in deps:
+            b = d.split(".")[1] if "." in d else None
+            if a and b and a != b:
+                out.setdefault(a, set()).add(b)
+            elif a:
+                out.setdefault(a, set())
+    return out
+
+
+def test_packages_point_down_the_layers():
+    """Issue 23: no circle between packages (builder <-> registry was one) and every arrow points
+    down ARCHITECTURE.md's layers; a new package must be placed in LAYERS."""
+    g = package_graph()
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+    assert set(g) <= set(layer), f"place {set(g) - set(layer)} in LAYERS (and in ARCHITECTURE.md)"
+    up = {(a, b) for a, deps in g.items() for b in deps if layer[b] >= layer[a]}
+    assert not up, f"imports that do not point down the layers: {sorted(up)}"
+    assert find_cycle(g) is None
+    assert "registry" in g["builder"] and "builder" not in g["registry"] and "builder" not in g["lab"]
+
+
 def test_no_import_cycle_below_the_model_side():
     """The runtime core, the builder, files/options/cli: no cycle among them."""
-    ours = ("hypertok.core", "hypertok.builder", "hypertok.files", "hypertok.options", "hypertok.errors")
+    ours = ("hypertok.core", "hypertok.builder", "hypertok.files", "hypertok.text", "hypertok.options", "hypertok.errors")
     g = {n: {d for d in deps if d.startswith(ours)} for n, deps in import_graph().items() if n.startswith(ours)}
     assert len(g) > 10
     assert find_cycle(g) is None

@@ -8,7 +8,8 @@ import os
 import pytest
 
 from hypertok.errors import HyperTokError
-from hypertok.files import atomic_dir, atomic_write, library_versions, read_text, sha256_file
+from hypertok.files import atomic_dir, atomic_write, library_versions, sha256_file
+from hypertok.text import read_text
 
 
 def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):

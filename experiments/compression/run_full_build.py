@@ -80,8 +80,9 @@ def main() -> None:
     ap.add_argument("--plot", action="store_true", help="only redraw build_cost.png from full_build.json")
     if ap.parse_args().plot:
         return plot()
-    from hypertok.builder.corpus import default_corpus
-    from hypertok.files import atomic_write, library_versions, read_text
+    from hypertok.text import default_corpus
+    from hypertok.files import atomic_write, library_versions
+    from hypertok.text import read_text
     from hypertok.lab.compare import Text, measure
     from hypertok.registry import HyperTokTokenizer, trained
 

@@ -91,7 +91,7 @@ class Setup:
             self.record = MIX
             self.title = "All trained on the same 23 M-character ruslit + modern sample"
         else:
-            from hypertok.builder.corpus import default_corpus
+            from hypertok.text import default_corpus
 
             self.work, self.out, self.png = cache / "full", HERE / "generalise-full", HERE / "generalise-full.png"
             self.train = [str(p) for p in default_corpus()]
@@ -125,7 +125,7 @@ def json_ids_identical(directory: str, texts: list[Path]) -> bool:
     from tokenizers import Tokenizer
 
     from hypertok import HyperTok
-    from hypertok.files import read_text
+    from hypertok.text import read_text
 
     tok = HyperTok.load(directory)
     hf = Tokenizer.from_file(str(Path(directory) / "tokenizer.json"))

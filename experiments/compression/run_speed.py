@@ -58,7 +58,7 @@ DIAGNOSTIC = ("tokenizer.json, word pre-tokens (not exact)", "tokenizer.json, wo
 
 
 def lines_of(mb: float) -> list[str]:
-    from hypertok.files import read_text
+    from hypertok.text import read_text
 
     out = []
     for path in TEXTS:
@@ -124,7 +124,7 @@ def compression_child(directory: Path, before: Path | None) -> None:
     from tokenizers import Tokenizer
 
     from hypertok import HyperTok
-    from hypertok.files import read_text
+    from hypertok.text import read_text
 
     builds = {"new": directory, "before": before} if before else {"new": directory}
     toks = {k: HyperTok.load(d) for k, d in builds.items()}
@@ -160,7 +160,7 @@ def stream_child(directory: Path) -> None:
     for ids in tok.encode_stream(SHARD):
         n_tokens += len(ids)
     secs = time.perf_counter() - t0
-    from hypertok.files import open_bytes
+    from hypertok.text import open_bytes
 
     with open_bytes(SHARD) as f:
         nbytes = sum(len(b) for b in iter(lambda: f.read(1 << 20), b""))

@@ -54,7 +54,7 @@ def main() -> None:
         else:
             cfg = BuildConfig(vocab_size=args.size, mode=args.mode, normalize=norm)
             toks[norm] = build([RUSLIT / "train.txt"], out, cfg, overwrite=True, progress=True)
-    from hypertok.files import iter_text
+    from hypertok.text import iter_text
 
     result = {
         "command": "python experiments/core/nfc.py " + " ".join(sys.argv[1:]),

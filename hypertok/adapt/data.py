@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import HyperTokError
-from ..files import atomic_file, atomic_write, check_out, iter_text, made_dirs
+from ..files import atomic_file, atomic_write, check_out, made_dirs
+from ..text import iter_text
 from ..loss import IGNORE_INDEX
 
 PACKED_FORMAT = "hypertok-packed"

@@ -26,7 +26,8 @@ from ..errors import HyperTokError
 from ..files import library_versions, sha256_file
 from .candidates import GENERATORS
 from .config import BuildConfig
-from .corpus import count_corpus, resolve_corpus, with_progress
+from ..text import resolve_corpus
+from .corpus import count_corpus, with_progress
 from .pretokenize import unit_kind
 from .select import NO_SUPERBPE, effective_config, select_entries
 from .symbols import allocate

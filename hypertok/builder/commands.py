@@ -18,7 +18,7 @@ from ..options import add_dataclass_arguments, dataclass_from_args
 from .build import build
 from .candidates import MODES
 from .config import BuildConfig
-from .corpus import DEFAULT_CORPUS
+from ..text import DEFAULT_CORPUS
 
 DEMO_SENTENCES = [
     "Мне было тогда лет двадцать пять, – начал Н.Н., – дела давно минувших дней.",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..core.format import N_BYTES, NORMALIZERS, SPECIALS, parse_byte_piece
 from ..errors import HyperTokError
-from ..files import check_encoding
+from ..text import check_encoding
 from ..options import option
 from .candidates import MODES
 from .symbols import POOLS

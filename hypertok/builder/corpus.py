@@ -22,111 +22,27 @@ word n-grams are wanted.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import HyperTokError
-from ..files import check_encoding, decode_error, open_bytes, plain_suffix
+from ..text import check_encoding, expand_paths, iter_text, lines_of
 from .pretokenize import UNIT_RE
 
 if TYPE_CHECKING:
     from .config import BuildConfig
 
-TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 _CHUNK = 1 << 20
 # ``holdout`` splits the corpus in blocks of this many lines, so a paragraph (mostly) stays on
 # one side; make_mix.py's sample is made of 100-line blocks from far-apart places, so there a
 # held-out block is a stretch of text no counted line comes from.
 HOLDOUT_BLOCK_LINES = 100
-
-
-# The default build corpus (issue 12): modern Russian (IT documentation, news, everyday
-# sentences) plus 19th-century prose, so a vocabulary fits neither register alone. Paths are
-# relative to the shared corpora folder (``corpora_root``); ``--corpus default`` names them.
-DEFAULT_CORPUS = ("modern/ru-modern-train-*.txt.xz", "ruslit/train.txt")
-NAVEC = "navec"  # ``--corpus navec``: the offline navec word list (``hypertok demo``)
-
-
-def corpora_root() -> Path | None:
-    """The shared corpora folder: ``$HYPERTOK_CORPORA``, else ``shared/corpora`` or
-    ``../shared/corpora`` from the current folder or from this source tree; ``None`` if absent."""
-    env = os.environ.get("HYPERTOK_CORPORA")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    here = Path(__file__).resolve().parents[2]  # the checkout holding hypertok/
-    for base in (Path.cwd(), Path.cwd().parent, here, here.parent):
-        cand = base / "shared" / "corpora"
-        if cand.is_dir():
-            return cand
-    return None
-
-
-def default_corpus() -> list[Path]:
-    """The files of :data:`DEFAULT_CORPUS`, or a ``HyperTokError`` saying where it looked."""
-    root = corpora_root()
-    found: list[Path] = []
-    missing = []
-    for pattern in DEFAULT_CORPUS:
-        hits = sorted(root.glob(pattern)) if root else []
-        found += hits
-        if not hits:
-            missing.append(pattern)
-    if missing:
-        where = str(root) if root else "$HYPERTOK_CORPORA, ./shared/corpora or ../shared/corpora"
-        raise HyperTokError(
-            f"the default corpus ({' + '.join(DEFAULT_CORPUS)}) is not in {where} (missing: {', '.join(missing)}); "
-            f"set HYPERTOK_CORPORA to the folder holding it, pass --corpus FILES, or --corpus {NAVEC} "
-            "for the offline word list"
-        )
-    return found
-
-
-def resolve_corpus(paths: Iterable[str | os.PathLike]) -> list[str | os.PathLike]:
-    """Expand the names ``default`` (:data:`DEFAULT_CORPUS`) and ``navec`` (no files: the word list).
-
-    >>> resolve_corpus(["navec"]), resolve_corpus(["a.txt"])
-    ([], ['a.txt'])
-    """
-    out: list[str | os.PathLike] = []
-    for p in paths:
-        if str(p) == NAVEC and not Path(p).exists():
-            continue
-        if str(p) == "default" and not Path(p).exists():
-            out += default_corpus()
-        else:
-            out.append(p)
-    if len(out) and any(str(p) == NAVEC for p in paths):
-        raise HyperTokError(f"--corpus {NAVEC} (the word list) cannot be combined with corpus files")
-    return out
-
-
-def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files named directly, plus the text files under named folders (sorted).
-
-    >>> expand_paths([])
-    []
-    """
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and plain_suffix(f) in TEXT_SUFFIXES)
-            if not found:
-                raise HyperTokError(f"{p}: folder holds no text files (*.txt, *.md, or no suffix; "
-                                    "optionally .xz, .gz or .zst)")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise HyperTokError(f"{p}: no such file or folder")
-    return out
 
 
 @dataclass
@@ -167,37 +83,17 @@ class Corpus:
     def _lines(self) -> Iterator[str]:
         digest = hashlib.sha256()
         n_bytes = n_chars = 0
+
+        def read(block: bytes) -> None:  # every byte as read (decompressed): the corpus's hash and size
+            nonlocal n_bytes
+            digest.update(block)
+            n_bytes += len(block)
+
         for path in self.files:
             digest.update(str(path.name).encode("utf-8") + b"\0")
-            decoder = codecs.getincrementaldecoder(self.encoding)("strict")
-            offset = 0
-            carry = ""
-            with open_bytes(path) as f:
-                while True:
-                    block = f.read(_CHUNK)
-                    final = not block
-                    pending = len(decoder.getstate()[0])
-                    try:
-                        text = decoder.decode(block, final=final)
-                    except UnicodeDecodeError as e:
-                        where = offset - pending + e.start
-                        with open_bytes(path) as g:
-                            head = g.read(where + 1)
-                        raise decode_error(path, head, where, self.encoding, self.flag) from None
-                    digest.update(block)
-                    offset += len(block)
-                    text = carry + text
-                    lines = text.split("\n")
-                    carry = lines.pop()
-                    for line in lines:
-                        n_chars += len(line) + 1
-                        yield line + "\n"
-                    if final:
-                        break
-            if carry:
-                n_chars += len(carry)
-                yield carry
-            n_bytes += offset
+            for line in lines_of(iter_text(path, self.encoding, _CHUNK, self.flag, raw=read)):
+                n_chars += len(line)
+                yield line
         self.sha256 = digest.hexdigest()
         self.n_bytes = n_bytes
         self.n_chars = n_chars

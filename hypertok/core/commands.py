@@ -18,7 +18,7 @@ import codecs
 import sys
 
 from ..errors import HyperTokError
-from ..files import iter_text
+from ..text import iter_text
 from .lossless import is_surrogate
 from .tokenizer import HyperTok
 

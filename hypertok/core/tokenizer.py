@@ -49,6 +49,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import output_lock
+from ..text import iter_text
 from .format import (BYTE0, SPECIAL_NAMES, Entry, check_out_dir, entry_bytes, normalizer_name,
                      normalizer_of, parse_byte_piece, read_directory, special_tokens, write_directory)
 from .engine import SentencePieceEngine
@@ -76,33 +77,6 @@ def _split_chunks(text: str, size: int = _CHUNK_CHARS) -> list[str]:
         chunks.append(text[start:end])
         start = end
     return chunks
-
-
-def _read_pieces(path, encoding: str, block: int = 1 << 20) -> Iterator[str]:
-    """A (possibly compressed) file as decoded text blocks; errors name the file and offset."""
-    import codecs
-
-    from ..files import check_encoding, decode_error, open_bytes
-
-    check_encoding(encoding)
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    offset = 0
-    with open_bytes(path) as f:
-        while True:
-            data = f.read(block)
-            pending = len(decoder.getstate()[0])
-            try:
-                text = decoder.decode(data, final=not data)
-            except UnicodeDecodeError as e:
-                where = offset - pending + e.start
-                with open_bytes(path) as g:
-                    head = g.read(where + 1)
-                raise decode_error(path, head, where, encoding, flag="encoding=") from None
-            offset += len(data)
-            if text:
-                yield text
-            if not data:
-                return
 
 
 class HyperTok:
@@ -299,7 +273,7 @@ class HyperTok:
         True
         """
         if isinstance(source, (str, os.PathLike)):
-            source = _read_pieces(source, encoding)
+            source = iter_text(source, encoding, flag="encoding=")
         threads = _threads(num_threads)
         pending: list[str] = []
         size = 0

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_write, check_results_out
-from ..files import read_text as files_read_text  # vram.read_text adds the empty-text check
+from ..text import read_nonempty_text
 from ..options import HelpFormatter
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
@@ -128,13 +128,6 @@ def parse_losses(s: str) -> list[str]:
     return [x.strip().lower() for x in s.split(",") if x.strip()]
 
 
-def read_text(path: str) -> str:
-    text = files_read_text(path)
-    if not text:
-        raise HyperTokError(f"{path}: empty text")
-    return text
-
-
 def check_length(text: str, path: str, chars: list[int]) -> None:
     if max(chars) > len(text):
         raise HyperTokError(f"{path} has {len(text):,} characters, fewer than the requested {max(chars):,}; "
@@ -214,7 +207,7 @@ def sweep(cfg: VramConfig, command: str | None = None, progress: bool = True) ->
 
         check_liger("--losses liger", "leave liger out of --losses, or add --no-measure for its analytic figures")
     shape = load_shape(cfg.model)
-    text = read_text(cfg.text)
+    text = read_nonempty_text(cfg.text)
     toks = [sweep_tokenizer(s, cfg.base_tokenizer, base_rows=shape.vocab) for s in cfg.tokenizers]
     labels = [t.name for t in toks]
     if len(set(labels)) != len(labels):

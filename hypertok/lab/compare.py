@@ -46,6 +46,7 @@ import numpy as np
 from .. import files
 from ..errors import HyperTokError
 from ..registry import MISTRAL_FILES, TRAINED_KINDS, BytesTokenizer, Tokenizer, Unavailable
+from ..text import read_nonempty_text
 from . import metrics as M
 from .report import markdown, output_names, write_outputs
 
@@ -123,17 +124,6 @@ class Text:
     @property
     def n_words(self) -> int:
         return len(self.word_starts)
-
-
-def read_text(path: str | os.PathLike) -> str:
-    """The file as text; :class:`HyperTokError` names the file and what is wrong with it."""
-    p = Path(path)
-    if not p.is_file():
-        raise HyperTokError(f"{p}: no such text file")
-    text = files.read_text(p)
-    if not text.strip():
-        raise HyperTokError(f"{p}: the text is empty (nothing but whitespace); give a file with text in it")
-    return text
 
 
 # --------------------------------------------------------------------------- one measurement
@@ -283,7 +273,7 @@ def compare(
     sizes = sorted({s.vocab_size for s in hypertoks} | {int(v) for v in vocab_sizes})
     trained_names = [n for n in names if n in TRAINED_KINDS]
     if trained_names:
-        from ..builder.corpus import resolve_corpus
+        from ..text import resolve_corpus
         from ..registry import corpus_sha256, load_tokenizer
 
         train = resolve_corpus(train)
@@ -322,7 +312,7 @@ def compare(
     for path in texts:
         path = str(path)
         try:
-            t = Text(path, read_text(path)).prepare(speed_mb)
+            t = Text(path, read_nonempty_text(path)).prepare(speed_mb)
         except HyperTokError as e:
             text_info.append({"path": path, "status": "error", "reason": str(e)})
             rows.append({"text": path, "tokenizer": "*", "status": "error", "reason": str(e)})

@@ -69,10 +69,11 @@ def corpus_sha256(paths: Sequence[str | os.PathLike]) -> str:
 
 
 def _check_utf8(paths: Sequence[Path]) -> None:
-    from ..builder.corpus import Corpus
+    from ..text import iter_text
 
-    for _ in Corpus(paths):  # strict decoding, errors name file and line
-        pass
+    for p in paths:
+        for _ in iter_text(p):  # strict decoding, errors name file and line
+            pass
 
 
 class _Status:
@@ -81,7 +82,7 @@ class _Status:
     ``reads=False``: the trainer reads the files itself, so only the clock is shown."""
 
     def __init__(self, name: str, paths: Sequence[Path], show: bool, reads: bool = True):
-        from ..files import compression_of
+        from ..text import compression_of
 
         self.name, self.bar, self.stage, self._stop = name, None, "", threading.Event()
         if not show:
@@ -145,10 +146,10 @@ def _training(name: str, paths: Sequence[Path], show: bool, reads: bool) -> Iter
 def _lines(paths: Sequence[Path], status: _Status | None = None) -> Iterable[str]:
     """Non-empty lines without their newline; ``.xz``/``.gz``/``.zst`` files are streamed decompressed.
     ``status`` counts the bytes read and names the training phase once they are all read."""
-    from ..builder.corpus import Corpus
+    from ..text import iter_lines
 
     counting = status is not None and status.bar is not None
-    for line in Corpus(paths):
+    for line in iter_lines(paths):
         if counting:
             status.read(len(line.encode("utf-8", "surrogatepass")))
         line = line.rstrip("\n")
@@ -253,7 +254,7 @@ def _train_superbpe(paths: Sequence[Path], size: int, out: Path, status: _Status
 def _train_spm(kind: str, paths: Sequence[Path], size: int, out: Path, status: _Status) -> None:
     import sentencepiece as spm
 
-    from ..files import compression_of
+    from ..text import compression_of
 
     # SentencePiece reads plain files itself; compressed ones are streamed to it line by line.
     if any(compression_of(p) for p in paths):
@@ -294,7 +295,7 @@ def trained(kind: str, train: Sequence[str | os.PathLike], size: int, cache_dir:
     if not (entry / "meta.json").is_file():
         _check_utf8(paths)
         t0 = time.perf_counter()
-        from ..files import compression_of
+        from ..text import compression_of
 
         reads = not kind.startswith("spm-") or any(compression_of(p) for p in paths)  # else spm reads the files
         with atomic_dir(entry) as tmp, _training(name, paths, progress, reads) as status:  # whole or not at all

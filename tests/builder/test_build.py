@@ -218,7 +218,7 @@ def test_compressed_corpus_builds_the_same_vocabulary(tiny_corpus, tmp_path):
 
 
 def test_folders_take_compressed_text_files(tmp_path):
-    from hypertok.builder.corpus import expand_paths
+    from hypertok.text import expand_paths
 
     for name in ("a.txt.xz", "b.txt", "c.md.gz", "index.tsv.xz", "d.zst"):
         (tmp_path / name).write_bytes(b"")
@@ -226,7 +226,7 @@ def test_folders_take_compressed_text_files(tmp_path):
 
 
 def test_default_corpus_names(tmp_path, monkeypatch):
-    from hypertok.builder.corpus import DEFAULT_CORPUS, resolve_corpus
+    from hypertok.text import DEFAULT_CORPUS, resolve_corpus
 
     monkeypatch.setenv("HYPERTOK_CORPORA", str(tmp_path))
     with pytest.raises(HyperTokError, match="default corpus .* is not in .*--corpus navec"):

@@ -55,7 +55,7 @@ def test_reference_twin_equals_fast_path_on_dev(ruslit_tok, dev_text):
 def test_tokenizer_json_equals_encode_on_modern_dev(ruslit_tok):
     from tokenizers import Tokenizer
 
-    from hypertok.files import read_text
+    from hypertok.text import read_text
 
     text = read_text(needs_modern())
     lines = text.splitlines(keepends=True)

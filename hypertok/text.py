@@ -78,6 +78,15 @@ def decode_error(path: str | os.PathLike, head: bytes, offset: int, encoding: st
     return _decode_message(path, head.count(b"\n", 0, offset) + 1, offset, head[offset:offset + 1], encoding, flag)
 
 
+def _text_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise HyperTokError(f"{p}: is a folder; give a text file")
+    if not p.is_file():
+        raise HyperTokError(f"{p}: no such file or folder")
+    return p
+
+
 def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", block: int = _BLOCK,
               flag: str | None = None, raw: Callable[[bytes], object] | None = None) -> Iterator[str]:
     """A text file (standard input for ``None`` or ``"-"``) in pieces that end right after a
@@ -105,11 +114,7 @@ def iter_text(path: str | os.PathLike | None = None, encoding: str = "utf-8", bl
     if path is None or str(path) == "-":
         name, f, close = "standard input", sys.stdin.buffer, False
     else:
-        p = Path(path)
-        if p.is_dir():
-            raise HyperTokError(f"{p}: is a folder; give a text file")
-        if not p.is_file():
-            raise HyperTokError(f"{p}: no such file or folder")
+        p = _text_file(path)
         name, f, close = p, open_bytes(p), True
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     offset = newlines = 0
@@ -258,11 +263,7 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8", flag: str | None
     hypertok.errors.HyperTokError: /no/such/file: no such file or folder
     """
     check_encoding(encoding)
-    p = Path(path)
-    if p.is_dir():
-        raise HyperTokError(f"{p}: is a folder; give a text file")
-    if not p.is_file():
-        raise HyperTokError(f"{p}: no such file or folder")
+    p = _text_file(path)
     with open_bytes(p) as f:
         data = f.read()
     try:

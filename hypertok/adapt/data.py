@@ -34,7 +34,6 @@ from ..loss import IGNORE_INDEX
 
 PACKED_FORMAT = "hypertok-packed"
 PACKED_VERSION = 1
-IGNORE = IGNORE_INDEX  # the name adapt/train.py imports
 _DOC_SEP = "\n\n"
 _BLOCK_CHARS = 1 << 20
 _BATCH_CHARS = 1 << 22  # prepare encodes at most ~4M characters at a time

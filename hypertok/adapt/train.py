@@ -38,11 +38,10 @@ from pathlib import Path
 from ..errors import HyperTokError
 from ..files import (atomic_file, atomic_write, check_no_links, check_out, is_empty_dir, library_versions, made_dirs,
                      native_write)
-from ..registry import RECIPE_FILE
-from ..loss import LOSSES, causal_lm_nll, check_liger, pick_loss
+from ..loss import IGNORE_INDEX, LOSSES, causal_lm_nll, check_liger, pick_loss
 from ..options import option
-from ..registry import STRATEGIES
-from .data import IGNORE, n_rows, open_packed, prepare, rows_of
+from ..registry import RECIPE_FILE, STRATEGIES
+from .data import n_rows, open_packed, prepare, rows_of
 from .distributed import SINGLE, launched, loss_module
 from .evaluate import stream_nll
 from .model import (ADAPTER_CONFIG, AdaptedModel, autocast, device_of, is_merged_dir, is_row_param, load_base_config,
@@ -351,7 +350,7 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             raise HyperTokError("--micro-batch is for one process; under torchrun give each rank fewer rows "
                                 "with a smaller --batch-size")
         X, P, Y = rows_of(stream, cfg.seq_len, bos, idx, bos_first=bos_first)  # (B, T) each
-        n_step = max(1, int((Y != IGNORE).sum()))  # targets of the whole step: each pass's share of the mean
+        n_step = max(1, int((Y != IGNORE_INDEX).sum()))  # targets of the whole step: each pass's share of the mean
         opt.zero_grad(set_to_none=True)
         mean_loss, parts = 0.0, {}
         for lo in range(0, len(idx), micro):  # one pass, or --micro-batch rows at a time with gradients summed

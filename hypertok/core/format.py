@@ -272,19 +272,74 @@ def _entry(obj) -> Entry:
     ...
     ValueError: kind 'bogus' is not one of special, word, stem, ending, concept, punct, fallback, char, byte
     """
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise TypeError(f"a {type(obj).__name__}, not an object")
     e = Entry(**obj)
-    for name, want in (("id", int), ("surface", str), ("kind", str), ("score", (int, float)), ("freq", int),
-                       ("lemma", str), ("tags", str), ("symbol", str)):
-        v = getattr(e, name)
-        if not isinstance(v, want) or isinstance(v, bool):
-            raise TypeError(f"{name} {v!r} is a {type(v).__name__}")
+    if (type(e.id), type(e.surface), type(e.kind), type(e.score), type(e.freq), type(e.lemma), type(e.tags),
+            type(e.symbol)) not in _GOOD_TYPES:
+        for name, want in _FIELD_TYPES:  # say which field is wrong
+            v = getattr(e, name)
+            if type(v) not in want:  # exact types: a bool is not an int here
+                raise TypeError(f"{name} {v!r} is a {type(v).__name__}")
     if e.kind not in KINDS:
         raise ValueError(f"kind {e.kind!r} is not one of {', '.join(KINDS)}")
     if not math.isfinite(e.score):
         raise ValueError(f"score {e.score!r} is not a finite number")
     return e
+
+
+_FIELD_TYPES = (("id", (int,)), ("surface", (str,)), ("kind", (str,)), ("score", (int, float)), ("freq", (int,)),
+                ("lemma", (str,)), ("tags", (str,)), ("symbol", (str,)))
+_GOOD_TYPES = {(int, str, str, score, int, str, str, str) for score in (int, float)}
+
+
+def _read_vocab(path: Path) -> list[Entry]:
+    """The entries of ``vocab.jsonl``: its header line checked, then every line at once
+    (:func:`_vocab_objects`), or line by line where that fails, so an error names its line."""
+    lines = path.read_bytes().split(b"\n")
+    if len(lines) > 1 and lines[-1] == b"":
+        lines.pop()
+
+    def corrupt(lineno: int, e: Exception) -> HyperTokError:
+        return HyperTokError(f"{path}: line {lineno} is corrupt ({e}); rebuild the directory")
+
+    try:
+        header = json.loads(lines[0].decode("utf-8"))
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise corrupt(1, e) from None
+    if not (isinstance(header, dict) and header.get("version") == FORMAT_VERSION):
+        version = header.get("version") if isinstance(header, dict) else None
+        raise HyperTokError(f"{path}: vocabulary version {version!r} is not {FORMAT_VERSION} "
+                            f"(line 1 must be the header object); rebuild the directory")
+    objs = _vocab_objects(lines[1:])
+    if objs is not None:
+        try:
+            return [_entry(obj) for obj in objs]
+        except (TypeError, ValueError):
+            pass  # found again below, with its line
+    entries = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        try:
+            entries.append(_entry(json.loads(line.decode("utf-8"))))
+        except (TypeError, ValueError) as e:
+            raise corrupt(lineno, e) from None
+    return entries
+
+
+def _vocab_objects(body: list[bytes]) -> list | None:
+    """The lines of ``vocab.jsonl`` after the header, parsed in one call of the JSON reader
+    (a 128k vocabulary loads in a fraction of the time of 128k calls, issue 24), or ``None``
+    where that cannot be trusted to equal parsing each line alone: the file does not decode,
+    a line is not one ``{...}``, or the parse fails or counts another number of objects.
+    The caller then parses line by line, and an error names its line."""
+    if not all(x[:1] == b"{" and x[-1:] == b"}" for x in body):
+        return None
+    try:
+        objs = json.loads(b"[" + b",".join(body) + b"]")
+    except ValueError:
+        return None
+    # a value spanning lines would be a list or object inside an entry: refused by _entry's types
+    return objs if len(objs) == len(body) else None
 
 
 def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, object]:
@@ -317,20 +372,7 @@ def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, obj
     for name, digest in hashes.items():
         if sha256_file(_regular_file(d, name)) != digest:
             raise HyperTokError(f"{d / name}: corrupt (sha256 differs from config.json); rebuild the directory")
-    entries = []
-    with open(d / "vocab.jsonl", "rb") as f:  # bytes, decoded line by line: an error names its own line
-        for lineno, line in enumerate(f, start=1):
-            try:
-                obj = json.loads(line.decode("utf-8"))
-                if lineno > 1:
-                    entries.append(_entry(obj))
-            except (TypeError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-                raise HyperTokError(f"{d / 'vocab.jsonl'}: line {lineno} is corrupt ({e}); rebuild the "
-                                    f"directory") from None
-            if lineno == 1 and not (isinstance(obj, dict) and obj.get("version") == FORMAT_VERSION):
-                version = obj.get("version") if isinstance(obj, dict) else None
-                raise HyperTokError(f"{d / 'vocab.jsonl'}: vocabulary version {version!r} is not {FORMAT_VERSION} "
-                                    f"(line 1 must be the header object); rebuild the directory")
+    entries = _read_vocab(d / "vocab.jsonl")
     from tokenizers import Tokenizer
 
     try:

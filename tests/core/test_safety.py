@@ -90,6 +90,23 @@ def test_tokenizer_json_must_agree_with_vocab_jsonl(tiny_tok, tmp_path):
         HyperTok.load(d)
 
 
+def test_vocab_lines_read_at_once_are_read_as_each_line_alone(tiny_tok, tmp_path):
+    """Issue 24 item 16: vocab.jsonl is parsed in one call; a line holding two entries beside a line
+    holding none (the count kept) is still refused, naming the line, as line-by-line reading does."""
+    d = _copy(tiny_tok, tmp_path, "joined")
+    lines = (d / "vocab.jsonl").read_text(encoding="utf-8").split("\n")
+    lines[300] = lines[300] + "," + lines[301]
+    lines[301] = "{}"
+    (d / "vocab.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    _rehash(d)
+    with pytest.raises(HyperTokError, match="vocab.jsonl: line 301 is corrupt"):
+        HyperTok.load(d)
+    lines[300], lines[301] = lines[300].split(",{")[0] + "\r", "{" + lines[300].split(",{", 1)[1]
+    (d / "vocab.jsonl").write_text("\n".join(lines), encoding="utf-8")  # a CR before the newline: not "{...}"
+    _rehash(d)
+    assert len(HyperTok.load(d)) == len(tiny_tok)  # json reads a CR as whitespace, line by line too
+
+
 @pytest.mark.parametrize("symbol", ["", "ab"])
 def test_malformed_symbols_are_refused(tiny_tok, tmp_path, symbol):
     d = _copy(tiny_tok, tmp_path, f"s{len(symbol)}")

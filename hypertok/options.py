@@ -13,7 +13,7 @@ in its own help what that means, never ``(default: None)`` (issue 11, the newcom
 ``tests/test_cli.py`` checks every command).
 
 What it does not do: no nested dataclasses (compose them: add each one's arguments), no
-config files. ``list[str]`` fields take one or more values.
+config files. ``list[str]`` and ``list[int]`` fields take one or more values (``nargs="*"``: zero or more).
 
 >>> import argparse
 >>> from dataclasses import dataclass, field
@@ -41,12 +41,14 @@ def option(default=dataclasses.MISSING, help: str = "", *, choices=None, **kw):
     """A config field that documents its flag: ``help`` (and ``choices``) in its metadata.
 
     ``option(8, "rows per step")``; a required field: ``option(help="...")``; a list or a nested
-    config: ``option(help="...", default_factory=list)``.
+    config: ``option(help="...", default_factory=list)``; ``metavar``, ``nargs`` and ``flag`` go
+    to the flag (:func:`add_dataclass_arguments`).
 
     >>> option(3, "how many", choices=(1, 3)).metadata["choices"]
     (1, 3)
     """
     meta = {"help": help} if choices is None else {"help": help, "choices": choices}
+    meta.update({k: kw.pop(k) for k in ("metavar", "nargs", "flag") if k in kw})
     return dataclasses.field(default=default, metadata=meta, **kw)
 
 
@@ -82,6 +84,14 @@ def _scalar_type(tp) -> type | None:
     return None
 
 
+def _list_item(tp) -> type | None:
+    """``str`` / ``int`` for a field typed ``list[str]`` / ``list[int]`` (or ``... | None``), else ``None``."""
+    for t in (tp, *typing.get_args(tp)):
+        if typing.get_origin(t) is list and typing.get_args(t) and typing.get_args(t)[0] in (str, int):
+            return typing.get_args(t)[0]
+    return None
+
+
 def flag_name(field_name: str) -> str:
     """``vocab_size`` -> ``--vocab-size``."""
     return "--" + field_name.replace("_", "-")
@@ -93,8 +103,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
 
     The help text is the field's ``metadata["help"]`` (required: a field without one raises
     ``TypeError``, so no option goes undocumented) followed by its default. Booleans become
-    ``--flag/--no-flag``. ``metadata["choices"]`` restricts the values, ``metadata["flag"]``
-    overrides the flag name.
+    ``--flag/--no-flag``; ``list[str]`` and ``list[int]`` fields take one or more values
+    (``metadata["nargs"]``: ``"*"`` for zero or more). ``metadata["choices"]`` restricts the
+    values, ``metadata["metavar"]`` names the value, ``metadata["flag"]`` overrides the flag name.
     """
     skip = set(skip)
     hints = typing.get_type_hints(cls)
@@ -105,7 +116,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
         if not help_text:
             raise TypeError(f"{cls.__name__}.{f.name} has no metadata help; every option is documented once")
         tp = _scalar_type(hints[f.name])
-        is_list = hints[f.name] == list[str] or list[str] in typing.get_args(hints[f.name])
+        item = _list_item(hints[f.name])
+        is_list = item is not None
         if tp is None and not is_list:
             raise TypeError(f"{cls.__name__}.{f.name}: type {hints[f.name]} cannot be a command-line option; skip it")
         if f.default is not dataclasses.MISSING:
@@ -120,9 +132,11 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = str if is_list else tp
+            kwargs["type"] = item if is_list else tp
             if is_list:
-                kwargs["nargs"] = "+"
+                kwargs["nargs"] = f.metadata.get("nargs", "+")
+            if "metavar" in f.metadata:
+                kwargs["metavar"] = f.metadata["metavar"]
             if "choices" in f.metadata:
                 kwargs["choices"] = list(f.metadata["choices"])
             if default is None and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:

@@ -46,7 +46,8 @@ import numpy as np
 from .. import files
 from ..errors import HyperTokError
 from ..registry import MISTRAL_FILES, TRAINED_KINDS, BytesTokenizer, Tokenizer, Unavailable
-from ..text import read_nonempty_text
+from ..options import add_dataclass_arguments, dataclass_from_args, option
+from ..text import read_nonempty_text, resolve_corpus
 from . import metrics as M
 from .report import markdown, output_names, write_outputs
 
@@ -273,11 +274,9 @@ def compare(
     sizes = sorted({s.vocab_size for s in hypertoks} | {int(v) for v in vocab_sizes})
     trained_names = [n for n in names if n in TRAINED_KINDS]
     if trained_names:
-        from ..text import resolve_corpus
         from ..registry import corpus_sha256, load_tokenizer
 
         train = resolve_corpus(train)
-
         sha = None
         if not train:
             for n in trained_names:
@@ -413,6 +412,38 @@ def _compress_rows(t: Text, comp_names: list[str], hypertoks: list, quiet: bool)
 
 
 # --------------------------------------------------------------------------- CLI
+@dataclass
+class CompareConfig:
+    """The settings of ``hypertok compare``: every field is one of its flags (:func:`compare` is the
+    same in Python, one keyword per field)."""
+
+    text: list[str] = option(help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)", metavar="FILE")
+    out: str = option(help="folder for results.json/.csv/.md and plots (an earlier compare's are replaced; a file of "
+                           "those names that compare did not write is never overwritten)", metavar="DIR")
+    tokenizer: list[str] = option(help="HyperTok tokenizer directories (default: none: baselines only)",
+                                  default_factory=list, nargs="*", metavar="DIR")
+    train: list[str] = option(help="corpus to train the BPE/Unigram baselines on (never the --text you measure on); "
+                                   ".xz/.gz/.zst read directly; 'default' = the default build corpus (default: none: "
+                                   "the trained baselines are skipped)", default_factory=list, nargs="*", metavar="FILE")
+    baselines: str = option("all", "comma-separated names or groups", metavar="LIST")
+    vocab_size: list[int] = option(help="extra vocabulary sizes for the trained baselines (default: none)",
+                                   default_factory=list, nargs="*", metavar="N")
+    cache: str | None = option(None, "cache of trained baselines (default: ~/.cache/hypertok/baselines or "
+                                     "$HYPERTOK_CACHE)", metavar="DIR")
+    speed_mb: float = option(1.0, "MB of text for the throughput runs")
+    repeats: int = option(5, "timed runs per throughput figure, median")
+    plots: bool = option(True, "write the PNG plots (--no-plots: skip them)")
+    quiet: bool = option(False, "no progress on stderr (which baseline trains, for how long; measuring bars)")
+
+    def check(self) -> None:
+        """Refuse bad values before any work, each in one line."""
+        if not self.speed_mb > 0 or self.repeats < 1 or any(v < 1 for v in self.vocab_size):
+            raise HyperTokError("--speed-mb must be positive, --repeats and --vocab-size at least 1")
+        for path in [*self.text, *resolve_corpus(self.train)]:
+            if not Path(path).is_file():
+                raise HyperTokError(f"{path}: no such text file")
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """The options of ``hypertok compare``."""
     p.description = "\n\n".join(textwrap.fill(x, 88) for x in [
@@ -428,44 +459,22 @@ def configure(p: argparse.ArgumentParser) -> None:
                 "--train ../shared/corpora/ruslit/train.txt --out cmp64k\n"
                 f"baselines: groups {', '.join(GROUPS)}; names {', '.join(ALL_BASELINES)}")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--tokenizer", nargs="*", default=[], metavar="DIR",
-                   help="HyperTok tokenizer directories (default: none: baselines only)")
-    p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)")
-    p.add_argument("--train", nargs="*", default=[], metavar="FILE",
-                   help="corpus to train the BPE/Unigram baselines on (never the --text you measure on); "
-                        ".xz/.gz/.zst read directly; 'default' = the default build corpus (default: none: the trained "
-                        "baselines are skipped)")
-    p.add_argument("--baselines", default="all", metavar="LIST",
-                   help="comma-separated names or groups (default: all)")
-    p.add_argument("--vocab-size", nargs="*", type=int, default=[], metavar="N",
-                   help="extra vocabulary sizes for the trained baselines (default: none)")
-    p.add_argument("--cache", default=None, metavar="DIR",
-                   help="cache of trained baselines (default: ~/.cache/hypertok/baselines or $HYPERTOK_CACHE)")
-    p.add_argument("--speed-mb", type=float, default=1.0, help="MB of text for the throughput runs (default: %(default)s)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per throughput figure, median (default: %(default)s)")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress on stderr (which baseline trains, for how long; measuring bars)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json/.csv/.md and plots (an earlier compare's are replaced; a file of "
-                        "those names that compare did not write is never overwritten)")
+    add_dataclass_arguments(p, CompareConfig)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``hypertok compare``; 1 when a row is an error."""
+    cfg = dataclass_from_args(CompareConfig, args)
     # before any work (issue 13); a user's results.md or results.json there is never overwritten (issue 24)
-    files.check_results_out(args.out, output_names(args.text), "hypertok compare",
+    files.check_results_out(cfg.out, output_names(cfg.text), "hypertok compare",
                             own=lambda record: record.get("what") == "hypertok compare")
-    if not args.speed_mb > 0 or args.repeats < 1 or any(v < 1 for v in args.vocab_size):
-        raise HyperTokError("--speed-mb must be positive, --repeats and --vocab-size at least 1")
-    for path in [*args.text, *args.train]:
-        if not Path(path).is_file():
-            raise HyperTokError(f"{path}: no such text file")
-    result = compare(args.tokenizer, args.text, args.train, args.baselines, args.out, vocab_sizes=args.vocab_size,
-                     cache_dir=args.cache, speed_mb=args.speed_mb, repeats=args.repeats, plots=not args.no_plots,
-                     quiet=args.quiet)
-    if args.quiet:  # compare() prints the table only when it is not quiet
+    cfg.check()
+    result = compare(cfg.tokenizer, cfg.text, cfg.train, cfg.baselines, cfg.out, vocab_sizes=cfg.vocab_size,
+                     cache_dir=cfg.cache, speed_mb=cfg.speed_mb, repeats=cfg.repeats, plots=cfg.plots,
+                     quiet=cfg.quiet)
+    if cfg.quiet:  # compare() prints the table only when it is not quiet
         print(markdown(result))
     else:
-        print(f"wrote {args.out}/results.json, results.csv, results.md and plots", file=sys.stderr)
+        print(f"wrote {cfg.out}/results.json, results.csv, results.md and plots", file=sys.stderr)
     errors = [r for r in result["rows"] if r["status"] == "error"]
     return 1 if errors else 0

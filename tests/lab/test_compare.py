@@ -233,3 +233,30 @@ def test_compare_shows_which_baseline_trains_and_for_how_long(lab, tmp_path, cap
     assert main([*argv, "--out", str(tmp_path / "c"), "--quiet", "--cache", str(tmp_path / "cache2")]) == 0
     out, err = capsys.readouterr()
     assert err == "" and "chars/token" in out
+
+
+def test_compare_config_checks_before_work_and_takes_the_default_corpus(tmp_path, monkeypatch):
+    """Issue 23 item 4: compare's flags come from CompareConfig; its check refused ``--train default``
+    (the default build corpus, which compare() resolves) as "no such text file" before."""
+    import argparse
+
+    text = tmp_path / "dev.txt"
+    text.write_text("Мама мыла раму.\n", encoding="utf-8")
+    p = argparse.ArgumentParser()
+    C.configure(p)
+    args = p.parse_args(["--text", str(text), "--out", str(tmp_path / "o"), "--train", "default", "--no-plots",
+                         "--vocab-size", "100", "200"])
+    cfg = C.dataclass_from_args(C.CompareConfig, args)
+    assert (cfg.plots, cfg.vocab_size, cfg.tokenizer, cfg.repeats) == (False, [100, 200], [], 5)
+    monkeypatch.setenv("HYPERTOK_CORPORA", str(tmp_path))
+    (tmp_path / "modern").mkdir()
+    (tmp_path / "ruslit").mkdir()
+    for name in ("modern/ru-modern-train-0001.txt.xz", "ruslit/train.txt"):
+        (tmp_path / name).write_bytes(b"")
+    cfg.check()
+    (tmp_path / "ruslit" / "train.txt").unlink()
+    with pytest.raises(HyperTokError, match="default corpus"):
+        cfg.check()
+    for bad in ({"repeats": 0}, {"speed_mb": 0.0}, {"vocab_size": [0]}, {"text": [str(tmp_path / "nope.txt")]}):
+        with pytest.raises(HyperTokError):
+            C.CompareConfig(**{**vars(cfg), **bad, "train": []}).check()

@@ -228,23 +228,23 @@ def train_variant(name: str, args, P, work: Path, base_dir: Path) -> dict:
     res = adapt(cfg)
     sync(args.device)
     seconds = time.time() - t0
-    hist = res["history"]
+    hist = res.history
     peak = torch.cuda.max_memory_allocated() if args.device.type == "cuda" else None
-    model = res["model"].merge_and_unload()
-    final = bpc_by_text(model, res["tokenizer"], dev_docs(args, P, P["final_chars"]), P)
+    model = res.model.merge_and_unload()
+    final = bpc_by_text(model, res.tokenizer, dev_docs(args, P, P["final_chars"]), P)
     model.save_pretrained(work / "merged" / name)
     tokens = (s1 + steps) * P["batch"] * P["seq"]
     r = {"tokenizer": family, "strategy": strategy, "init": init, "stage1_steps": s1, "stage2_steps": steps,
          "distill": distill, "adapt_tokens": tokens, "adapt_seconds": seconds,
-         "peak_memory_bytes": peak, "model_vocab_size": len(res["tokenizer"]),
-         "new_rows": len(res["tokenizer"].recipe.new_rows), "bpc_by_text": {k: v["bpc"] for k, v in final.items()},
+         "peak_memory_bytes": peak, "model_vocab_size": len(res.tokenizer),
+         "new_rows": len(res.tokenizer.recipe.new_rows), "bpc_by_text": {k: v["bpc"] for k, v in final.items()},
          "dev": final, "curve": [{"tokens": h["tokens"], **{k: h[k] for k in ("eval_bpc", "eval_bpc_by_text")
                                                            if k in h}} for h in hist if "eval_bpc" in h],
          "train_loss": [(h["tokens"], h.get("nll", h["loss"])) for h in hist[:: max(1, len(hist) // 300)]]}
     if distill:
         ts = [h["teacher_tokens"] for h in hist if "teacher_tokens" in h]
         r["teacher_tokens_per_student_token"] = sum(ts) / max(1, len(ts) * P["batch"] * P["seq"])
-    r["seen"] = new_token_exposure(res["tokenizer"], train_bin, tokens) if family != "base" else None
+    r["seen"] = new_token_exposure(res.tokenizer, train_bin, tokens) if family != "base" else None
     r["bpc"] = r["bpc_by_text"][args.dev[0][0]]
     log(f"{name}: {fmt_bpc(r['bpc_by_text'])}  {tokens / 1e6:.1f}M tokens in {seconds:.0f}s "
         f"({tokens / seconds / 1e3:.0f}k tok/s)")

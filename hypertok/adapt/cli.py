@@ -49,9 +49,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     res = adapt(cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun one summary, from rank 0
         return 0
-    last = res["history"][-1] if res["history"] else {}
-    print(json.dumps({"out": res["out"], "steps": last.get("step"), "loss": last.get("loss"),
-                      "eval_bpc": last.get("eval_bpc"), "model_vocab_size": len(res["tokenizer"])}))
+    last = res.history[-1] if res.history else {}
+    print(json.dumps({"out": res.out, "steps": last.get("step"), "loss": last.get("loss"),
+                      "eval_bpc": last.get("eval_bpc"), "model_vocab_size": len(res.tokenizer)}))
     return 0
 
 

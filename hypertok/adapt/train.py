@@ -507,11 +507,21 @@ def warn_cpu_sized(cfg: AdaptConfig, device) -> None:
                       f"(`python -m hypertok.adapt.tiny --out tiny-base`)", stacklevel=2)
 
 
-def adapt(cfg: AdaptConfig) -> dict:
+@dataclass
+class AdaptResult:
+    """What :func:`adapt` returns."""
+
+    out: str  # the adapter folder
+    model: AdaptedModel  # the trained model, in memory (unmerged)
+    tokenizer: object  # its AdaptedTokenizer: the model's ids
+    history: list[dict]  # one record a step: step, loss, lr, tokens, and eval_bpc where evaluated
+    loss_plot: str | None  # OUT/loss.png, or None without matplotlib
+
+
+def adapt(cfg: AdaptConfig) -> AdaptResult:
     """Run ``hypertok adapt``: everything that can fail on bad input fails before the model loads.
 
-    Returns {"out", "model" (an :class:`AdaptedModel`), "tokenizer", "history", "loss_plot"
-    (the path of OUT/loss.png, or None without matplotlib)}. Under
+    Returns an :class:`AdaptResult`. Under
     ``torchrun`` (:mod:`hypertok.adapt.distributed`) every rank trains, rank 0 writes.
     """
     import torch
@@ -590,5 +600,4 @@ def adapt(cfg: AdaptConfig) -> dict:
             warnings.warn(f"no {out / LOSS_PLOT}: {why}", stacklevel=2)
     ranks.barrier()  # every rank returns once the adapter is there
     ranks.close()
-    return {"out": str(out), "model": adapted, "tokenizer": tok, "history": history,
-            "loss_plot": str(plot) if plot else None}
+    return AdaptResult(str(out), adapted, tok, history, str(plot) if plot else None)

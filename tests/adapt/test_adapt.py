@@ -150,9 +150,9 @@ def test_read_documents_split_on_blank_lines(tmp_path):
 
 def test_a_few_steps_lower_the_loss(trained):
     res, _ = trained
-    losses = [h["loss"] for h in res["history"]]
+    losses = [h["loss"] for h in res.history]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
-    evals = [h["eval_bpc"] for h in res["history"] if "eval_bpc" in h]
+    evals = [h["eval_bpc"] for h in res.history if "eval_bpc" in h]
     assert evals[-1] < evals[0]
 
 
@@ -171,9 +171,9 @@ def test_adapt_draws_its_loss_curve(trained):
 
     res, out = trained
     if importlib.util.find_spec("matplotlib") is None:
-        assert res["loss_plot"] is None and not (out / "loss.png").exists()
+        assert res.loss_plot is None and not (out / "loss.png").exists()
         return
-    assert res["loss_plot"] == str(out / "loss.png")
+    assert res.loss_plot == str(out / "loss.png")
     height, width = _png_shape(out / "loss.png")
     assert width >= 400 and height >= 400  # two panels: train loss and held-out bits/char
     assert not [p.name for p in out.iterdir() if p.name.startswith(".loss.png")]  # no leftover of the atomic write
@@ -191,8 +191,8 @@ def test_no_matplotlib_means_no_plot_and_a_reason(tmp_path, monkeypatch):
 
 def test_save_load_on_fresh_base_gives_equal_logits(env, trained):
     res, out = trained
-    ids = res["tokenizer"].encode("Старый дом у реки, – сказал он.", add_bos=True)
-    before = _logits(res["model"].model, ids)
+    ids = res.tokenizer.encode("Старый дом у реки, – сказал он.", add_bos=True)
+    before = _logits(res.model.model, ids)
     loaded = AdaptedModel.from_pretrained(env["base"], out, "float32", "cpu")
     tok = loaded.tokenizer
     assert tok.encode("Старый дом у реки, – сказал он.", add_bos=True) == ids
@@ -202,9 +202,9 @@ def test_save_load_on_fresh_base_gives_equal_logits(env, trained):
 
 def test_merged_and_unmerged_agree(env, trained):
     res, out = trained
-    ids = res["tokenizer"].encode("Дождь и снег, ночь и утро.", add_bos=True)
-    unmerged = _logits(res["model"].model, ids)
-    merged = copy.deepcopy(res["model"]).merge_and_unload()
+    ids = res.tokenizer.encode("Дождь и снег, ночь и утро.", add_bos=True)
+    unmerged = _logits(res.model.model, ids)
+    merged = copy.deepcopy(res.model).merge_and_unload()
     # merging adds B@A*scale into W in float32: rounding differences of order 1e-6 relative
     torch.testing.assert_close(_logits(merged, ids), unmerged, rtol=1e-4, atol=1e-4)
     from transformers import AutoModelForCausalLM
@@ -217,11 +217,11 @@ def test_merged_and_unmerged_agree(env, trained):
 def test_replace_with_full_rows_trains_and_saves(env):
     out = env["root"] / "ad_replace"
     res = adapt(_cfg(env, out, strategy="replace", rows="full", steps=3, eval=None, save_every=0))
-    assert len(res["tokenizer"]) == len(load_vocabulary(env["tok"]))
+    assert len(res.tokenizer) == len(load_vocabulary(env["tok"]))
     loaded = AdaptedModel.from_pretrained(env["base"], out, "float32", "cpu")
     tok = loaded.tokenizer
     ids = tok.encode("Сын и дочь.", add_bos=True)
-    torch.testing.assert_close(_logits(loaded.model, ids), _logits(res["model"].model, ids), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(_logits(loaded.model, ids), _logits(res.model.model, ids), rtol=1e-5, atol=1e-5)
     # replace: the merged folder's tokenizer.json gives the model's ids with plain transformers
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
@@ -229,7 +229,7 @@ def test_replace_with_full_rows_trains_and_saves(env):
     hf = PreTrainedTokenizerFast(tokenizer_file=str(mdir / "tokenizer.json"))
     assert hf("Сын и дочь.", add_special_tokens=False)["input_ids"] == ids[1:]
     plain = AutoModelForCausalLM.from_pretrained(mdir, local_files_only=True)
-    torch.testing.assert_close(_logits(plain, ids), _logits(res["model"].model, ids), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(_logits(plain, ids), _logits(res.model.model, ids), rtol=1e-4, atol=1e-4)
 
 
 def test_resume_continues_at_same_step_and_loss(env):
@@ -338,7 +338,7 @@ def test_paired_generation_speed_runs_real_models(trained, env):
     res, _ = trained
     base = load_base_model(str(env["base"]), "float32", torch.device("cpu"))
     btok = BaseTokenizer(LosslessSentencePiece(str(env["sp"])))
-    r = paired_generation_speed({"base": (base, btok), "adapted": (res["model"].model, res["tokenizer"])},
+    r = paired_generation_speed({"base": (base, btok), "adapted": (res.model.model, res.tokenizer)},
                                 ["мир и"], new_tokens=3, repeats=2)
     assert r["base"]["new_token_share"] == 0 and r["base"]["gen_tokens"] == 3
     assert r["adapted"]["gen_tokens"] == 3 and r["adapted"]["speedup_chars_per_s"] > 0

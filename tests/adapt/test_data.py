@@ -68,7 +68,7 @@ def test_adapt_on_prepared_data_equals_adapt_on_text(env, tmp_path):
     a = adapt(adapt_config(env, tmp_path / "a", steps=2, eval_every=2, save_every=0))
     b = adapt(adapt_config(env, tmp_path / "b", steps=2, eval_every=2, save_every=0, eval_chars=0,
                            train=[str(tmp_path / "train.bin")], eval=str(tmp_path / "dev.bin")))
-    for x, y in zip(a["history"], b["history"]):
+    for x, y in zip(a.history, b.history):
         assert {k: v for k, v in x.items() if k != "time"} == {k: v for k, v in y.items() if k != "time"}
     assert (tmp_path / "a" / "data" / "train.bin").is_file()
 

@@ -87,7 +87,7 @@ def merged(request, benv):
 
 def test_merged_folder_is_what_save_pretrained_writes(merged, benv):
     res, _, folder = merged
-    rows = res["tokenizer"].recipe.model_vocab_size
+    rows = res.tokenizer.recipe.model_vocab_size
     index = json.loads((folder / "model.safetensors.index.json").read_text())
     shards = set(index["weight_map"].values())
     assert len(shards) > 1 and all((folder / s).is_file() for s in shards)
@@ -95,9 +95,9 @@ def test_merged_folder_is_what_save_pretrained_writes(merged, benv):
         names = [k for k, v in index["weight_map"].items() if v == shard]
         assert len(names) == 1 or (folder / shard).stat().st_size < 250_000
     cfg = json.loads((folder / "config.json").read_text())
-    assert cfg["vocab_size"] == rows and cfg["bos_token_id"] == res["tokenizer"].bos
+    assert cfg["vocab_size"] == rows and cfg["bos_token_id"] == res.tokenizer.bos
     gen = json.loads((folder / "generation_config.json").read_text())
-    assert gen["top_p"] == 0.9 and gen["eos_token_id"] == res["tokenizer"].eos  # the base's, ids of the tokenizer
+    assert gen["top_p"] == 0.9 and gen["eos_token_id"] == res.tokenizer.eos  # the base's, ids of the tokenizer
     tcfg = json.loads((folder / "tokenizer_config.json").read_text())
     assert {"bos_token", "eos_token", "unk_token", "pad_token"} <= set(tcfg) and tcfg["chat_template"] == CHAT
     assert tcfg["add_bos_token"] is True and tcfg["model_max_length"] == 256
@@ -106,14 +106,14 @@ def test_merged_folder_is_what_save_pretrained_writes(merged, benv):
         assert (folder / own).is_file()
     tj = json.loads((folder / "tokenizer.json").read_text())
     assert tj["model"]["type"] == "Unigram"  # one model over every row (extend), or HyperTok's own (replace)
-    byte_level = res["tokenizer"].extend and benv["kind"] != "sentencepiece"
+    byte_level = res.tokenizer.extend and benv["kind"] != "sentencepiece"
     assert ("ByteLevel" in json.dumps(tj["pre_tokenizer"])) == byte_level
     assert tj["decoder"]["type"] == ("ByteLevel" if byte_level else "Sequence")
 
 
 def test_plain_transformers_at_the_folder_root(merged, benv):
     res, _, folder = merged
-    trainer = res["tokenizer"]
+    trainer = res.tokenizer
     at = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     rows = model.get_input_embeddings().weight.shape[0]
@@ -126,7 +126,7 @@ def test_plain_transformers_at_the_folder_root(merged, benv):
         assert at.decode(ids, skip_special_tokens=True) == line
     ids = trainer.encode(lines[0], add_bos=True)
     # same float32 weights, merged in float32: rounding of B@A*scale only
-    torch.testing.assert_close(logits(model, ids), logits(res["model"].model, ids), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logits(model, ids), logits(res.model.model, ids), rtol=1e-4, atol=1e-4)
     gen = transformers.pipeline("text-generation", model=model, tokenizer=at, device="cpu")
     out = gen("Старый дом", max_new_tokens=5, do_sample=False)
     assert out[0]["generated_text"].startswith("Старый дом")
@@ -144,7 +144,7 @@ def test_hypertok_eval_takes_the_merged_folder(merged, benv, capsys):
     assert cli(["eval", "--base", str(benv["base"]), "--adapter", str(out), *args]) == 0
     text = capsys.readouterr().out
     on_adapter = json.loads(text[text.index("{"):])
-    assert on_merged["model_vocab_size"] == on_adapter["model_vocab_size"] == res["tokenizer"].recipe.model_vocab_size
+    assert on_merged["model_vocab_size"] == on_adapter["model_vocab_size"] == res.tokenizer.recipe.model_vocab_size
     assert on_merged["tokens"] == on_adapter["tokens"]  # the same tokenizer.json
     # the same model, merged or not: bits/char agree up to float32 rounding of the merge
     assert on_merged["bpc"] == pytest.approx(on_adapter["bpc"], rel=1e-4)
@@ -182,7 +182,7 @@ def test_distilled_two_stage_adapt_with_focus_rows_on_every_base(benv, tmp_path)
 
     res = adapt(adapt_config(benv, tmp_path / "d", strategy="extend", steps=2, stage1_steps=1, distill=0.5,
                              init="focus", eval=None, save_every=0, seq_len=32, batch_size=2))
-    hist = res["history"]
+    hist = res.history
     assert [h.get("stage", "") for h in hist] == ["stage1", "", ""]
     taught = [h for h in hist if "alm" in h]
     assert taught and all(h["teacher_tokens"] > 0 and h["alm"] == h["alm"] for h in taught)  # the teacher ran
@@ -198,8 +198,8 @@ def test_plain_peft_loads_the_adapter_after_the_documented_resize(merged, benv):
     model = PeftModel.from_pretrained(base, out, local_files_only=True)
     line = EVERY_SCRIPT.split("\n")[0]
     ids = at(line)["input_ids"]
-    assert ids == res["tokenizer"].encode(line, add_bos=True)
-    torch.testing.assert_close(logits(model, ids), logits(res["model"].model, ids), rtol=1e-5, atol=1e-5)
+    assert ids == res.tokenizer.encode(line, add_bos=True)
+    torch.testing.assert_close(logits(model, ids), logits(res.model.model, ids), rtol=1e-5, atol=1e-5)
     from safetensors import safe_open
 
     with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
@@ -259,4 +259,4 @@ def test_merge_auto_writes_the_dtype_the_base_is_stored_in(merged, benv, tmp_pat
     with safe_open(str(next(out.glob("*.safetensors"))), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
     written = json.loads((out / "config.json").read_text())
-    assert written["dtype"] == "bfloat16" and written["unk_token_id"] == res["tokenizer"].unk_id
+    assert written["dtype"] == "bfloat16" and written["unk_token_id"] == res.tokenizer.unk_id

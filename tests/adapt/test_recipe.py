@@ -177,7 +177,7 @@ def test_distillation_in_micro_batches_sums_like_one_pass(env):
 
 def test_two_stage_distilled_adapt_resumes_at_the_same_step_and_loss(env, tmp_path):
     kw = dict(steps=4, save_every=2, eval_every=0, stage1_steps=3, distill=0.5, init="focus", strategy="extend")
-    straight = adapt(adapt_config(env, tmp_path / "a", **kw))["history"]
+    straight = adapt(adapt_config(env, tmp_path / "a", **kw)).history
     assert [h.get("stage", "") for h in straight] == ["stage1"] * 3 + [""] * 4
     assert straight[-1]["tokens"] == 7 * 4 * 64   # both stages count toward the budget
     if importlib.util.find_spec("matplotlib"):  # the loss curve marks the two stages (issue 11)
@@ -200,7 +200,7 @@ def test_two_stage_distilled_adapt_resumes_at_the_same_step_and_loss(env, tmp_pa
         adapt(adapt_config(env, b, **kw))
     finally:
         T.train_loop = real
-    resumed = adapt(adapt_config(env, b, resume=True, **kw))["history"]
+    resumed = adapt(adapt_config(env, b, resume=True, **kw)).history
     assert [h["step"] for h in resumed] == [1, 2, 3, 1, 2, 3, 4]
     for x, y in zip(straight, resumed):
         assert abs(x["loss"] - y["loss"]) < 1e-5, (x, y)

@@ -1,7 +1,7 @@
 """Command-line options from config dataclasses: one set of defaults, each option documented once.
 
-Every field of a config dataclass (``BuildConfig``, the adapt and compare configs) carries
-its description in ``field(metadata={"help": ...})``. ``add_dataclass_arguments`` turns
+Every field of a config dataclass (``BuildConfig``, ``AdaptConfig``/``TrainConfig``,
+``CompareConfig``, ``VramConfig``) carries its description, written with :func:`option`. ``add_dataclass_arguments`` turns
 the fields into ``--flags`` (``vocab_size`` -> ``--vocab-size``, type and default from the
 field, ``choices`` from the metadata); ``dataclass_from_args`` builds the same dataclass
 back from the parsed arguments, so the CLI and the Python API cannot drift apart (issue 9;
@@ -41,14 +41,14 @@ def option(default=dataclasses.MISSING, help: str = "", *, choices=None, **kw):
     """A config field that documents its flag: ``help`` (and ``choices``) in its metadata.
 
     ``option(8, "rows per step")``; a required field: ``option(help="...")``; a list or a nested
-    config: ``option(help="...", default_factory=list)``; ``metavar``, ``nargs`` and ``flag`` go
-    to the flag (:func:`add_dataclass_arguments`).
+    config: ``option(help="...", default_factory=list)``; ``metavar``, ``nargs``, ``flag``,
+    ``parse``, ``show`` and ``required`` go to the flag (:func:`add_dataclass_arguments`).
 
     >>> option(3, "how many", choices=(1, 3)).metadata["choices"]
     (1, 3)
     """
     meta = {"help": help} if choices is None else {"help": help, "choices": choices}
-    meta.update({k: kw.pop(k) for k in ("metavar", "nargs", "flag") if k in kw})
+    meta.update({k: kw.pop(k) for k in ("metavar", "nargs", "flag", "parse", "show", "required") if k in kw})
     return dataclasses.field(default=default, metadata=meta, **kw)
 
 
@@ -92,6 +92,19 @@ def _list_item(tp) -> type | None:
     return None
 
 
+def _one_line_errors(parse):
+    """``parse`` for argparse: its ValueError (a HyperTokError is one) becomes argparse's error with
+    the same message, not "invalid parse value"."""
+    def parse_arg(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:  # argparse names the flag itself: a message that starts with it drops it
+            msg = str(e)
+            raise argparse.ArgumentTypeError(msg.split(" ", 1)[1].lstrip(": ") if msg.startswith("--") else msg) \
+                from None
+    return parse_arg
+
+
 def flag_name(field_name: str) -> str:
     """``vocab_size`` -> ``--vocab-size``."""
     return "--" + field_name.replace("_", "-")
@@ -105,7 +118,10 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
     ``TypeError``, so no option goes undocumented) followed by its default. Booleans become
     ``--flag/--no-flag``; ``list[str]`` and ``list[int]`` fields take one or more values
     (``metadata["nargs"]``: ``"*"`` for zero or more). ``metadata["choices"]`` restricts the
-    values, ``metadata["metavar"]`` names the value, ``metadata["flag"]`` overrides the flag name.
+    values, ``metadata["metavar"]`` names the value, ``metadata["flag"]`` overrides the flag name,
+    ``metadata["parse"]`` turns one command-line string into the field's value (``"8k,32k"`` ->
+    ``[8000, 32000]``; ``metadata["show"]`` then writes the default as typed), and
+    ``metadata["required"]`` asks for a flag whose field has a default in Python.
     """
     skip = set(skip)
     hints = typing.get_type_hints(cls)
@@ -128,8 +144,13 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
             default = None
         kwargs: dict = {"dest": f.name, "default": default}
         if not is_empty_default(default) and "default:" not in help_text:
-            help_text += " (default: %(default)s)"
-        if tp is bool:
+            help_text += f" (default: {f.metadata['show']})" if "show" in f.metadata else " (default: %(default)s)"
+        if "parse" in f.metadata:  # one value on the command line, turned into the field's value
+            kwargs["type"] = _one_line_errors(f.metadata["parse"])
+            kwargs["required"] = bool(f.metadata.get("required"))
+            if "metavar" in f.metadata:
+                kwargs["metavar"] = f.metadata["metavar"]
+        elif tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["type"] = item if is_list else tp
@@ -139,7 +160,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
                 kwargs["metavar"] = f.metadata["metavar"]
             if "choices" in f.metadata:
                 kwargs["choices"] = list(f.metadata["choices"])
-            if default is None and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if f.metadata.get("required") or (
+                    default is None and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING):
                 kwargs["required"] = True
         parser.add_argument(f.metadata.get("flag", flag_name(f.name)), help=help_text, **kwargs)
 

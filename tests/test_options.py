@@ -66,3 +66,27 @@ def test_help_formatter_shows_defaults_that_say_something():
     text = " ".join(p.format_help().split())
     assert "how many (default: 3)" in text and "seconds (default: no limit)" in text
     assert "where (default" not in text and "say less (default" not in text and "None" not in text
+
+
+def test_parse_show_required_metavar_nargs():
+    """``option(parse=...)`` reads one string into the field's value, ``show`` writes its default as
+    typed, ``required`` asks for a flag with a Python default; list[int] and nargs="*" fields."""
+    from hypertok.options import option
+
+    @dataclass
+    class Lengths:
+        chars: list[int] = option(help="lengths", default_factory=lambda: [8, 16], metavar="LIST", show="8,16",
+                                  parse=lambda s: [int(x) for x in s.split(",")])
+        text: str = option("", "a file", required=True, metavar="FILE")
+        sizes: list[int] = option(help="sizes (default: none)", default_factory=list, nargs="*", metavar="N")
+
+    p = argparse.ArgumentParser()
+    add_dataclass_arguments(p, Lengths)
+    assert dataclass_from_args(Lengths, p.parse_args(["--text", "t", "--chars", "1,2", "--sizes", "3", "4"])) == \
+        Lengths([1, 2], "t", [3, 4])
+    assert dataclass_from_args(Lengths, p.parse_args(["--text", "t", "--sizes"])) == Lengths([8, 16], "t", [])
+    assert "(default: 8,16)" in " ".join(p.format_help().split()) and "--chars LIST" in p.format_help()
+    with pytest.raises(SystemExit):
+        p.parse_args(["--chars", "1"])  # --text is required
+    with pytest.raises(SystemExit):
+        p.parse_args(["--text", "t", "--chars", "x"])

@@ -41,15 +41,15 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_write, check_results_out
-from ..text import read_nonempty_text
-from ..options import HelpFormatter
+from ..options import HelpFormatter, add_dataclass_arguments, dataclass_from_args, option
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
+from ..text import read_nonempty_text
 from .memory import GIB, TRAIN_LOSSES, ModelShape, estimate, load_shape
 from .report import (OUTPUT_NAMES, _clean, break_even_table, claim_table, is_own_results, summary_markdown,
                      vs_base_table, write_outputs)
@@ -154,26 +154,55 @@ def chars_for_tokens(encode, text: str, target: int) -> int:
 
 
 # --------------------------------------------------------------------------- config and run
+def parse_modes(s: str) -> list[str]:
+    """``--mode``: ``inference``, ``train`` or ``both``.
+
+    >>> parse_modes("both")
+    ['inference', 'train']
+    """
+    if s not in ("inference", "train", "both"):
+        raise HyperTokError(f"--mode {s!r}: use inference, train or both")
+    return ["inference", "train"] if s == "both" else [s]
+
+
 @dataclass
 class VramConfig:
-    """What ``hypertok vram`` runs; the CLI builds exactly this."""
+    """What ``hypertok vram`` runs: every field is one of its flags (``--tokenizer`` for ``tokenizers``,
+    ``--mode`` for ``modes``, comma-separated lengths such as ``8k,32k`` for the lists of numbers)."""
 
-    model: str = "mistral-7b"
-    tokenizers: list[str] = field(default_factory=lambda: ["mistral-v3"])
-    text: str = ""
-    chars: list[int] = field(default_factory=lambda: [8000, 32000, 128000])
-    modes: list[str] = field(default_factory=lambda: ["inference"])
-    out: str = "vram-out"
-    base_tokenizer: str = "mistral-v3"
-    at_tokens: list[int] = field(default_factory=list)  # extra lengths: N tokens of the first tokenizer
-    train_chars: list[int] | None = None  # lengths for train mode (default: all)
-    decode_tokens: int = 128
-    repeats: int = 3
-    lora_rank: int = 16
-    loss_chunk: int = 4096
-    losses: list[str] = field(default_factory=lambda: ["full", "chunked"])  # train mode: TRAIN_LOSSES
-    time_budget: float | None = None  # seconds of measurement, then remaining points are skipped
-    measure: bool = True  # measure on CUDA when present
+    model: str = option("mistral-7b", "built-in shape (mistral-7b), a config.json, or a checkpoint folder")
+    tokenizers: list[str] = option(help="mistral-v3, mistral-v1, or a HyperTok DIR[:extend|:replace] (bare DIR = "
+                                        "replace)", default_factory=lambda: ["mistral-v3"], flag="--tokenizer",
+                                   show="mistral-v3", metavar="SPEC")
+    text: str = option("", "UTF-8 text; the same prefix is cut for every tokenizer", required=True, metavar="FILE")
+    chars: list[int] = option(help="context lengths in characters (k/M suffixes)",
+                              default_factory=lambda: [8000, 32000, 128000], parse=parse_chars,
+                              show="8000,32000,128000", metavar="LIST")
+    at_tokens: list[int] = option(help="also measure the prefixes that are N tokens of the first tokenizer "
+                                       "(comma-separated, k/M suffixes; default: none)", default_factory=list,
+                                  parse=lambda s: parse_chars(s, "--at-tokens"), metavar="LIST")
+    modes: list[str] = option(help="inference prefill/decode, LoRA train step, or both",
+                              default_factory=lambda: ["inference"], flag="--mode", parse=parse_modes,
+                              show="inference", metavar="{inference,train,both}")
+    train_chars: list[int] | None = option(None, "context lengths in characters for train mode (default: those "
+                                                 "of --chars)", parse=lambda s: parse_chars(s, "--train-chars"),
+                                           metavar="LIST")
+    base_tokenizer: str = option("mistral-v3", "the base model's tokenizer that :extend adds to",
+                                 choices=MISTRAL_SENTENCEPIECE)
+    decode_tokens: int = option(128, "greedy decode steps per point")
+    repeats: int = option(3, "timed runs per point (median reported)")
+    lora_rank: int = option(16, "LoRA rank of the train step")
+    loss_chunk: int = option(4096, "tokens per chunk of the chunked loss")
+    losses: list[str] = option(help="train-mode losses, comma-separated: full (Hugging Face's, all logits), chunked "
+                                    "(hypertok.loss), liger (Liger's fused linear cross-entropy: measuring it needs "
+                                    "CUDA and pip install liger-kernel)", default_factory=lambda: ["full", "chunked"],
+                               parse=parse_losses, show="full,chunked", metavar="LIST")
+    time_budget: float | None = option(None, "seconds of GPU measurement; later points are skipped (default: no "
+                                             "limit)")
+    measure: bool = option(True, "measure on CUDA where present (--no-measure: analytic only)")
+    out: str = option("vram-out", "output folder (an earlier vram's results are replaced; a results.json, "
+                                  "summary.md, ... that vram did not write is never overwritten)", required=True,
+                     metavar="DIR")
 
     def __post_init__(self) -> None:
         for m in self.modes:
@@ -181,8 +210,11 @@ class VramConfig:
                 raise HyperTokError(f"--mode {m!r}: use inference, train, or both (inference,train)")
         if not self.tokenizers:
             raise HyperTokError("--tokenizer: give at least one tokenizer")
-        if self.decode_tokens < 1 or self.repeats < 1:
-            raise HyperTokError("--decode-tokens and --repeats must be at least 1")
+        for name in ("decode_tokens", "repeats", "lora_rank", "loss_chunk"):
+            if getattr(self, name) < 1:
+                raise HyperTokError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise HyperTokError(f"--time-budget must be a positive number of seconds, got {self.time_budget}")
         if not self.losses:
             raise HyperTokError(f"--losses: give at least one of {','.join(TRAIN_LOSSES)}")
         for loss in self.losses:
@@ -353,30 +385,15 @@ def run(args: argparse.Namespace) -> int:
     """Run ``hypertok vram``."""
     # before any work (issue 13); a user's results.json, summary.md, ... there is never overwritten (issue 24)
     check_results_out(args.out, OUTPUT_NAMES, "hypertok vram", own=is_own_results)
-    modes = ["inference", "train"] if args.mode == "both" else [args.mode]
-    for name in ("decode_tokens", "repeats", "lora_rank", "loss_chunk"):
-        if getattr(args, name) < 1:
-            raise HyperTokError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.time_budget is not None and not args.time_budget > 0:
-        raise HyperTokError(f"--time-budget must be a positive number of seconds, got {args.time_budget}")
-    cfg = VramConfig(
-        model=args.model, tokenizers=args.tokenizer, text=args.text, chars=parse_chars(args.chars), modes=modes,
-        out=args.out, base_tokenizer=args.base_tokenizer,
-        at_tokens=[int(x) for x in parse_chars(args.at_tokens, "--at-tokens")] if args.at_tokens else [],
-        train_chars=parse_chars(args.train_chars, "--train-chars") if args.train_chars else None,
-        decode_tokens=args.decode_tokens, repeats=args.repeats, lora_rank=args.lora_rank,
-        loss_chunk=args.loss_chunk, losses=parse_losses(args.losses), time_budget=args.time_budget,
-        measure=not args.no_measure,
-    )
-    command = _command_from_args(args)
-    results = sweep(cfg, command=command, progress=not args.quiet)
+    cfg = dataclass_from_args(VramConfig, args)
+    results = sweep(cfg, command=command_of(cfg), progress=not args.quiet)
     print(summary_markdown(results))
     print(f"wrote {cfg.out}/results.json, points.csv, summary.md and plots")
     return 0
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    """The options of ``hypertok vram`` (defaults from :class:`VramConfig`)."""
+    """The options of ``hypertok vram``: the fields of :class:`VramConfig`, and ``--quiet``."""
     p.description = ("For each tokenizer and context length (characters of the same text), report token count, "
         "an analytic estimate (weights with the vocabulary part, KV cache, activations, logits, FLOPs) and, "
         "where CUDA is present, measured prefill peak memory and latency, KV bytes, decode tokens/s and chars/s, "
@@ -386,46 +403,31 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--text dev.txt --chars 8k,32k,128k,256k --at-tokens 60000 --mode both --train-chars 8k,32k "
         "--losses full,chunked,liger --out vram/")
     p.formatter_class = HelpFormatter
-    d = VramConfig()
-    p.add_argument("--model", default=d.model, help="built-in shape (mistral-7b), a config.json, or a checkpoint folder")
-    p.add_argument("--tokenizer", nargs="+", default=d.tokenizers,
-                   help="mistral-v3, mistral-v1, or a HyperTok DIR[:extend|:replace] (bare DIR = replace)")
-    p.add_argument("--text", required=True, help="UTF-8 text; the same prefix is cut for every tokenizer")
-    p.add_argument("--chars", default="8000,32000,128000", help="context lengths in characters (k/M suffixes)")
-    p.add_argument("--at-tokens", default="", help="also measure the prefixes that are N tokens of the first tokenizer "
-                   "(comma-separated, k/M suffixes; default: none)")
-    p.add_argument("--mode", choices=["inference", "train", "both"], default="inference",
-                   help="inference prefill/decode, LoRA train step, or both")
-    p.add_argument("--train-chars", default="", help="context lengths in characters for train mode (default: those of --chars)")
-    p.add_argument("--base-tokenizer", default=d.base_tokenizer, choices=MISTRAL_SENTENCEPIECE,
-                   help="the base model's tokenizer that :extend adds to")
-    p.add_argument("--decode-tokens", type=int, default=d.decode_tokens, help="greedy decode steps per point")
-    p.add_argument("--repeats", type=int, default=d.repeats, help="timed runs per point (median reported)")
-    p.add_argument("--lora-rank", type=int, default=d.lora_rank, help="LoRA rank of the train step")
-    p.add_argument("--loss-chunk", type=int, default=d.loss_chunk, help="tokens per chunk of the chunked loss")
-    p.add_argument("--losses", default=",".join(d.losses),
-                   help="train-mode losses, comma-separated: full (Hugging Face's, all logits), chunked "
-                   "(hypertok.loss), liger (Liger's fused linear cross-entropy: measuring it needs CUDA and "
-                   "pip install liger-kernel)")
-    p.add_argument("--time-budget", type=float, default=None, help="seconds of GPU measurement; later points are skipped (default: no limit)")
-    p.add_argument("--no-measure", action="store_true", help="analytic only, even where CUDA is present")
+    add_dataclass_arguments(p, VramConfig)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="output folder (an earlier vram's results are replaced; a results.json, "
-                   "summary.md, ... that vram did not write is never overwritten)")
 
 
-def _command_from_args(args: argparse.Namespace) -> str:
-    """The command line that reproduces this run (from the parsed arguments)."""
-    parts = ["hypertok", "vram", "--model", args.model, "--tokenizer", *args.tokenizer, "--text", args.text,
-             "--chars", args.chars, "--mode", args.mode, "--out", args.out]
-    for flag, val, default in [("--at-tokens", args.at_tokens, ""), ("--train-chars", args.train_chars, ""),
-                               ("--base-tokenizer", args.base_tokenizer, "mistral-v3"),
-                               ("--decode-tokens", args.decode_tokens, 128), ("--repeats", args.repeats, 3),
-                               ("--lora-rank", args.lora_rank, 16), ("--loss-chunk", args.loss_chunk, 4096),
-                               ("--losses", args.losses, "full,chunked"),
-                               ("--time-budget", args.time_budget, None)]:
-        if val != default:
-            parts += [flag, str(val)]
-    if args.no_measure:
-        parts.append("--no-measure")
-    return " ".join(shlex.quote(str(x)) for x in parts)
+def command_of(cfg: VramConfig) -> str:
+    """The command line that reproduces ``cfg``: the flags whose values differ from the defaults.
+
+    >>> command_of(VramConfig(text="dev.txt", chars=[8000, 32000], modes=["inference", "train"], out="o"))
+    'hypertok vram --text dev.txt --chars 8000,32000 --mode both --out o'
+    """
+    default = VramConfig()
+    parts = ["hypertok", "vram"]
+    for f in fields(VramConfig):
+        value = getattr(cfg, f.name)
+        if value == getattr(default, f.name) and f.name not in ("text", "out"):
+            continue
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        elif f.name == "modes":
+            parts += [flag, "both" if len(value) == 2 else value[0]]
+        elif f.name == "tokenizers":
+            parts += [flag, *value]
+        elif isinstance(value, list):
+            parts += [flag, ",".join(map(str, value))]
+        else:
+            parts += [flag, str(value)]
+    return " ".join(shlex.quote(x) for x in parts)

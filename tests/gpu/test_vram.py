@@ -337,3 +337,27 @@ def test_vram_writes_again_into_its_folder_but_never_over_a_users_results(setup,
     with pytest.raises(HyperTokError, match="holds summary.md"):  # the Python API too
         vram.sweep(VramConfig(model=str(model), tokenizers=["mistral-v3"], text=str(text), chars=[2000],
                               out=str(tmp_path / "mine_summary.md")), progress=False)
+
+
+def test_vram_flags_are_the_config_fields_and_the_command_reproduces_them():
+    """Issue 23 item 4: vram's flags come from VramConfig; the recorded command parses back to the
+    same config; a bad value is argparse's one line with the parser's own words."""
+    import argparse
+    import shlex
+
+    from hypertok.options import dataclass_from_args
+
+    p = argparse.ArgumentParser()
+    vram.configure(p)
+    argv = ["--tokenizer", "mistral-v3", "tok:extend", "--text", "dev.txt", "--chars", "8k,2000", "--mode", "both",
+            "--at-tokens", "1k", "--losses", "full, liger", "--no-measure", "--repeats", "2", "--out", "o"]
+    cfg = dataclass_from_args(VramConfig, p.parse_args(argv))
+    assert (cfg.tokenizers, cfg.chars, cfg.modes, cfg.at_tokens, cfg.losses, cfg.measure, cfg.repeats) == (
+        ["mistral-v3", "tok:extend"], [2000, 8000], ["inference", "train"], [1000], ["full", "liger"], False, 2)
+    again = dataclass_from_args(VramConfig, p.parse_args(shlex.split(vram.command_of(cfg))[2:]))
+    assert again == cfg
+    assert dataclass_from_args(VramConfig, p.parse_args(["--text", "t", "--out", "o"])) == VramConfig(text="t", out="o")
+    with pytest.raises(SystemExit):
+        p.parse_args(["--text", "t", "--out", "o", "--mode", "bogus"])
+    with pytest.raises(HyperTokError, match="--repeats must be at least 1"):
+        dataclass_from_args(VramConfig, p.parse_args(["--text", "t", "--out", "o", "--repeats", "0"]))

@@ -267,35 +267,75 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
     slice of every global batch of ``cfg.batch_size`` rows, the loss under DDP; only rank 0
     writes the log and the checkpoint, which is the same file one process writes.
     """
-    import numpy as np
-    import torch
-    from tqdm import tqdm
+    trainer = Trainer(model, stream, bos, cfg, out, is_row_param, stage=stage, row_offset=row_offset,
+                      distiller=distiller, ranks=ranks)
+    if resume:
+        trainer.resume()
+    return trainer.run(eval_fn, stop_at)
 
-    device = next(model.parameters()).device
-    params = _trainable(model)
-    if not params:
-        raise HyperTokError("nothing to train: no parameter requires grad")
-    is_row_param = is_row_param or (lambda name: False)
-    rows = [p for n, p in params.items() if is_row_param(n)]
-    rest = [p for n, p in params.items() if not is_row_param(n)]
-    groups = [{"params": rest, "lr": cfg.lr}]
-    if rows:
-        groups.append({"params": rows, "lr": cfg.rows_lr or cfg.lr})
-    groups = [g for g in groups if g["params"]]
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, betas=(0.9, 0.95),
-                            fused=device.type == "cuda")
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-    history: list[dict] = []
-    start = 0
-    suffix = f"-{stage}" if stage else ""
-    ck = out / CHECKPOINT_FILE.replace(".pt", f"{suffix}.pt") if out else None
-    log_file = out / LOG_FILE.replace(".jsonl", f"{suffix}.jsonl") if out else None
-    data_id = _stream_id(stream)
-    if resume and ck and ck.is_file():
-        state = _load_checkpoint(ck, device)
-        if state.get("data", data_id) != data_id:
-            raise HyperTokError(f"{ck} was trained on other data ({state['data']}, now {data_id}); resume with the "
-                                f"same --train (and tokenizer), or choose another --out")
+
+class Trainer:
+    """The loop of :func:`train_loop` in its parts, read top to bottom as nanoGPT's ``train.py``:
+    set-up (optimizer groups, schedule, loss, rows), :meth:`resume` from a checkpoint,
+    :meth:`batch` (the rows of a step), :meth:`step` (forward, backward, update, the step's
+    record), :meth:`save` (the checkpoint) and :meth:`run` (the steps, the log, evaluation)."""
+
+    def __init__(self, model, stream, bos: int, cfg: TrainConfig, out: Path | None = None, is_row_param=None, *,
+                 stage: str = "", row_offset: int = 0, distiller=None, ranks=SINGLE) -> None:
+        import torch
+
+        self.model, self.stream, self.bos, self.cfg, self.out = model, stream, bos, cfg, out
+        self.stage, self.row_offset, self.distiller, self.ranks = stage, row_offset, distiller, ranks
+        self.device = next(model.parameters()).device
+        self.params = _trainable(model)
+        if not self.params:
+            raise HyperTokError("nothing to train: no parameter requires grad")
+        is_row_param = is_row_param or (lambda name: False)
+        rows = [p for n, p in self.params.items() if is_row_param(n)]
+        rest = [p for n, p in self.params.items() if not is_row_param(n)]
+        groups = [{"params": rest, "lr": cfg.lr}]
+        if rows:
+            groups.append({"params": rows, "lr": cfg.rows_lr or cfg.lr})
+        groups = [g for g in groups if g["params"]]
+        self.opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, betas=(0.9, 0.95),
+                                     fused=self.device.type == "cuda")
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg))
+        self.history: list[dict] = []
+        self.start = 0
+        suffix = f"-{stage}" if stage else ""
+        self.checkpoint = out / CHECKPOINT_FILE.replace(".pt", f"{suffix}.pt") if out else None
+        self.log_file = out / LOG_FILE.replace(".jsonl", f"{suffix}.jsonl") if out else None
+        self.data_id = _stream_id(stream)
+        ranks.check_batch(cfg.batch_size)
+        self.loss_kind = pick_loss(cfg.loss, self.device.type, distiller is not None)
+        if cfg.compile:  # in place: parameter names, saving and merging stay as they are
+            (model.get_base_model() if hasattr(model, "get_base_model") else model).model.compile()
+
+        def step_loss(m, X, P, Y, Z=None):
+            return causal_lm_nll(m, X, P, Y, cfg.loss_chunk, loss=self.loss_kind) if distiller is None else \
+                distiller.loss(m, Z, X, P, Y)
+
+        self.step_fn = ranks.wrap(loss_module(model, step_loss)) if ranks.world > 1 else \
+            (lambda *a: step_loss(model, *a))
+        self.bos_first = cfg.bos_rows and distiller is None  # the distiller's span alignment reads rows as cut
+        self.total_rows = n_rows(stream, cfg.seq_len, bos_first=self.bos_first)
+        if self.total_rows < 1:
+            raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} "
+                                f"row; give more text or a smaller --seq-len")
+        self._orders: dict[int, object] = {}
+        self.t0 = time.time()
+
+    def resume(self) -> None:
+        """Continue from the checkpoint, if there is one, refusing one of other data or settings."""
+        import torch
+
+        ck, cfg = self.checkpoint, self.cfg
+        if not (ck and ck.is_file()):
+            return
+        state = _load_checkpoint(ck, self.device)
+        if state.get("data", self.data_id) != self.data_id:
+            raise HyperTokError(f"{ck} was trained on other data ({state['data']}, now {self.data_id}); resume with "
+                                f"the same --train (and tokenizer), or choose another --out")
         was = state.get("config", {})
         diff = {k: (was.get(k), getattr(cfg, k)) for k in ("steps", "batch_size", "seq_len", "seed", "lr")
                 if was.get(k) != getattr(cfg, k)}
@@ -303,66 +343,50 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
             raise HyperTokError(f"{ck} was written with other settings {diff} (checkpoint, now); "
                                 f"resume with the same settings or choose another --out")
         with torch.no_grad():
-            for n, p in params.items():
+            for n, p in self.params.items():
                 p.copy_(state["trainable"][n])
-        opt.load_state_dict(state["optim"])
-        sched.load_state_dict(state["sched"])
-        history = state["history"]
-        start = state["step"]
-    ranks.check_batch(cfg.batch_size)
+        self.opt.load_state_dict(state["optim"])
+        self.sched.load_state_dict(state["sched"])
+        self.history = state["history"]
+        self.start = state["step"]
 
-    loss_kind = pick_loss(cfg.loss, device.type, distiller is not None)
-    if cfg.compile:  # in place: parameter names, saving and merging stay as they are
-        (model.get_base_model() if hasattr(model, "get_base_model") else model).model.compile()
+    def batch(self, step: int) -> list[int]:
+        """This rank's rows of step ``step``: a fixed function of (seed, step), epoch after epoch."""
+        import numpy as np
 
-    def step_loss(m, X, P, Y, Z=None):
-        return causal_lm_nll(m, X, P, Y, cfg.loss_chunk, loss=loss_kind) if distiller is None else \
-            distiller.loss(m, Z, X, P, Y)
+        cfg, idx = self.cfg, []
+        for gi in self.row_offset + step * cfg.batch_size + np.arange(cfg.batch_size):  # global row numbers
+            ep = int(gi) // self.total_rows
+            if ep not in self._orders:
+                self._orders = {ep: _row_order(self.total_rows, cfg.seed, ep)}
+            idx.append(int(self._orders[ep][int(gi) % self.total_rows]))
+        return self.ranks.slice(idx)
 
-    step_fn = ranks.wrap(loss_module(model, step_loss)) if ranks.world > 1 else (lambda *a: step_loss(model, *a))
-    bos_first = cfg.bos_rows and distiller is None  # the distiller's span alignment reads rows as cut
-    total_rows = n_rows(stream, cfg.seq_len, bos_first=bos_first)
-    if total_rows < 1:
-        raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} row; "
-                            f"give more text or a smaller --seq-len")
-    model.train()
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-    if out and ranks.main:  # the log may hold steps after the checkpoint: keep only the resumed history. A new
-        # file replaces whatever is there (a link to a file outside `out` is replaced, never followed: issue 24)
-        atomic_write(log_file, "".join(json.dumps(rec) + "\n" for rec in history))
-    log = open(log_file, "a") if out and ranks.main else None
-    orders: dict[int, object] = {}
-    batch = np.arange(cfg.batch_size)
-    t0 = time.time()
-    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    bar = tqdm(range(start, end), desc=cfg.desc, disable=not cfg.progress, initial=start, total=cfg.steps)
-    for step in bar:
-        idx = []
-        for gi in row_offset + step * cfg.batch_size + batch:  # global row numbers of this batch
-            ep = int(gi) // total_rows
-            if ep not in orders:
-                orders = {ep: _row_order(total_rows, cfg.seed, ep)}
-            idx.append(int(orders[ep][int(gi) % total_rows]))
-        idx = ranks.slice(idx)  # this rank's rows of the global batch
+    def step(self, step: int, log=None) -> dict:
+        """One optimizer step (in --micro-batch passes with gradients summed); its record."""
+        import numpy as np
+        import torch
+
+        cfg, ranks, distiller, device = self.cfg, self.ranks, self.distiller, self.device
+        idx = self.batch(step)
         micro = cfg.micro_batch or len(idx)
         if micro < len(idx) and ranks.world > 1:
             raise HyperTokError("--micro-batch is for one process; under torchrun give each rank fewer rows "
                                 "with a smaller --batch-size")
-        X, P, Y = rows_of(stream, cfg.seq_len, bos, idx, bos_first=bos_first)  # (B, T) each
+        X, P, Y = rows_of(self.stream, cfg.seq_len, self.bos, idx, bos_first=self.bos_first)  # (B, T) each
         n_step = max(1, int((Y != IGNORE_INDEX).sum()))  # targets of the whole step: each pass's share of the mean
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         mean_loss, parts = 0.0, {}
         for lo in range(0, len(idx), micro):  # one pass, or --micro-batch rows at a time with gradients summed
             Xt, Pt, Yt = (torch.from_numpy(a[lo:lo + micro]).to(device, non_blocking=True) for a in (X, P, Y))
             with autocast(device):
                 if distiller is None:
-                    nll, n = step_fn(Xt, Pt, Yt)
+                    nll, n = self.step_fn(Xt, Pt, Yt)
                     loss, part_loss = ranks.loss(nll, n)  # one process: nll / n
                 else:
-                    Z = np.stack([np.asarray(stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1])
+                    Z = np.stack([np.asarray(self.stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1])
                                   for r in idx[lo:lo + micro]])
-                    loss, n, got = step_fn(Xt, Pt, Yt, Z)
+                    loss, n, got = self.step_fn(Xt, Pt, Yt, Z)
                     got = ranks.mean({"loss": float(loss.detach()),
                                       **{k: v if isinstance(v, int) else float(v) for k, v in got.items()}})
                     part_loss = got.pop("loss")
@@ -377,33 +401,62 @@ def train_loop(model, stream, bos: int, cfg: TrainConfig, out: Path | None = Non
                 raise HyperTokError(f"the loss is {mean_loss} at step {step + 1}; training stopped, nothing saved "
                                     f"from this step on. Lower --lr/--rows-lr or check the data")
             (loss * share).backward()
-        torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.clip)
-        opt.step()
-        sched.step()
-        rec = {"step": step + 1, "loss": mean_loss, "lr": sched.get_last_lr()[0],
-               "tokens": (row_offset + (step + 1) * cfg.batch_size) * cfg.seq_len, "time": time.time() - t0}
+        torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.clip)
+        self.opt.step()
+        self.sched.step()
+        rec = {"step": step + 1, "loss": mean_loss, "lr": self.sched.get_last_lr()[0],
+               "tokens": (self.row_offset + (step + 1) * cfg.batch_size) * cfg.seq_len, "time": time.time() - self.t0}
         rec.update({k: float(v) for k, v in parts.items()})
-        if step == start:
-            rec["loss_fn"] = loss_kind  # what --loss auto chose
-        if stage:
-            rec["stage"] = stage
-        if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-            rec.update(eval_fn(model))
-            model.train()
-        history.append(rec)
+        return rec
+
+    def save(self, step: int) -> None:
+        """The checkpoint after ``step`` steps: trainable weights, optimizer, schedule, history."""
+        import torch
+
+        ck = self.checkpoint
+        ck.parent.mkdir(exist_ok=True)  # made at the first save: an earlier kill leaves no empty resume/ (issue 24)
+        with atomic_file(ck) as tmp, native_write(ck, "the checkpoint"):
+            torch.save({"step": step, "trainable": {k: v.detach() for k, v in self.params.items()},
+                        "optim": self.opt.state_dict(), "sched": self.sched.state_dict(), "history": self.history,
+                        "config": asdict(self.cfg), "data": self.data_id}, tmp)
+
+    def run(self, eval_fn=None, stop_at: int | None = None) -> list[dict]:
+        """The steps from the start (or the resumed step) to ``cfg.steps`` (or ``stop_at``): each
+        logged, evaluated every ``eval_every`` and saved every ``save_every`` steps; the history."""
+        from tqdm import tqdm
+
+        cfg, out, ranks, model = self.cfg, self.out, self.ranks, self.model
+        model.train()
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+        if out and ranks.main:  # the log may hold steps after the checkpoint: keep only the resumed history. A new
+            # file replaces whatever is there (a link to a file outside `out` is replaced, never followed: issue 24)
+            atomic_write(self.log_file, "".join(json.dumps(rec) + "\n" for rec in self.history))
+        log = open(self.log_file, "a") if out and ranks.main else None
+        self.t0 = time.time()
+        end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+        bar = tqdm(range(self.start, end), desc=cfg.desc, disable=not cfg.progress, initial=self.start,
+                   total=cfg.steps)
+        for step in bar:
+            rec = self.step(step, log)
+            if step == self.start:
+                rec["loss_fn"] = self.loss_kind  # what --loss auto chose
+            if self.stage:
+                rec["stage"] = self.stage
+            if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+                rec.update(eval_fn(model))
+                model.train()
+            self.history.append(rec)
+            if log:
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+            bar.set_postfix(loss=f"{rec['loss']:.3f}")
+            if self.checkpoint and ranks.main and cfg.save_every and (
+                    (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
+                self.save(step + 1)
         if log:
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-        bar.set_postfix(loss=f"{rec['loss']:.3f}")
-        if ck and ranks.main and cfg.save_every and ((step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
-            ck.parent.mkdir(exist_ok=True)  # made at the first save: an earlier kill leaves no empty resume/ (issue 24)
-            with atomic_file(ck) as tmp, native_write(ck, "the checkpoint"):
-                torch.save({"step": step + 1, "trainable": {k: v.detach() for k, v in params.items()},
-                            "optim": opt.state_dict(), "sched": sched.state_dict(), "history": history,
-                            "config": asdict(cfg), "data": data_id}, tmp)
-    if log:
-        log.close()
-    return history
+            log.close()
+        return self.history
 
 
 def _stream_id(stream) -> str:

@@ -222,7 +222,7 @@ def test_readme_and_every_help_say_the_same_of_gguf():
         sub = next(a for a in make_parser(name)._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
         return " ".join(sub.format_help().split())
 
-    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
+    readme = " ".join((Path(__file__).resolve().parents[2] / "docs" / "adapting.md").read_text(encoding="utf-8").split())
     merge, export, imp = help_of("merge"), help_of("export-gguf"), help_of("import")
     assert "llama.cpp's own converter cannot read" in merge and "export-gguf" in merge
     assert "**llama.cpp** cannot convert a merged folder itself" in readme

@@ -18,7 +18,8 @@ import hashlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILDER_CODE = ("hypertok/builder", "hypertok/core", "hypertok/files.py", "hypertok/registry/trained.py")
+BUILDER_CODE = ("hypertok/builder", "hypertok/core", "hypertok/files.py", "hypertok/text.py", "hypertok/options.py",
+                "hypertok/registry/trained.py")
 
 
 def builder_sources(root: Path = ROOT) -> list[Path]:

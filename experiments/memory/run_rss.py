@@ -54,6 +54,17 @@ def make_input(path: Path, mb: float) -> Path:
     return path
 
 
+def make_one_line(path: Path, mb: float, spaces: bool = False) -> Path:
+    """One line of ``mb`` megabytes: modern text with its newlines made spaces, or only spaces."""
+    if not path.is_file():
+        if spaces:
+            path.write_bytes(b" " * int(mb * 1e6))
+        else:
+            block = make_input(path.with_suffix(".src"), mb).read_bytes().replace(b"\n", b" ")
+            path.write_bytes(block[:int(mb * 1e6)].decode("utf-8", "ignore").encode("utf-8"))
+    return path
+
+
 def peak_rss(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, int]:
     """(peak RSS in MB, seconds, exit code) of ``cmd`` run in a fresh child."""
     probe = ("import resource, subprocess, sys, time; t = time.time(); "
@@ -70,6 +81,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes-mb", type=float, nargs="+", default=[10, 50, 200])
     ap.add_argument("--prepare-sizes-mb", type=float, nargs="+", default=[10, 50, 200])
+    ap.add_argument("--one-line-mb", type=float, nargs="*", default=[],
+                    help="also: encode one line of N MB, and build from one line of N MB of spaces (issue 24 item 9)")
     ap.add_argument("--vocab-size", type=int, default=16000)
     ap.add_argument("--src", default=str(REPO), help="checkout of hypertok to run (default: this one)")
     ap.add_argument("--work", default=None, help="scratch folder for inputs and outputs (default: a temporary one)")
@@ -121,6 +134,18 @@ def main() -> None:
             points.append({"command": "prepare", "input_mb": size / 1e6, "peak_rss_mb": rss, "seconds": secs,
                            "rc": rc})
             print(points[-1], flush=True)
+    for mb in args.one_line_mb:
+        line = make_one_line(work / f"oneline{mb:g}mb.txt", mb)
+        rss, secs, rc = peak_rss([*hypertok, "encode", str(tok), str(line)], env, work)
+        points.append({"command": "encode one line", "input_mb": line.stat().st_size / 1e6, "peak_rss_mb": rss,
+                       "seconds": secs, "rc": rc})
+        print(points[-1], flush=True)
+        spaces = make_one_line(work / f"spaces{mb:g}mb.txt", mb, spaces=True)
+        rss, secs, rc = peak_rss([*hypertok, "build", "--corpus", str(spaces), "--vocab-size", "1000",
+                                  "--out", str(work / f"spaces{mb:g}-tok")], env, work)
+        points.append({"command": "build from one line of spaces (refused: rc 2)", "input_mb": mb, "peak_rss_mb": rss,
+                       "seconds": secs, "rc": rc})
+        print(points[-1], flush=True)
     result = {
         "what": "peak RSS of `hypertok encode FILE` and `hypertok prepare` (extend) against input size",
         "command": "python experiments/memory/run_rss.py " + " ".join(sys.argv[1:]),

@@ -19,6 +19,7 @@ import string
 from dataclasses import dataclass
 
 from ..core.format import N_BYTES, NORMALIZERS, SPECIALS, parse_byte_piece
+from ..core.lossless import SURROGATE
 from ..errors import HyperTokError
 from ..text import check_encoding
 from ..options import option
@@ -152,7 +153,7 @@ def _special_token_list(value) -> list[str]:
             if len(tok) < 2 or parse_byte_piece(tok) is not None:
                 raise HyperTokError(f"--special-tokens: {tok!r} would take over a character or byte of ordinary "
                                     f"text; give a name of at least two characters, e.g. <|{tok}|>")
-            if "\n" in tok or any(0xD800 <= ord(c) <= 0xDFFF for c in tok):
+            if "\n" in tok or SURROGATE.search(tok):
                 raise HyperTokError(f"--special-tokens: {tok!r} holds a newline or a lone surrogate; give one-line text")
             if tok in out:
                 raise HyperTokError(f"--special-tokens: {tok!r} is given twice")

@@ -92,16 +92,16 @@ def _list_item(tp) -> type | None:
     return None
 
 
-def _one_line_errors(parse):
+def _one_line_errors(parse, flag: str):
     """``parse`` for argparse: its ValueError (a HyperTokError is one) becomes argparse's error with
-    the same message, not "invalid parse value"."""
+    the same message, not "invalid parse value"; argparse names ``flag`` itself, so a message that
+    starts with it drops it."""
     def parse_arg(text: str):
         try:
             return parse(text)
-        except ValueError as e:  # argparse names the flag itself: a message that starts with it drops it
+        except ValueError as e:
             msg = str(e)
-            raise argparse.ArgumentTypeError(msg.split(" ", 1)[1].lstrip(": ") if msg.startswith("--") else msg) \
-                from None
+            raise argparse.ArgumentTypeError(msg[len(flag):].lstrip(": ") if msg.startswith(flag) else msg) from None
     return parse_arg
 
 
@@ -142,28 +142,26 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | argparse._Argument
             default = f.default_factory()
         else:
             default = None
+        flag = f.metadata.get("flag", flag_name(f.name))
         kwargs: dict = {"dest": f.name, "default": default}
         if not is_empty_default(default) and "default:" not in help_text:
             help_text += f" (default: {f.metadata['show']})" if "show" in f.metadata else " (default: %(default)s)"
-        if "parse" in f.metadata:  # one value on the command line, turned into the field's value
-            kwargs["type"] = _one_line_errors(f.metadata["parse"])
-            kwargs["required"] = bool(f.metadata.get("required"))
-            if "metavar" in f.metadata:
-                kwargs["metavar"] = f.metadata["metavar"]
-        elif tp is bool:
+        if tp is bool and "parse" not in f.metadata:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = item if is_list else tp
-            if is_list:
-                kwargs["nargs"] = f.metadata.get("nargs", "+")
+            if "parse" in f.metadata:  # one value on the command line, turned into the field's value
+                kwargs["type"] = _one_line_errors(f.metadata["parse"], flag)
+            else:
+                kwargs["type"] = item if is_list else tp
+                if is_list:
+                    kwargs["nargs"] = f.metadata.get("nargs", "+")
             if "metavar" in f.metadata:
                 kwargs["metavar"] = f.metadata["metavar"]
             if "choices" in f.metadata:
                 kwargs["choices"] = list(f.metadata["choices"])
-            if f.metadata.get("required") or (
-                    default is None and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING):
-                kwargs["required"] = True
-        parser.add_argument(f.metadata.get("flag", flag_name(f.name)), help=help_text, **kwargs)
+            no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            kwargs["required"] = bool(f.metadata.get("required")) or no_default
+        parser.add_argument(flag, help=help_text, **kwargs)
 
 
 def dataclass_from_args(cls, args: argparse.Namespace, **overrides):

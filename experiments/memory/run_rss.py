@@ -79,10 +79,13 @@ def peak_rss(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes-mb", type=float, nargs="+", default=[10, 50, 200])
-    ap.add_argument("--prepare-sizes-mb", type=float, nargs="+", default=[10, 50, 200])
+    ap.add_argument("--sizes-mb", type=float, nargs="*", default=[10, 50, 200])
+    ap.add_argument("--prepare-sizes-mb", type=float, nargs="*", default=[10, 50, 200])
     ap.add_argument("--one-line-mb", type=float, nargs="*", default=[],
                     help="also: encode one line of N MB, and build from one line of N MB of spaces (issue 24 item 9)")
+    ap.add_argument("--eval-chars", type=int, default=0,
+                    help="also: hypertok eval of a tiny 32k-row base on this many characters, with the logits "
+                         "chunks capped (now) and uncapped (8 192 tokens, before issue 24 item 16)")
     ap.add_argument("--vocab-size", type=int, default=16000)
     ap.add_argument("--src", default=str(REPO), help="checkout of hypertok to run (default: this one)")
     ap.add_argument("--work", default=None, help="scratch folder for inputs and outputs (default: a temporary one)")
@@ -146,8 +149,27 @@ def main() -> None:
         points.append({"command": "build from one line of spaces (refused: rc 2)", "input_mb": mb, "peak_rss_mb": rss,
                        "seconds": secs, "rc": rc})
         print(points[-1], flush=True)
+    if args.eval_chars:
+        tiny = work / "tiny-base"
+        if not (tiny / "config.json").is_file():
+            subprocess.run([*hypertok[:2], hypertok[2].replace("from hypertok.cli import main; sys.exit(main())",
+                            "from hypertok.adapt.tiny import main; sys.exit(main())"), "--out", str(tiny)],
+                           env=env, check=True, stdout=subprocess.DEVNULL, cwd=work)
+        text = work / f"eval{args.eval_chars}.txt"
+        text.write_text(dev.read_text(encoding="utf-8")[:args.eval_chars], encoding="utf-8")
+        uncapped = [*hypertok[:2], hypertok[2].replace(
+            "from hypertok.cli import main;",
+            "import importlib; importlib.import_module('hypertok.adapt.evaluate').LOGITS_BYTES = 1 << 62; "
+            "from hypertok.cli import main;")]
+        for label, cmd in (("eval", hypertok), ("eval, logits chunks uncapped", uncapped)):
+            rss, secs, rc = peak_rss([*cmd, "eval", "--base", str(tiny), "--text", str(text), "--prompts", "1",
+                                      "--gen-tokens", "8", "--repeats", "1", "--device", "cpu"], env, work)
+            points.append({"command": label, "input_mb": text.stat().st_size / 1e6, "peak_rss_mb": rss,
+                           "seconds": secs, "rc": rc})
+            print(points[-1], flush=True)
     result = {
-        "what": "peak RSS of `hypertok encode FILE` and `hypertok prepare` (extend) against input size",
+        "what": "peak RSS of hypertok commands (encode, prepare, and with the options encode of one line, build "
+                "from one line of spaces, eval) against input size",
         "command": "python experiments/memory/run_rss.py " + " ".join(sys.argv[1:]),
         "src": "this checkout" if Path(args.src).resolve() == REPO else args.src, "vocab_size": args.vocab_size, "corpus": "modern (ru-modern-train-*.txt.xz, repeated)",
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},

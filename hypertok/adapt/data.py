@@ -29,8 +29,8 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_file, atomic_write, check_out, made_dirs
-from ..text import iter_text
 from ..loss import IGNORE_INDEX
+from ..text import iter_text
 
 PACKED_FORMAT = "hypertok-packed"
 PACKED_VERSION = 1

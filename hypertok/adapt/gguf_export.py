@@ -272,17 +272,16 @@ _FILE_TYPES = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4
                "q4_k_m": "MOSTLY_Q4_K_M"}
 
 
-def _write(folder: Path, path: Path, quant: str, name: str | None) -> dict:
-    """Write the GGUF of ``folder`` to ``path`` in ``quant`` (q4_k_m is written f16 here); return a summary."""
+def _write(folder: Path, config: dict, arch: type[Architecture], vocab: GGUFVocab, path: Path, quant: str,
+           name: str | None) -> dict:
+    """Write the GGUF of ``folder`` (its checked ``config`` and ``vocab``) to ``path`` in ``quant``
+    (q4_k_m is written f16 here); return a summary."""
     import numpy as np
 
     gguf = _require_gguf()
     from tqdm import tqdm
 
-    config = read_json(folder / "config.json")
-    arch = architecture_for(config)
-    vocab = vocab_of(folder)
-    rows = int(config["vocab_size"])
+    rows = config["vocab_size"]
     padded = vocab.pad_to(rows)
     w = gguf.GGUFWriter(str(path), arch.name)
     w.add_name(name or folder.name)
@@ -370,11 +369,11 @@ def export_gguf(folder: str | os.PathLike, out: str | os.PathLike, quant: str = 
         raise HyperTokError(f"--quant {quant!r}: choose one of {', '.join(QUANTS)}")
     folder = check_base_path(folder)  # config.json present and JSON, every safetensors header sound
     config = read_json(folder / "config.json")
-    architecture_for(config)
+    arch = architecture_for(config)
     if not isinstance(config.get("vocab_size"), int):
         raise HyperTokError(f"{folder / 'config.json'}: vocab_size {config.get('vocab_size')!r}, not an integer")
     _safetensors_files(folder)
-    vocab_of(folder)
+    vocab = vocab_of(folder)  # read once, here, before OUT is touched
     out = check_out(out, flag="OUT", kind="file")
     if out.exists() and not force:
         raise HyperTokError(f"{out} exists; pass --force to replace it")
@@ -387,11 +386,11 @@ def export_gguf(folder: str | os.PathLike, out: str | os.PathLike, quant: str = 
         if quant == "q4_k_m":
             with tempfile.TemporaryDirectory(dir=out.parent) as d:
                 f16 = Path(d) / "f16.gguf"
-                summary = _write(folder, f16, "f16", name)
+                summary = _write(folder, config, arch, vocab, f16, "f16", name)
                 _llama_quantize(f16, tmp, quant)
             summary["tensor_types"] = _types_in(tmp)
         else:
-            summary = _write(folder, tmp, quant, name)
+            summary = _write(folder, config, arch, vocab, tmp, quant, name)
         check_gguf(tmp, summary)
         os.replace(tmp, out)
     finally:

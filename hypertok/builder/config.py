@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from ..core.format import N_BYTES, NORMALIZERS, SPECIALS, parse_byte_piece
 from ..core.lossless import SURROGATE
 from ..errors import HyperTokError
-from ..text import check_encoding
 from ..options import option
+from ..text import check_encoding
 from .candidates import MODES
 from .symbols import POOLS
 

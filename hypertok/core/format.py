@@ -39,6 +39,7 @@ What it does not do: no encoding (``hypertok.core.tokenizer``), no building.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -290,7 +291,7 @@ def _entry(obj) -> Entry:
 
 _FIELD_TYPES = (("id", (int,)), ("surface", (str,)), ("kind", (str,)), ("score", (int, float)), ("freq", (int,)),
                 ("lemma", (str,)), ("tags", (str,)), ("symbol", (str,)))
-_GOOD_TYPES = {(int, str, str, score, int, str, str, str) for score in (int, float)}
+_GOOD_TYPES = set(itertools.product(*(types for _, types in _FIELD_TYPES)))  # every field of a right type
 
 
 def _read_vocab(path: Path) -> list[Entry]:

@@ -45,8 +45,8 @@ import numpy as np
 
 from .. import files
 from ..errors import HyperTokError
-from ..registry import MISTRAL_FILES, TRAINED_KINDS, BytesTokenizer, Tokenizer, Unavailable
 from ..options import add_dataclass_arguments, dataclass_from_args, option
+from ..registry import MISTRAL_FILES, TRAINED_KINDS, BytesTokenizer, Tokenizer, Unavailable
 from ..text import read_nonempty_text, resolve_corpus
 from . import metrics as M
 from .report import markdown, output_names, write_outputs

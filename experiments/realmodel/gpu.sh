@@ -4,6 +4,7 @@
 #   bash experiments/realmodel/gpu.sh chunk c1     # calls 1-5: one GGUF chunk each (.data/realmodel/cN carried)
 #   bash experiments/realmodel/gpu.sh start c6     # call 6: data, code and wheels (c6 carried); joins the GGUF,
 #                                                  # checks its sha256, launches every lane in the background
+#                                                  # (STOP_AFTER seconds of training; EXTEND=1/0/auto; LANES)
 #   bash experiments/realmodel/gpu.sh wait 540     # waits (at most SECONDS) for the report, copies results to $OUT
 #
 # `bash experiments/realmodel/make_carry.sh` makes what the calls carry, on the CPU machine first: c1..c5
@@ -16,7 +17,7 @@ W=/tmp/rmwork             # the experiment's work folder (models, packed data, l
 L=$W/logs
 OUT=${OUT:-/tmp/out}
 SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
-STOP_AFTER=${STOP_AFTER:-480}  # seconds of training from launch; each lane stops at its next curve point after it
+STOP_AFTER=${STOP_AFTER:-480}  # seconds from launch by which every lane ends its training (its cosine decay fitted to it)
 # (PRESET=short STOP_AFTER=240 where failed starts have eaten into the lease)
 
 case "${1:-}" in
@@ -32,6 +33,13 @@ case "${1:-}" in
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $R/*.whl || exit 1
     export PYTHONPATH=/tmp/site:$R/code PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    # EXTEND=auto (the default): the extend lane where the card holds four lanes (an H200's 141 GB; its 326k-row
+    # head and the control's 262k take about 25 GB each), not on an 80 GB H100
+    if [ "${EXTEND:-auto}" = auto ]; then
+      EXTEND=; [ "$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)" -gt 100000 ] && EXTEND=1
+    fi
+    [ "${EXTEND:-}" = 0 ] && EXTEND=
+    echo "extend lane: ${EXTEND:-no}"
     python3 -c "import torch,transformers,peft;print(torch.__version__,transformers.__version__,peft.__version__)"
     # Liger's fused loss where it runs here, else the chunked loss (--loss auto picks liger when importable)
     python3 -c "

@@ -3,7 +3,7 @@
 1. **prep**: ``hypertok import`` of the GGUF (weights dequantised, its own SentencePiece
    tokenizer), then the training text packed once per tokenizer (``--train``, modern + ruslit).
 2. **base**: the base measured first, as every variant is measured.
-3. **variants** (one process each, sharing the GPU; same planned token budget, same LoRA):
+3. **variants** (one process each, sharing the GPU; same time and token budgets, same LoRA):
    HyperTok ``replace`` per ``--hypertok`` size, HyperTok ``extend``, and the **control**: the
    base continued on the same text with its own tokenizer (LoRA + every row), the bar a
    HyperTok variant must meet, since in-domain training alone moves a model.
@@ -16,8 +16,10 @@
      than the bad one), overall and per phenomenon;
    - curves of both against adaptation tokens; parameters; generation chars/s at batch 1
      (paired rounds against the base: **speed** lane).
-   A lane stops training at ``--stop-by`` (a wall-clock time) after the curve point it
-   reaches: a GPU lease is short, and the curves say how far each run got.
+   A lane trains until ``--stop-by`` (a wall-clock time) or its planned tokens, whichever
+   comes first, with its learning rate's cosine decay fitted to that time (``TrainConfig``'s
+   ``time_budget``): a GPU lease is short, a lane with a cheaper step trains on more tokens
+   in it, and the curves (from 0 tokens) compare the lanes at equal tokens.
 5. **report**: ``results.json`` (the issue's shape), ``curves.png``, ``summary.md``.
 
     python experiments/realmodel/run.py --gguf gemma.gguf --hypertok 64k=tok64k 32k=tok32k \\
@@ -49,9 +51,10 @@ PRESETS = {
                      final_chars=50_000, context_chars=2048, curve_pairs=5, final_pairs=20, gen_tokens=32, prompts=2,
                      repeats=2, dtype="float32", import_dtype="float32"),
     # one 30-minute lease, about 20 minutes of it for training and measuring
-    "lease": dict(seq=1024, batch=32, micro_batch=16, lora_r=64, budget=16_000_000, eval_tokens=2_000_000,
+    # (budget: the issue's ceiling of 100M tokens; --stop-by, the lease, ends the lanes first)
+    "lease": dict(seq=1024, batch=32, micro_batch=16, lora_r=64, budget=100_000_000, eval_tokens=3_000_000,
                   train_chars=120_000_000, curve_chars=120_000, final_chars=400_000, context_chars=2048,
-                  curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=3, repeats=3, dtype="float32",
+                  curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=4, repeats=2, dtype="float32",
                   import_dtype="float32"),
 }
 # what is left of a lease after failed starts: about four minutes of training, fewer measurements, and
@@ -88,10 +91,6 @@ def sync(device) -> None:
 
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-class Deadline(Exception):
-    """Raised by a curve point past ``--stop-by``: the lane ends its training there."""
 
 
 # ------------------------------------------------------------------------------ data and tokenizers
@@ -221,7 +220,7 @@ def lane_variant(args, P, name: str) -> None:
 
     from hypertok.adapt.model import AdaptedModel, is_row_param, load_base_model, wrap_peft
     from hypertok.adapt.recipe import resize_and_init
-    from hypertok.adapt.train import TrainConfig, train_loop
+    from hypertok.adapt.train import TrainConfig, Trainer
     from hypertok.registry import Recipe
 
     key, strategy = variants(args)[name]
@@ -243,35 +242,37 @@ def lane_variant(args, P, name: str) -> None:
     steps = max(2, int(P["budget"] // (P["batch"] * P["seq"])))
     every = max(1, int(P["eval_tokens"] // (P["batch"] * P["seq"])))
     curve = []
-    t_train = [time.time(), 0.0]  # start of the current training stretch, evaluation seconds so far
+    evals = [0.0]  # seconds spent evaluating during training
+    trainer = None
 
     def eval_fn(m):
         t0 = time.time()
-        tokens = (len(curve) + 1) * every * P["batch"] * P["seq"]
+        tokens = trainer.history[-1]["tokens"] if trainer and trainer.history else 0
         point = {"tokens": tokens, **quality(m, tok, args, P, P["curve_chars"], P["curve_pairs"])}
         point.pop("pairs", None)
         curve.append(point)
-        t_train[1] += time.time() - t0
+        evals[0] += time.time() - t0
         log(f"{name} @ {tokens / 1e6:.1f}M: {fmt(point)}")
         write_json(args.work / "lanes" / f"{name}.curve.json", curve)
-        if args.stop_by and time.time() > args.stop_by:
-            raise Deadline
         return {}
 
+    eval_fn(model.eval())  # the starting point: the initialised rows, the LoRA still zero
+    left = args.stop_by - time.time() if args.stop_by else 0.0
+    if args.stop_by and left < 1:
+        raise SystemExit(f"{name}: --stop-by passed before training began")
     loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"], rows_lr=LR["rows"],
-                       warmup=max(1, steps // 20), eval_every=every, save_every=0, seed=args.seed, progress=False,
-                       desc=name, micro_batch=P.get("micro_batch", 0), loss_chunk=4096)
+                       warmup=max(1, min(steps // 20, 25)), eval_every=every, save_every=0, seed=args.seed,
+                       progress=False, desc=name, micro_batch=P.get("micro_batch", 0), loss_chunk=4096,
+                       time_budget=max(left, 0.0))
     if args.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
-    stopped = False
-    try:
-        train_loop(model, stream, tok.bos, loop, eval_fn=eval_fn, is_row_param=is_row_param)
-    except Deadline:
-        stopped = True
+    trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param)
+    history = trainer.run(eval_fn)
     sync(args.device)
-    seconds = time.time() - t0 - t_train[1]
-    tokens = curve[-1]["tokens"] if stopped else steps * P["batch"] * P["seq"]
+    seconds = time.time() - t0 - evals[0]
+    tokens = history[-1]["tokens"]
+    stopped = history[-1].get("ended_by") == "time_budget"
     peak = torch.cuda.max_memory_allocated() if args.device.type == "cuda" else None
     merged_dir = args.work / "merged" / name
     if key == "base":
@@ -285,7 +286,7 @@ def lane_variant(args, P, name: str) -> None:
         merged = load_base_model(merged_dir, P["dtype"], args.device_name)
     merged.eval()
     r = {"tokenizer": "base" if key == "base" else "ht", "strategy": strategy, "adapt_tokens": tokens,
-         "planned_tokens": steps * P["batch"] * P["seq"], "stopped_at_deadline": stopped,
+         "planned_tokens": steps * P["batch"] * P["seq"], "stopped_by_time": stopped,
          "adapt_seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9), "peak_memory_bytes": peak,
          "params": n_params(merged), "model_vocab_size": len(tok), "train_tokens_available": meta.tokens,
          **quality(merged, tok, args, P, P["final_chars"], P["final_pairs"], token_windows=True), "curve": curve}
@@ -328,12 +329,20 @@ def lane_speed(args, P) -> None:
             continue
         tok = tokenizer_of(args, "control") if name == "control" else AdaptedTokenizer.load(d)
         models[name] = (load_base_model(d, P["dtype"], args.device_name).eval(), tok)
-    docs = next(iter(dev_docs(args, 50_000).values()))
-    prompts = [d[:200] for d in docs if len(d) >= 200][:P["prompts"]] or [docs[0][:200]]
+    prompts = speed_prompts(dev_docs(args, 50_000), P["prompts"])
     r = paired_generation_speed(models, prompts, P["gen_tokens"], P["repeats"], seed=args.seed)
     write_json(args.work / "lanes" / "speed.json", {"prompts": len(prompts), "gen_tokens": P["gen_tokens"],
                                                     "repeats": P["repeats"], "device": device_name(args), **r})
     log("speed: " + "  ".join(f"{n} {v['chars_per_s']:.0f} c/s x{v['speedup_chars_per_s']:.2f}" for n, v in r.items()))
+
+
+def speed_prompts(texts: dict[str, list[str]], n: int) -> list[str]:
+    """``n`` prompts of 200 characters, taken from the dev texts in turn (documents of 200 characters
+    or more first): a model then writes in each text's style, not in one text's alone."""
+    from itertools import chain, zip_longest
+
+    each = [[d[:200] for d in docs if len(d) >= 200] or [docs[0][:200]] for docs in texts.values() if docs]
+    return [p for p in chain.from_iterable(zip_longest(*each)) if p is not None][:max(1, n)]
 
 
 def device_name(args) -> str:
@@ -472,8 +481,8 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", choices=PRESETS, default="lease")
     ap.add_argument("--lane", required=True, help="import | prep (import + packing) | base | VARIANT (packs its text "
                                                   "when missing) | speed | report | all (prep to report, one process)")
-    ap.add_argument("--stop-by", type=float, default=0.0, help="wall-clock time (epoch seconds) after which a "
-                                                                "variant stops at its next curve point (0: never)")
+    ap.add_argument("--stop-by", type=float, default=0.0, help="wall-clock time (epoch seconds) by which a "
+                    "variant ends its training, its learning rate decayed to that time (0: the planned tokens)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)

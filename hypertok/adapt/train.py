@@ -88,6 +88,10 @@ class TrainConfig:
     min_lr_ratio: float = option(0.1, "cosine decay ends at this fraction of the peak")
     clip: float = option(1.0, "gradient norm clipping")
     weight_decay: float = option(0.0, "AdamW weight decay")
+    time_budget: float = option(0.0,
+        "seconds of wall time this run may train, evaluations included (0: no limit): the cosine decay runs to "
+        "whichever of --steps and the time ends first, and the run ends there, evaluated and saved. Steps are then "
+        "not reproducible one for one; a resumed run starts a new clock")
     eval_every: int = option(200, "evaluate every N steps and at the end (0: never)")
     save_every: int = option(200, "checkpoint every N steps and at the end (0: never)")
     loss_chunk: int = option(8192, "tokens per chunk of the loss (logits never exist for all tokens)")
@@ -109,7 +113,7 @@ class TrainConfig:
             raise HyperTokError(f"--loss {self.loss!r}: choose one of auto, {', '.join(LOSSES)}")
         if self.loss == "liger":
             check_liger()
-        for name in ("lr", "rows_lr", "clip", "min_lr_ratio", "weight_decay"):  # issue 13: --lr nan trained NaNs
+        for name in ("lr", "rows_lr", "clip", "min_lr_ratio", "weight_decay", "time_budget"):  # issue 13: --lr nan trained NaNs
             v = getattr(self, name)
             if v is not None and (not math.isfinite(v) or v < 0 or (v == 0 and name in ("lr", "clip"))):
                 raise HyperTokError(f"--{name.replace('_', '-')} must be a finite number"
@@ -209,11 +213,13 @@ def _is_packed(paths) -> bool:
 # The loop (shared by adaptation and the experiment's pretraining)
 # ----------------------------------------------------------------------------------------
 
-def _lr_lambda(cfg: TrainConfig):
+def _lr_lambda(cfg: TrainConfig, time_used=lambda: 0.0):
+    """Linear warm-up, then cosine decay to ``min_lr_ratio`` over the steps, or over the time budget
+    (``time_used()``: its fraction spent) where that ends first."""
     def f(step: int) -> float:
         if step < cfg.warmup:
             return (step + 1) / max(1, cfg.warmup)
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        t = max((step - cfg.warmup) / max(1, cfg.steps - cfg.warmup), time_used())
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
     return f
 
@@ -299,7 +305,8 @@ class Trainer:
         groups = [g for g in groups if g["params"]]
         self.opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, betas=(0.9, 0.95),
                                      fused=self.device.type == "cuda")
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg))
+        self.clock = None  # when run() started, for --time-budget
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg, self.time_used))
         self.history: list[dict] = []
         self.start = 0
         suffix = f"-{stage}" if stage else ""
@@ -307,6 +314,8 @@ class Trainer:
         self.log_file = out / LOG_FILE.replace(".jsonl", f"{suffix}.jsonl") if out else None
         self.data_id = _stream_id(stream)
         ranks.check_batch(cfg.batch_size)
+        if cfg.time_budget and ranks.world > 1:  # each rank's clock would give its own learning rate
+            raise HyperTokError("--time-budget is for one process; under torchrun give --steps")
         self.loss_kind = pick_loss(cfg.loss, self.device.type, distiller is not None)
         if cfg.compile:  # in place: parameter names, saving and merging stay as they are
             (model.get_base_model() if hasattr(model, "get_base_model") else model).model.compile()
@@ -324,6 +333,12 @@ class Trainer:
                                 f"row; give more text or a smaller --seq-len")
         self._orders: dict[int, object] = {}
         self.t0 = time.time()
+
+    def time_used(self) -> float:
+        """The fraction of ``cfg.time_budget`` spent since :meth:`run` started (0 without a budget)."""
+        if not self.cfg.time_budget or self.clock is None:
+            return 0.0
+        return (time.time() - self.clock) / self.cfg.time_budget
 
     def resume(self) -> None:
         """Continue from the checkpoint, if there is one, refusing one of other data or settings."""
@@ -421,8 +436,10 @@ class Trainer:
                         "config": asdict(self.cfg), "data": self.data_id}, tmp)
 
     def run(self, eval_fn=None, stop_at: int | None = None) -> list[dict]:
-        """The steps from the start (or the resumed step) to ``cfg.steps`` (or ``stop_at``): each
-        logged, evaluated every ``eval_every`` and saved every ``save_every`` steps; the history."""
+        """The steps from the start (or the resumed step) to ``cfg.steps`` (or ``stop_at``, or the end of
+        ``cfg.time_budget``): each logged, evaluated every ``eval_every`` steps and at the end, saved every
+        ``save_every`` steps and at the end; the history. ``eval_fn`` may read the step's record as
+        ``self.history[-1]``."""
         from tqdm import tqdm
 
         cfg, out, ranks, model = self.cfg, self.out, self.ranks, self.model
@@ -437,23 +454,28 @@ class Trainer:
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         bar = tqdm(range(self.start, end), desc=cfg.desc, disable=not cfg.progress, initial=self.start,
                    total=cfg.steps)
+        self.clock = time.time()
         for step in bar:
             rec = self.step(step, log)
             if step == self.start:
                 rec["loss_fn"] = self.loss_kind  # what --loss auto chose
             if self.stage:
                 rec["stage"] = self.stage
-            if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            last = step + 1 == cfg.steps or self.time_used() >= 1
+            if last and step + 1 < cfg.steps:
+                rec["ended_by"] = "time_budget"
+            self.history.append(rec)
+            if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or last):
                 rec.update(eval_fn(model))
                 model.train()
-            self.history.append(rec)
             if log:
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
             bar.set_postfix(loss=f"{rec['loss']:.3f}")
-            if self.checkpoint and ranks.main and cfg.save_every and (
-                    (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps):
+            if self.checkpoint and ranks.main and cfg.save_every and ((step + 1) % cfg.save_every == 0 or last):
                 self.save(step + 1)
+            if last:
+                break
         if log:
             log.close()
         return self.history

@@ -261,6 +261,47 @@ def test_resume_continues_at_same_step_and_loss(env):
         assert abs(x["lr"] - y["lr"]) < 1e-12
 
 
+def test_time_budget_decays_to_the_floor_and_ends_the_run_evaluated(env, monkeypatch):
+    """--time-budget: the cosine decay runs over the time where that ends before --steps, and the run
+    ends there, with a last evaluation (which reads the step's record) and a last checkpoint."""
+    import hypertok.adapt.train as T
+
+    tok = plan(env["base"], env["tok"], "extend")
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+    now = [1000.0]
+    monkeypatch.setattr(T.time, "time", lambda: now[0])
+    step = T.Trainer.step
+
+    def ten_seconds_a_step(self, *a, **k):
+        now[0] += 10
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(T.Trainer, "step", ten_seconds_a_step)
+
+    def run(budget, out=None):
+        torch.manual_seed(0)
+        m = load_base_model(env["base"], "float32", "cpu")
+        resize_and_init(m, tok.recipe)
+        m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+        cfg = TrainConfig(steps=100, batch_size=2, seq_len=32, lr=1e-2, rows_lr=None, warmup=1, eval_every=50,
+                          save_every=50 if out else 0, time_budget=budget, progress=False)
+        trainer = T.Trainer(m, stream, tok.bos, cfg, out)
+        seen = []
+        hist = trainer.run(lambda model: seen.append(trainer.history[-1]["step"]) or {"evaluated": True})
+        return hist, seen
+
+    hist, seen = run(35.0, env["root"] / "timed")
+    assert [h["step"] for h in hist] == [1, 2, 3, 4]  # 40 s used of 35 after the fourth step
+    assert hist[-1]["ended_by"] == "time_budget" and hist[-1]["evaluated"] and seen == [4]
+    assert hist[-1]["lr"] == pytest.approx(1e-2 * 0.1)  # the floor, min_lr_ratio 0.1
+    assert (env["root"] / "timed" / T.CHECKPOINT_FILE).is_file()
+    plain, _ = run(0.0)
+    assert len(plain) == 100 and "ended_by" not in plain[-1]
+    assert hist[1]["lr"] < plain[1]["lr"]  # 20 s of 35: further down the cosine than step 2 of 100
+    with pytest.raises(HyperTokError, match="time-budget"):
+        TrainConfig(time_budget=-1)
+
+
 def test_micro_batches_sum_to_the_whole_batch_step(env):
     """--micro-batch splits a step into passes whose gradients add up to the one-pass step:
     the same losses and the same trained parameters (float32 on the CPU, up to rounding)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
               "--extend", "700", "--train", str(train), str(train2), "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
-              "--lane", "all", "--device", "cpu"])
+              "--lane", "all", "--device", "cpu", "--stop-by", str(time.time() + 3600)])
     out = json.loads((res / "results.json").read_text())
     mix = (tmp_path / "work" / "train-mix.txt").read_text().split("\n\n")
     share = run.PRESETS["tiny"]["train_chars"] // 2
@@ -68,10 +69,13 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
         assert set(r["bpc_by_text"]) == {"ruslit", "modern"} and all(0 < b < 50 for b in r["bpc_by_text"].values())
         assert 0 <= r["rublimp"] <= 1 and set(r["rublimp_by_phenomenon"]) == {"p0", "p1"}
     for name, r in out["variants"].items():
-        assert r["adapt_tokens"] > 0 and r["curve"] and r["curve"][0]["tokens"] > 0
+        assert r["curve"][0]["tokens"] == 0 and r["curve"][-1]["tokens"] == r["adapt_tokens"] > 0  # init to end
+        assert r["adapt_tokens"] == r["planned_tokens"] and not r["stopped_by_time"]  # an hour is plenty
         if r["tokenizer"] == "ht":
             check = r["plain_transformers"]
             assert check["ids_equal"] == check["lines"] > 0 and check["tie_word_embeddings"] and check["tied_in_memory"]
     # replace shrinks the tied 700-row embedding to the HyperTok size; extend grows it
     assert out["variants"]["ht500-replace"]["params"] < out["base"]["params"] < out["variants"]["ht700-extend"]["params"]
     assert (res / "summary.md").is_file() and (res / "curves.png").is_file()
+    # speed prompts come from every dev text in turn
+    assert run.speed_prompts({"a": ["x" * 300, "y" * 300], "b": ["z" * 250]}, 3) == ["x" * 200, "z" * 200, "y" * 200]

@@ -401,7 +401,36 @@ def verdict(out: dict) -> dict:
                    "rublimp_within_1pt": res["rublimp_points_vs_better_reference"] is not None
                    and res["rublimp_points_vs_better_reference"] >= -1.0,
                    "speed_1_4x": res.get("chars_per_s_vs_base", 0) >= 1.4}
+    if vs.get("control", {}).get("curve") and b.get("curve"):
+        res["at_control_tokens"] = at_equal_tokens(b["curve"], vs["control"]["curve"], out["base"].get("curve_point"))
+        res["bars"]["bpc_within_3pct_at_control_tokens"] = all(
+            x <= 0.03 for x in res["at_control_tokens"]["bpc_vs_better_reference"].values())
     return res
+
+
+def at_equal_tokens(curve: list[dict], control: list[dict], base: dict | None = None) -> dict:
+    """A variant's curve at the control's last curve point, linearly between its two nearest points
+    (its last point where it trained on fewer tokens), against the better of that point and the
+    base's: lanes that share a deadline train on different numbers of tokens, and the final figures
+    then compare equal time, not equal tokens. On the curve subset (``curve_chars`` of each text,
+    ``curve_pairs`` pairs a phenomenon)."""
+    ref, refs = control[-1], [control[-1]] + ([base] if base else [])
+    t = ref["tokens"]
+
+    def at(key, sub=None):
+        get = (lambda p: p[key][sub]) if sub else (lambda p: p[key])
+        for lo, hi in zip(curve, curve[1:]):
+            if lo["tokens"] <= t <= hi["tokens"]:
+                w = (t - lo["tokens"]) / max(1, hi["tokens"] - lo["tokens"])
+                return get(lo) + w * (get(hi) - get(lo))
+        return get(curve[-1] if t > curve[-1]["tokens"] else curve[0])
+
+    out = {"tokens": t, "variant_tokens_reached": curve[-1]["tokens"], "bpc_vs_better_reference": {}}
+    for text in ref["bpc_by_text"]:
+        out["bpc_vs_better_reference"][text] = at("bpc_by_text", text) / min(r["bpc_by_text"][text] for r in refs) - 1
+    if ref.get("rublimp") is not None and curve[-1].get("rublimp") is not None:
+        out["rublimp_points_vs_better_reference"] = 100 * (at("rublimp") - max(r.get("rublimp", 0) for r in refs))
+    return out
 
 
 def summary(out: dict) -> str:
@@ -423,8 +452,8 @@ def summary(out: dict) -> str:
             f"bits/char at {out['context_chars']} characters of context (windows cut at whitespace, each from "
             f"<bos>); token windows beside them; RuBLiMP accuracy on {out['base'].get('rublimp_pairs', 0)} pairs.\n\n" + "\n".join(lines) + "\n")
     if v:
-        text += "\nVerdict (best HyperTok variant against the better of base and control):\n\n```\n" + \
-            json.dumps(v, indent=1) + "\n```\n"
+        text += "\nVerdict (best HyperTok variant against the better of base and control; `at_control_tokens`: " \
+            "its curve at the control's tokens, on the curve subset):\n\n```\n" + json.dumps(v, indent=1) + "\n```\n"
     return text
 
 

@@ -90,8 +90,9 @@ class TrainConfig:
     weight_decay: float = option(0.0, "AdamW weight decay")
     time_budget: float = option(0.0,
         "seconds of wall time this run may train, evaluations included (0: no limit): the cosine decay runs to "
-        "whichever of --steps and the time ends first, and the run ends there, evaluated and saved. Steps are then "
-        "not reproducible one for one; a resumed run starts a new clock")
+        "whichever of --steps and the time ends first, and the run ends there, evaluated and saved (stage 1 "
+        "runs its own steps first). Learning rates then depend on the clock: not reproducible step for step; a "
+        "resumed run starts a new clock")
     eval_every: int = option(200, "evaluate every N steps and at the end (0: never)")
     save_every: int = option(200, "checkpoint every N steps and at the end (0: never)")
     loss_chunk: int = option(8192, "tokens per chunk of the loss (logits never exist for all tokens)")
@@ -655,7 +656,7 @@ def adapt(cfg: AdaptConfig) -> AdaptResult:
     if cfg.stage1_steps:
         stage1 = dataclasses.replace(cfg.loop, steps=cfg.stage1_steps, lr=cfg.stage1_lr, rows_lr=cfg.stage1_lr,
                                      warmup=min(cfg.loop.warmup, max(1, cfg.stage1_steps // 10)),
-                                     eval_every=0, desc=f"adapt {out.name} stage 1")
+                                     eval_every=0, time_budget=0.0, desc=f"adapt {out.name} stage 1")
         with rows_only(model):
             history += train_loop(model, stream, tok.bos, stage1, out, None, resume=cfg.resume,
                                   is_row_param=is_row_param, stage="stage1", distiller=distiller, ranks=ranks)

@@ -79,3 +79,22 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     assert (res / "summary.md").is_file() and (res / "curves.png").is_file()
     # speed prompts come from every dev text in turn
     assert run.speed_prompts({"a": ["x" * 300, "y" * 300], "b": ["z" * 250]}, 3) == ["x" * 200, "z" * 200, "y" * 200]
+
+
+def test_equal_token_comparison_reads_the_curve_at_the_controls_tokens():
+    """Lanes sharing a deadline train on different numbers of tokens; the verdict also compares the best
+    variant's curve, interpolated at the control's tokens, with the better of control and base there."""
+    sys.path.insert(0, str(ROOT / "experiments" / "realmodel"))
+    import run
+
+    def point(tokens, bpc, acc):
+        return {"tokens": tokens, "bpc_by_text": {"ruslit": bpc}, "rublimp": acc}
+
+    ht = [point(0, 3.0, 0.70), point(4, 2.0, 0.80), point(8, 1.0, 0.90)]
+    control = [point(0, 1.5, 0.85), point(6, 1.2, 0.86)]
+    r = run.at_equal_tokens(ht, control, {"bpc_by_text": {"ruslit": 1.4}, "rublimp": 0.88})
+    assert r["tokens"] == 6 and r["variant_tokens_reached"] == 8
+    assert r["bpc_vs_better_reference"]["ruslit"] == pytest.approx(1.5 / 1.2 - 1)  # 1.5 halfway from 2.0 to 1.0
+    assert r["rublimp_points_vs_better_reference"] == pytest.approx(100 * (0.85 - 0.88))  # the base's is better
+    short = run.at_equal_tokens(ht[:2], control)  # a variant that stopped before the control's tokens: its last point
+    assert short["bpc_vs_better_reference"]["ruslit"] == pytest.approx(2.0 / 1.2 - 1)

@@ -219,7 +219,7 @@ def lane_variant(args, P, name: str) -> None:
     import torch
 
     from hypertok.adapt.model import AdaptedModel, is_row_param, load_base_model, wrap_peft
-    from hypertok.adapt.recipe import resize_and_init
+    from hypertok.adapt.recipe import resize_and_init, row_overlaps
     from hypertok.adapt.train import TrainConfig, Trainer
     from hypertok.registry import Recipe
 
@@ -236,7 +236,7 @@ def lane_variant(args, P, name: str) -> None:
                         tok.pad_id)
     else:
         recipe = tok.recipe
-        resize_and_init(model, recipe)
+        resize_and_init(model, recipe, init=args.init, overlaps=row_overlaps(tok) if args.init == "focus" else None)
     model.config.use_cache = False
     model = wrap_peft(model, recipe, P["lora_r"], P["lora_r"])
     steps = max(2, int(P["budget"] // (P["batch"] * P["seq"])))
@@ -357,7 +357,7 @@ def lane_report(args, P) -> dict:
     lanes = args.work / "lanes"
     speed = json.loads((lanes / "speed.json").read_text()) if (lanes / "speed.json").is_file() else {}
     base = json.loads((lanes / "base.json").read_text())
-    out = {"issue": 21, "preset": args.preset, "settings": {**P, "lr": LR, "seed": args.seed},
+    out = {"issue": 21, "preset": args.preset, "settings": {**P, "lr": LR, "seed": args.seed, "init": args.init},
            "context_chars": P["context_chars"], "device": speed.get("device"), "python": platform.python_version(),
            "base": base, "variants": {}}
     if speed:
@@ -497,6 +497,8 @@ def pair(s: str) -> tuple[str, Path]:
 
 
 def main(argv=None) -> int:
+    from hypertok.adapt.recipe import INITS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--gguf", type=Path, help="the base model as a GGUF file (lane prep imports it)")
@@ -513,6 +515,8 @@ def main(argv=None) -> int:
     ap.add_argument("--stop-by", type=float, default=0.0, help="wall-clock time (epoch seconds) by which a "
                     "variant ends its training, its learning rate decayed to that time (0: the planned tokens)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", choices=INITS, default="mean", help="the HyperTok rows' init (hypertok adapt --init; "
+                    "init_cpu.py measures where each starts)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     args.hypertok = dict(args.hypertok)

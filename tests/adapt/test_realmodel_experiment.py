@@ -52,14 +52,14 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
               "--extend", "700", "--train", str(train), str(train2), "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
-              "--lane", "all", "--device", "cpu", "--stop-by", str(time.time() + 3600)])
+              "--lane", "all", "--device", "cpu", "--stop-by", str(time.time() + 3600), "--init", "focus"])
     out = json.loads((res / "results.json").read_text())
     mix = (tmp_path / "work" / "train-mix.txt").read_text().split("\n\n")
     share = run.PRESETS["tiny"]["train_chars"] // 2
     assert len(train.read_text()) > share and len(train2.read_text()) > share  # each file is cut to its share
     assert mix[:2] == [t.read_text().split("\n\n")[0].strip("\n") for t in (train, train2)]  # in turn
     assert share <= sum(map(len, mix[0::2])) < share + 2000 and share <= sum(map(len, mix[1::2])) < share + 2000
-    assert out["context_chars"] == run.PRESETS["tiny"]["context_chars"]
+    assert out["context_chars"] == run.PRESETS["tiny"]["context_chars"] and out["settings"]["init"] == "focus"
     assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend"}
     for name, r in [("base", out["base"]), *out["variants"].items()]:
         assert r["tokenizer"] in ("ht", "base"), name

@@ -61,6 +61,9 @@ PRESETS = {
 # 40M characters packed per lane (more than four minutes train on; packing runs inside the training time)
 PRESETS["short"] = {**PRESETS["lease"], "budget": 8_000_000, "eval_tokens": 1_000_000, "final_chars": 200_000,
                     "prompts": 2, "train_chars": 40_000_000}
+# the same token budget for every lane, in one lease: 8M tokens each, each lane's schedule complete (the
+# control, at about 9k tokens/s beside the others, takes about 15 minutes; the HyperTok lanes finish first)
+PRESETS["equal-tokens"] = {**PRESETS["lease"], "budget": 8_000_000, "eval_tokens": 2_000_000}
 LR = dict(lora=3e-4, rows=1e-3)  # below the proxy's 1e-3 / 3e-3: Adam moves each entry by about lr a step, Gemma's are ~0.03
 # name -> (tokenizer size key or "base", strategy)
 VARIANTS = {"control": ("base", "base")}

@@ -405,7 +405,8 @@ def verdict(out: dict) -> dict:
                    and res["rublimp_points_vs_better_reference"] >= -1.0,
                    "speed_1_4x": res.get("chars_per_s_vs_base", 0) >= 1.4}
     if vs.get("control", {}).get("curve") and b.get("curve"):
-        res["at_control_tokens"] = at_equal_tokens(b["curve"], vs["control"]["curve"], out["base"].get("curve_point"))
+        res["at_control_tokens"] = at_equal_tokens(b["curve"], vs["control"]["curve"],
+                                                   out["base"].get("curve_point"))
         res["bars"]["bpc_within_3pct_at_control_tokens"] = all(
             x <= 0.03 for x in res["at_control_tokens"]["bpc_vs_better_reference"].values())
     return res

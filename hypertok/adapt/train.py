@@ -114,7 +114,8 @@ class TrainConfig:
             raise HyperTokError(f"--loss {self.loss!r}: choose one of auto, {', '.join(LOSSES)}")
         if self.loss == "liger":
             check_liger()
-        for name in ("lr", "rows_lr", "clip", "min_lr_ratio", "weight_decay", "time_budget"):  # issue 13: --lr nan trained NaNs
+        # issue 13: --lr nan trained NaNs
+        for name in ("lr", "rows_lr", "clip", "min_lr_ratio", "weight_decay", "time_budget"):
             v = getattr(self, name)
             if v is not None and (not math.isfinite(v) or v < 0 or (v == 0 and name in ("lr", "clip"))):
                 raise HyperTokError(f"--{name.replace('_', '-')} must be a finite number"

@@ -262,6 +262,8 @@ MODEL_CASES = {
                        "--lr", "nan"],
     "adapt --steps 0": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out", "new",
                         "--steps", "0"],
+    "adapt --time-budget nan": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out",
+                                "new", "--time-budget", "nan"],
     "adapt --device bogus": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out",
                              "new", "--device", "bogus"],
     "adapt --device cuda:99": ["adapt", "--base", "base", "--tokenizer", "mtok", "--train", "train.txt", "--out",

@@ -21,7 +21,6 @@ import json
 import lzma
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,8 +40,8 @@ def make_input(path: Path, mb: float) -> Path:
     files = sorted(CORPUS.glob("ru-modern-train-*.txt.xz"))
     if not files:
         sys.exit(f"no modern corpus at {CORPUS}")
-    written = 0
-    with open(path, "wb") as out:
+    written, part = 0, path.with_name(path.name + ".part")  # renamed when whole: a killed run leaves no short input
+    with open(part, "wb") as out:
         while written < want:
             for f in files:
                 with lzma.open(f, "rb") as src:
@@ -50,7 +49,10 @@ def make_input(path: Path, mb: float) -> Path:
                         out.write(line)
                         written += len(line)
                         if written >= want:
-                            return path
+                            break
+                if written >= want:
+                    break
+    os.replace(part, path)
     return path
 
 
@@ -58,10 +60,13 @@ def make_one_line(path: Path, mb: float, spaces: bool = False) -> Path:
     """One line of ``mb`` megabytes: modern text with its newlines made spaces, or only spaces."""
     if not path.is_file():
         if spaces:
-            path.write_bytes(b" " * int(mb * 1e6))
-        else:
-            block = make_input(path.with_suffix(".src"), mb).read_bytes().replace(b"\n", b" ")
-            path.write_bytes(block[:int(mb * 1e6)].decode("utf-8", "ignore").encode("utf-8"))
+            data = b" " * int(mb * 1e6)
+        else:  # the same text as encode's input of this size
+            block = make_input(path.with_name(f"in{mb:g}mb.txt"), mb).read_bytes().replace(b"\n", b" ")
+            data = block[:int(mb * 1e6)].decode("utf-8", "ignore").encode("utf-8")
+        part = path.with_name(path.name + ".part")
+        part.write_bytes(data)
+        os.replace(part, path)
     return path
 
 
@@ -176,7 +181,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "points": points,
     }
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    part = Path(args.out + ".part")
+    part.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(part, args.out)
     print(f"wrote {args.out}")
 
 

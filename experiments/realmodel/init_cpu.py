@@ -15,7 +15,6 @@ A starting point only: which init ends best after training is a GPU question.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,7 @@ def main(argv=None) -> int:
     from hypertok.registry import BaseTokenizer, find_base
 
     torch.manual_seed(0)
-    if not (args.base / "config.json").is_file():
+    if not (args.base / "hypertok_import.json").is_file():  # what run.py's import lane checks: the import finished
         if not args.gguf:
             ap.error(f"{args.base} holds no imported model: give --gguf")
         from hypertok.adapt.gguf_import import import_gguf

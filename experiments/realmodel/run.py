@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -113,7 +112,7 @@ def tokenizer_of(args, name: str):
 
 def train_texts(args, P) -> list[str]:
     """The --train files as every lane packs them: with a character budget and several files, an equal
-    share of each file, documents interleaved in turn (``train-mix.txt``). Read in order, the first
+    share of each file, documents interleaved in turn (``train-mix-CHARS.txt``). Read in order, the first
     40M characters of the short preset were the first two modern shards alone, and the run of
     2026-12-07 learned no literature."""
     from itertools import zip_longest
@@ -123,7 +122,7 @@ def train_texts(args, P) -> list[str]:
 
     if not P["train_chars"] or len(args.train) == 1:
         return [str(p) for p in args.train]
-    out = args.work / "train-mix.txt"
+    out = args.work / f"train-mix-{P['train_chars']}.txt"  # another preset's budget is another mix
     if not out.is_file():  # lanes racing here write the same text, each renamed in whole
         share = P["train_chars"] // len(args.train)
         groups = [read_documents([str(p)], share, what="--train") for p in args.train]
@@ -161,16 +160,25 @@ def lane_prep(args, P) -> None:
 
 
 # ------------------------------------------------------------------------------ measuring
+_READ: dict = {}  # (what, files, chars) -> what was read: every curve point measures the same texts and pairs
+
+
 def dev_docs(args, chars: int) -> dict[str, list[str]]:
     from hypertok.adapt.data import read_documents
 
-    return {name: read_documents([str(path)], chars, what="--dev") for name, path in args.dev}
+    key = ("dev", tuple((name, str(path)) for name, path in args.dev), chars)
+    if key not in _READ:
+        _READ[key] = {name: read_documents([str(path)], chars, what="--dev") for name, path in args.dev}
+    return _READ[key]
 
 
 def pairs_of(args) -> dict[str, list[dict]]:
     from hypertok.adapt.evaluate import read_minimal_pairs
 
-    return {Path(p).stem: read_minimal_pairs(p) for p in args.pairs}
+    key = ("pairs", tuple(map(str, args.pairs)), 0)
+    if key not in _READ:
+        _READ[key] = {Path(p).stem: read_minimal_pairs(p) for p in args.pairs}
+    return _READ[key]
 
 
 def quality(model, tok, args, P, chars: int, per_phenomenon: int, token_windows: bool = False) -> dict:
@@ -260,6 +268,7 @@ def lane_variant(args, P, name: str) -> None:
         return {}
 
     eval_fn(model.eval())  # the starting point: the initialised rows, the LoRA still zero
+    evals[0] = 0.0  # before t0: not a second of training to take out
     left = args.stop_by - time.time() if args.stop_by else 0.0
     if args.stop_by and left < 1:
         raise SystemExit(f"{name}: --stop-by passed before training began")

@@ -92,7 +92,7 @@ class TrainConfig:
         "seconds of wall time this run may train, evaluations included (0: no limit): the cosine decay runs to "
         "whichever of --steps and the time ends first, and the run ends there, evaluated and saved (stage 1 "
         "runs its own steps first). Learning rates then depend on the clock: not reproducible step for step; a "
-        "resumed run starts a new clock")
+        "checkpoint keeps the seconds spent, so a resumed run has what is left")
     eval_every: int = option(200, "evaluate every N steps and at the end (0: never)")
     save_every: int = option(200, "checkpoint every N steps and at the end (0: never)")
     loss_chunk: int = option(8192, "tokens per chunk of the loss (logits never exist for all tokens)")
@@ -307,7 +307,8 @@ class Trainer:
         groups = [g for g in groups if g["params"]]
         self.opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, betas=(0.9, 0.95),
                                      fused=self.device.type == "cuda")
-        self.clock = None  # when run() started, for --time-budget
+        self.clock = time.monotonic()  # when run() started; `spent`: seconds of earlier runs (a resumed checkpoint)
+        self.spent = 0.0
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(cfg, self.time_used))
         self.history: list[dict] = []
         self.start = 0
@@ -334,13 +335,12 @@ class Trainer:
             raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} "
                                 f"row; give more text or a smaller --seq-len")
         self._orders: dict[int, object] = {}
-        self.t0 = time.time()
 
     def time_used(self) -> float:
         """The fraction of ``cfg.time_budget`` spent since :meth:`run` started (0 without a budget)."""
-        if not self.cfg.time_budget or self.clock is None:
+        if not self.cfg.time_budget:
             return 0.0
-        return (time.time() - self.clock) / self.cfg.time_budget
+        return (self.spent + time.monotonic() - self.clock) / self.cfg.time_budget
 
     def resume(self) -> None:
         """Continue from the checkpoint, if there is one, refusing one of other data or settings."""
@@ -365,6 +365,7 @@ class Trainer:
         self.opt.load_state_dict(state["optim"])
         self.sched.load_state_dict(state["sched"])
         self.history = state["history"]
+        self.spent = state.get("time_spent", 0.0)
         self.start = state["step"]
 
     def batch(self, step: int) -> list[int]:
@@ -379,7 +380,7 @@ class Trainer:
             idx.append(int(self._orders[ep][int(gi) % self.total_rows]))
         return self.ranks.slice(idx)
 
-    def step(self, step: int, log=None) -> dict:
+    def step(self, step: int) -> dict:
         """One optimizer step (in --micro-batch passes with gradients summed); its record."""
         import numpy as np
         import torch
@@ -413,8 +414,6 @@ class Trainer:
                     parts[k] = parts.get(k, 0) + (v if isinstance(v, int) else v * share)
             mean_loss += part_loss * share
             if not math.isfinite(mean_loss):  # the same on every rank, so all stop together
-                if log:
-                    log.close()
                 raise HyperTokError(f"the loss is {mean_loss} at step {step + 1}; training stopped, nothing saved "
                                     f"from this step on. Lower --lr/--rows-lr or check the data")
             (loss * share).backward()
@@ -422,12 +421,12 @@ class Trainer:
         self.opt.step()
         self.sched.step()
         rec = {"step": step + 1, "loss": mean_loss, "lr": self.sched.get_last_lr()[0],
-               "tokens": (self.row_offset + (step + 1) * cfg.batch_size) * cfg.seq_len, "time": time.time() - self.t0}
+               "tokens": (self.row_offset + (step + 1) * cfg.batch_size) * cfg.seq_len, "time": time.monotonic() - self.clock}
         rec.update({k: float(v) for k, v in parts.items()})
         return rec
 
     def save(self, step: int) -> None:
-        """The checkpoint after ``step`` steps: trainable weights, optimizer, schedule, history."""
+        """The checkpoint after ``step`` steps: trainable weights, optimizer, schedule, history, seconds spent."""
         import torch
 
         ck = self.checkpoint
@@ -435,6 +434,7 @@ class Trainer:
         with atomic_file(ck) as tmp, native_write(ck, "the checkpoint"):
             torch.save({"step": step, "trainable": {k: v.detach() for k, v in self.params.items()},
                         "optim": self.opt.state_dict(), "sched": self.sched.state_dict(), "history": self.history,
+                        "time_spent": self.spent + time.monotonic() - self.clock,
                         "config": asdict(self.cfg), "data": self.data_id}, tmp)
 
     def run(self, eval_fn=None, stop_at: int | None = None) -> list[dict]:
@@ -452,34 +452,35 @@ class Trainer:
             # file replaces whatever is there (a link to a file outside `out` is replaced, never followed: issue 24)
             atomic_write(self.log_file, "".join(json.dumps(rec) + "\n" for rec in self.history))
         log = open(self.log_file, "a") if out and ranks.main else None
-        self.t0 = time.time()
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         bar = tqdm(range(self.start, end), desc=cfg.desc, disable=not cfg.progress, initial=self.start,
                    total=cfg.steps)
-        self.clock = time.time()
-        for step in bar:
-            rec = self.step(step, log)
-            if step == self.start:
-                rec["loss_fn"] = self.loss_kind  # what --loss auto chose
-            if self.stage:
-                rec["stage"] = self.stage
-            last = step + 1 == cfg.steps or self.time_used() >= 1
-            if last and step + 1 < cfg.steps:
-                rec["ended_by"] = "time_budget"
-            self.history.append(rec)
-            if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or last):
-                rec.update(eval_fn(model))
-                model.train()
+        self.clock = time.monotonic()
+        try:
+            for step in bar:
+                rec = self.step(step)
+                if step == self.start:
+                    rec["loss_fn"] = self.loss_kind  # what --loss auto chose
+                if self.stage:
+                    rec["stage"] = self.stage
+                last = step + 1 == cfg.steps or self.time_used() >= 1
+                if last and step + 1 < cfg.steps:
+                    rec["ended_by"] = "time_budget"
+                self.history.append(rec)
+                if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or last):
+                    rec.update(eval_fn(model))
+                    model.train()
+                if log:
+                    log.write(json.dumps(rec) + "\n")
+                    log.flush()
+                bar.set_postfix(loss=f"{rec['loss']:.3f}")
+                if self.checkpoint and ranks.main and cfg.save_every and ((step + 1) % cfg.save_every == 0 or last):
+                    self.save(step + 1)
+                if last:
+                    break
+        finally:  # a NaN loss, an out-of-memory error or an interrupt closes the log too
             if log:
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-            bar.set_postfix(loss=f"{rec['loss']:.3f}")
-            if self.checkpoint and ranks.main and cfg.save_every and ((step + 1) % cfg.save_every == 0 or last):
-                self.save(step + 1)
-            if last:
-                break
-        if log:
-            log.close()
+                log.close()
         return self.history
 
 

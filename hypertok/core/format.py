@@ -39,6 +39,7 @@ What it does not do: no encoding (``hypertok.core.tokenizer``), no building.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -294,10 +295,11 @@ _FIELD_TYPES = (("id", (int,)), ("surface", (str,)), ("kind", (str,)), ("score",
 _GOOD_TYPES = set(itertools.product(*(types for _, types in _FIELD_TYPES)))  # every field of a right type
 
 
-def _read_vocab(path: Path) -> list[Entry]:
-    """The entries of ``vocab.jsonl``: its header line checked, then every line at once
-    (:func:`_vocab_objects`), or line by line where that fails, so an error names its line."""
-    lines = path.read_bytes().split(b"\n")
+def _read_vocab(path: Path, data: bytes) -> list[Entry]:
+    """The entries of ``vocab.jsonl`` (``data``, the bytes read from ``path``): its header line checked,
+    then every line at once (:func:`_vocab_objects`), or line by line where that fails, so an error
+    names its line."""
+    lines = data.split(b"\n")
     if len(lines) > 1 and lines[-1] == b"":
         lines.pop()
 
@@ -370,14 +372,16 @@ def read_directory(directory: str | os.PathLike) -> tuple[list[Entry], dict, obj
     if not isinstance(hashes, dict) or sorted(hashes) != sorted(HASHED_FILES):
         raise HyperTokError(f"{d / 'config.json'}: 'files' must give the sha256 of exactly "
                             f"{', '.join(HASHED_FILES)}; the directory is corrupt or crafted, rebuild it")
+    data = {}  # each file read once: the bytes hashed are the bytes parsed
     for name, digest in hashes.items():
-        if sha256_file(_regular_file(d, name)) != digest:
+        data[name] = _regular_file(d, name).read_bytes()
+        if hashlib.sha256(data[name]).hexdigest() != digest:
             raise HyperTokError(f"{d / name}: corrupt (sha256 differs from config.json); rebuild the directory")
-    entries = _read_vocab(d / "vocab.jsonl")
+    entries = _read_vocab(d / "vocab.jsonl", data["vocab.jsonl"])
     from tokenizers import Tokenizer
 
     try:
-        hf = Tokenizer.from_file(str(d / "tokenizer.json"))
+        hf = Tokenizer.from_str(data["tokenizer.json"].decode("utf-8"))
     except Exception as e:  # tokenizers raises plain Exception subclasses
         raise HyperTokError(f"{d / 'tokenizer.json'}: does not load ({e}); rebuild the directory") from None
     if hf.get_vocab_size(with_added_tokens=True) != len(entries):

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from ..errors import HyperTokError
 from ..files import atomic_write, check_results_out
-from ..options import HelpFormatter, add_dataclass_arguments, dataclass_from_args, option
+from ..options import HelpFormatter, add_dataclass_arguments, dataclass_from_args, flag_name, option
 from ..registry.base import Tokenizer
 from ..registry.mistral import MISTRAL_SENTENCEPIECE
 from ..text import read_nonempty_text
@@ -419,7 +419,7 @@ def command_of(cfg: VramConfig) -> str:
         value = getattr(cfg, f.name)
         if value == getattr(default, f.name) and f.name not in ("text", "out"):
             continue
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        flag = f.metadata.get("flag", flag_name(f.name))
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + flag[2:])
         elif f.name == "modes":

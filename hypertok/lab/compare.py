@@ -38,7 +38,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -414,22 +414,23 @@ def _compress_rows(t: Text, comp_names: list[str], hypertoks: list, quiet: bool)
 # --------------------------------------------------------------------------- CLI
 @dataclass
 class CompareConfig:
-    """The settings of ``hypertok compare``: every field is one of its flags (:func:`compare` is the
-    same in Python, one keyword per field)."""
+    """The settings of ``hypertok compare``: every field is one of its flags, and one keyword of
+    :func:`compare` (``compare(**asdict(cfg))``)."""
 
-    text: list[str] = option(help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)", metavar="FILE")
+    texts: list[str] = option(help="UTF-8 text files to measure on (.xz/.gz/.zst read directly)", metavar="FILE",
+                              flag="--text")
     out: str = option(help="folder for results.json/.csv/.md and plots (an earlier compare's are replaced; a file of "
                            "those names that compare did not write is never overwritten)", metavar="DIR")
-    tokenizer: list[str] = option(help="HyperTok tokenizer directories (default: none: baselines only)",
-                                  default_factory=list, nargs="*", metavar="DIR")
+    tokenizers: list[str] = option(help="HyperTok tokenizer directories (default: none: baselines only)",
+                                   default_factory=list, nargs="*", metavar="DIR", flag="--tokenizer")
     train: list[str] = option(help="corpus to train the BPE/Unigram baselines on (never the --text you measure on); "
                                    ".xz/.gz/.zst read directly; 'default' = the default build corpus (default: none: "
                                    "the trained baselines are skipped)", default_factory=list, nargs="*", metavar="FILE")
     baselines: str = option("all", "comma-separated names or groups", metavar="LIST")
-    vocab_size: list[int] = option(help="extra vocabulary sizes for the trained baselines (default: none)",
-                                   default_factory=list, nargs="*", metavar="N")
-    cache: str | None = option(None, "cache of trained baselines (default: ~/.cache/hypertok/baselines or "
-                                     "$HYPERTOK_CACHE)", metavar="DIR")
+    vocab_sizes: list[int] = option(help="extra vocabulary sizes for the trained baselines (default: none)",
+                                    default_factory=list, nargs="*", metavar="N", flag="--vocab-size")
+    cache_dir: str | None = option(None, "cache of trained baselines (default: ~/.cache/hypertok/baselines or "
+                                         "$HYPERTOK_CACHE)", metavar="DIR", flag="--cache")
     speed_mb: float = option(1.0, "MB of text for the throughput runs")
     repeats: int = option(5, "timed runs per throughput figure, median")
     plots: bool = option(True, "write the PNG plots (--no-plots: skip them)")
@@ -437,9 +438,9 @@ class CompareConfig:
 
     def check(self) -> None:
         """Refuse bad values before any work, each in one line."""
-        if not self.speed_mb > 0 or self.repeats < 1 or any(v < 1 for v in self.vocab_size):
+        if not self.speed_mb > 0 or self.repeats < 1 or any(v < 1 for v in self.vocab_sizes):
             raise HyperTokError("--speed-mb must be positive, --repeats and --vocab-size at least 1")
-        for path in [*self.text, *resolve_corpus(self.train)]:
+        for path in [*self.texts, *resolve_corpus(self.train)]:
             if not Path(path).is_file():
                 raise HyperTokError(f"{path}: no such text file")
 
@@ -466,12 +467,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``hypertok compare``; 1 when a row is an error."""
     cfg = dataclass_from_args(CompareConfig, args)
     # before any work (issue 13); a user's results.md or results.json there is never overwritten (issue 24)
-    files.check_results_out(cfg.out, output_names(cfg.text), "hypertok compare",
+    files.check_results_out(cfg.out, output_names(cfg.texts), "hypertok compare",
                             own=lambda record: record.get("what") == "hypertok compare")
     cfg.check()
-    result = compare(cfg.tokenizer, cfg.text, cfg.train, cfg.baselines, cfg.out, vocab_sizes=cfg.vocab_size,
-                     cache_dir=cfg.cache, speed_mb=cfg.speed_mb, repeats=cfg.repeats, plots=cfg.plots,
-                     quiet=cfg.quiet)
+    result = compare(**asdict(cfg))
     if cfg.quiet:  # compare() prints the table only when it is not quiet
         print(markdown(result))
     else:

@@ -8,6 +8,7 @@ HyperTok vocabulary built from the same text. No corpus, no downloads.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -263,13 +264,14 @@ def test_resume_continues_at_same_step_and_loss(env):
 
 def test_time_budget_decays_to_the_floor_and_ends_the_run_evaluated(env, monkeypatch):
     """--time-budget: the cosine decay runs over the time where that ends before --steps, and the run
-    ends there, with a last evaluation (which reads the step's record) and a last checkpoint."""
+    ends there, with a last evaluation (which reads the step's record) and a last checkpoint; a resumed
+    run has the time its checkpoint left."""
     import hypertok.adapt.train as T
 
     tok = plan(env["base"], env["tok"], "extend")
     stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
     now = [1000.0]
-    monkeypatch.setattr(T.time, "time", lambda: now[0])
+    monkeypatch.setattr(T.time, "monotonic", lambda: now[0])
     step = T.Trainer.step
 
     def ten_seconds_a_step(self, *a, **k):
@@ -278,16 +280,18 @@ def test_time_budget_decays_to_the_floor_and_ends_the_run_evaluated(env, monkeyp
 
     monkeypatch.setattr(T.Trainer, "step", ten_seconds_a_step)
 
-    def run(budget, out=None):
+    def run(budget, out=None, save_every=50, stop_at=None, resume=False):
         torch.manual_seed(0)
         m = load_base_model(env["base"], "float32", "cpu")
         resize_and_init(m, tok.recipe)
         m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
         cfg = TrainConfig(steps=100, batch_size=2, seq_len=32, lr=1e-2, rows_lr=None, warmup=1, eval_every=50,
-                          save_every=50 if out else 0, time_budget=budget, progress=False)
+                          save_every=save_every if out else 0, time_budget=budget, progress=False)
         trainer = T.Trainer(m, stream, tok.bos, cfg, out)
+        if resume:
+            trainer.resume()
         seen = []
-        hist = trainer.run(lambda model: seen.append(trainer.history[-1]["step"]) or {"evaluated": True})
+        hist = trainer.run(lambda model: seen.append(trainer.history[-1]["step"]) or {"evaluated": True}, stop_at)
         return hist, seen
 
     hist, seen = run(35.0, env["root"] / "timed")
@@ -298,6 +302,10 @@ def test_time_budget_decays_to_the_floor_and_ends_the_run_evaluated(env, monkeyp
     plain, _ = run(0.0)
     assert len(plain) == 100 and "ended_by" not in plain[-1]
     assert hist[1]["lr"] < plain[1]["lr"]  # 20 s of 35: further down the cosine than step 2 of 100
+    # interrupted after 20 s of 35, resumed: 15 s are left, two steps, not a new budget of 35 s
+    run(35.0, env["root"] / "timed_resume", save_every=2, stop_at=2)
+    resumed, _ = run(35.0, env["root"] / "timed_resume", save_every=2, resume=True)
+    assert [h["step"] for h in resumed] == [1, 2, 3, 4] and resumed[-1]["ended_by"] == "time_budget"
     with pytest.raises(HyperTokError, match="time-budget"):
         TrainConfig(time_budget=-1)
 
@@ -331,15 +339,20 @@ def test_micro_batches_sum_to_the_whole_batch_step(env):
 def test_cli_adapt_and_eval(env, capsys):
     main = cli
     out = env["root"] / "ad_cli"
+
+    def files_outside():
+        return {p: p.stat().st_mtime_ns for p in env["root"].rglob("*") if p.is_file() and out not in p.parents}
+
+    before = files_outside()
     rc = main(["adapt", "--base", str(env["base"]), "--tokenizer", str(env["tok"]), "--train", str(env["train"]),
                "--out", str(out), "--steps", "2", "--batch-size", "2", "--seq-len", "32", "--lora-r", "2",
-               "--no-progress", "--device", "cpu"])
+               "--no-progress", "--device", "cpu", "--time-budget", "3600"])
     assert rc == 0
+    assert files_outside() == before  # everything adapt writes is in --out
+    assert json.loads((out / "hypertok_run.json").read_text())["config"]["loop"]["time_budget"] == 3600
     rc = main(["eval", "--base", str(env["base"]), "--adapter", str(out), "--text", str(env["dev"]),
                "--max-chars", "2000", "--gen-tokens", "4", "--prompts", "1", "--repeats", "1", "--device", "cpu"])
     assert rc == 0
-    import json
-
     res = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert res["bpc"] > 0 and 0 <= res["new_token_share"] <= 1 and res["chars_per_s"] > 0
     rc = main(["eval", "--base", str(env["base"]), "--text", str(env["dev"]), "--max-chars", "2000",

@@ -54,7 +54,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
               "--lane", "all", "--device", "cpu", "--stop-by", str(time.time() + 3600), "--init", "focus"])
     out = json.loads((res / "results.json").read_text())
-    mix = (tmp_path / "work" / "train-mix.txt").read_text().split("\n\n")
+    mix = (tmp_path / "work" / f"train-mix-{run.PRESETS['tiny']['train_chars']}.txt").read_text().split("\n\n")
     share = run.PRESETS["tiny"]["train_chars"] // 2
     assert len(train.read_text()) > share and len(train2.read_text()) > share  # each file is cut to its share
     assert mix[:2] == [t.read_text().split("\n\n")[0].strip("\n") for t in (train, train2)]  # in turn

@@ -247,7 +247,7 @@ def test_compare_config_checks_before_work_and_takes_the_default_corpus(tmp_path
     args = p.parse_args(["--text", str(text), "--out", str(tmp_path / "o"), "--train", "default", "--no-plots",
                          "--vocab-size", "100", "200"])
     cfg = C.dataclass_from_args(C.CompareConfig, args)
-    assert (cfg.plots, cfg.vocab_size, cfg.tokenizer, cfg.repeats) == (False, [100, 200], [], 5)
+    assert (cfg.plots, cfg.vocab_sizes, cfg.tokenizers, cfg.repeats) == (False, [100, 200], [], 5)
     monkeypatch.setenv("HYPERTOK_CORPORA", str(tmp_path))
     (tmp_path / "modern").mkdir()
     (tmp_path / "ruslit").mkdir()
@@ -257,6 +257,6 @@ def test_compare_config_checks_before_work_and_takes_the_default_corpus(tmp_path
     (tmp_path / "ruslit" / "train.txt").unlink()
     with pytest.raises(HyperTokError, match="default corpus"):
         cfg.check()
-    for bad in ({"repeats": 0}, {"speed_mb": 0.0}, {"vocab_size": [0]}, {"text": [str(tmp_path / "nope.txt")]}):
+    for bad in ({"repeats": 0}, {"speed_mb": 0.0}, {"vocab_sizes": [0]}, {"texts": [str(tmp_path / "nope.txt")]}):
         with pytest.raises(HyperTokError):
             C.CompareConfig(**{**vars(cfg), **bad, "train": []}).check()

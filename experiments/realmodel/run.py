@@ -63,6 +63,7 @@ PRESETS["short"] = {**PRESETS["lease"], "budget": 8_000_000, "eval_tokens": 1_00
 # the issue's same token budget for every lane, in one lease: 8M tokens each, each lane's schedule complete (the
 # control, at about 9k tokens/s beside the others, takes about 15 minutes; the HyperTok lanes finish first)
 PRESETS["equal-tokens"] = {**PRESETS["lease"], "budget": 8_000_000, "eval_tokens": 2_000_000}
+DISTILL_TEMPERATURE = 100.0  # hypertok adapt's default, as on the proxy of issue 10
 LR = dict(lora=3e-4, rows=1e-3)  # below the proxy's 1e-3 / 3e-3: Adam moves each entry by about lr a step, Gemma's are ~0.03
 # name -> (tokenizer size key or "base", strategy)
 VARIANTS = {"control": ("base", "base")}
@@ -74,6 +75,8 @@ def variants(args) -> dict:
         out[f"ht{key}-replace"] = (key, "replace")
     if args.extend:
         out[f"ht{args.extend}-extend"] = (args.extend, "extend")
+    if args.distill:  # replace, trained with the base as teacher (lane_variant tells it by its name)
+        out[f"ht{args.distill}-distill"] = (args.distill, "replace")
     return out
 
 
@@ -133,8 +136,7 @@ def train_texts(args, P) -> list[str]:
 def packed(args, P, name: str, tok):
     from hypertok.adapt.data import open_packed, prepare
 
-    key, strategy = variants(args)[name]
-    out = args.work / "data" / (f"{key}-{strategy}" if key != "base" else "base")
+    out = args.work / "data" / name  # one file a lane: two lanes of one tokenizer never race to write it
     if not out.with_suffix(".bin").is_file():
         prepare(tok, train_texts(args, P), out, P["train_chars"], what="--train")
     return open_packed(out.with_suffix(".bin"), tok)
@@ -250,6 +252,12 @@ def lane_variant(args, P, name: str) -> None:
         resize_and_init(model, recipe, init=args.init, overlaps=row_overlaps(tok) if args.init == "focus" else None)
     model.config.use_cache = False
     model = wrap_peft(model, recipe, P["lora_r"], P["lora_r"])
+    distiller = None
+    if name.endswith("-distill"):  # the untouched base, reading the same rows with its own tokenizer, as teacher
+        from hypertok.adapt.distill import Distiller
+
+        teacher = load_base_model(base_dir(args), P["dtype"], args.device_name)
+        distiller = Distiller(teacher, tok, tok.base, args.distill_weight, DISTILL_TEMPERATURE, chunk=4096)
     steps = max(2, int(P["budget"] // (P["batch"] * P["seq"])))
     every = max(1, int(P["eval_tokens"] // (P["batch"] * P["seq"])))
     curve = []
@@ -279,7 +287,7 @@ def lane_variant(args, P, name: str) -> None:
     if args.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
-    trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param)
+    trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param, distiller=distiller)
     history = trainer.run(eval_fn)
     sync(args.device)
     seconds = time.time() - t0 - evals[0]
@@ -303,6 +311,9 @@ def lane_variant(args, P, name: str) -> None:
          "params": n_params(merged), "model_vocab_size": len(tok), "train_tokens_available": meta.tokens,
          **quality(merged, tok, args, P, P["final_chars"], P["final_pairs"], token_windows=True), "curve": curve}
     write_json(args.work / "lanes" / f"{name}.json", r)
+    if distiller is not None:
+        del distiller, teacher
+        r["distill"] = distill_record(history, args.distill_weight)
     if key != "base":
         r["new_rows"] = len(tok.recipe.new_rows)
         try:  # a failure here is a finding to record, not a reason to lose the lane's measurements
@@ -311,6 +322,17 @@ def lane_variant(args, P, name: str) -> None:
             r["plain_transformers"] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
         write_json(args.work / "lanes" / f"{name}.json", r)
     log(f"{name}: {fmt(r)}  {tokens / 1e6:.1f}M tokens in {seconds:.0f}s")
+
+
+def distill_record(history: list[dict], weight: float) -> dict:
+    """The distillation term over training: its weight, its mean over the first and last tenth
+    of the steps, and the teacher's tokens a step (a teacher that could not spell the rows would
+    read few)."""
+    k = max(1, len(history) // 10)
+    return {"weight": weight, "temperature": DISTILL_TEMPERATURE,
+            "alm_first": statistics.mean(h["alm"] for h in history[:k]),
+            "alm_last": statistics.mean(h["alm"] for h in history[-k:]),
+            "teacher_tokens_per_step": statistics.mean(h["teacher_tokens"] for h in history)}
 
 
 def plain_transformers_check(merged_dir: Path, tok, args) -> dict:
@@ -369,7 +391,9 @@ def lane_report(args, P) -> dict:
     lanes = args.work / "lanes"
     speed = json.loads((lanes / "speed.json").read_text()) if (lanes / "speed.json").is_file() else {}
     base = json.loads((lanes / "base.json").read_text())
-    out = {"issue": 21, "preset": args.preset, "settings": {**P, "lr": LR, "seed": args.seed, "init": args.init},
+    out = {"issue": 21, "preset": args.preset, "settings": {**P, "lr": LR, "seed": args.seed, "init": args.init,
+                                                            "distill_weight": args.distill_weight,
+                                                            "distill_temperature": DISTILL_TEMPERATURE},
            "context_chars": P["context_chars"], "device": speed.get("device"), "python": platform.python_version(),
            "base": base, "variants": {}}
     if speed:
@@ -517,6 +541,9 @@ def main(argv=None) -> int:
     ap.add_argument("--gguf", type=Path, help="the base model as a GGUF file (lane prep imports it)")
     ap.add_argument("--hypertok", type=pair, nargs="+", default=[], help="KEY=DIR HyperTok tokenizers (replace each)")
     ap.add_argument("--extend", help="KEY of --hypertok to run `extend` with too (default: none)")
+    ap.add_argument("--distill", help="KEY of --hypertok to run `replace` with distillation from the base too "
+                    "(lane htKEY-distill: ALM spans, hypertok adapt --distill; default: none)")
+    ap.add_argument("--distill-weight", type=float, default=1.0, help="its weight (hypertok adapt --distill)")
     ap.add_argument("--train", type=Path, nargs="+", default=[], help="training text files (.xz read directly)")
     ap.add_argument("--dev", type=pair, nargs="+", default=[], help="NAME=FILE evaluation texts")
     ap.add_argument("--pairs", nargs="*", default=[], help="minimal-pair TSV files (good/bad/phenomenon columns)")

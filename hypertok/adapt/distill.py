@@ -124,14 +124,17 @@ def alm_loss(student_span_lp, teacher_span_lp, mask, temperature: float = 1.0, e
     return temperature * (bce * m).sum() / m.sum().clamp(min=1.0)
 
 
-def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
+def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int, context: int = 1) -> dict:
     """The teacher's view of a batch of student rows, and the span alignment of the two.
 
     ``Z`` (B, T+1) are student rows *with* their last target (``X = Z[:, :-1]``, labels
     ``Z[:, 1:]``), as the packed stream holds them. Each row is cut into ``<s>``, ``</s>`` and
     runs of text tokens; each run is decoded (lossless) and re-encoded by ``teacher``, and
-    ``<s>``/``</s>`` map to the teacher's own. The first token of the row is context, not a
-    target, for both models: spans start after its text.
+    ``<s>``/``</s>`` map to the teacher's own. The first ``context`` tokens of the row are
+    context, not targets, for both models: spans start after their text. ``context=2`` is a
+    row that starts with an added ``<s>`` (:func:`~hypertok.adapt.data.rows_of`'s
+    ``bos_first``): the ``<s>`` and the stream token after it, whose prediction from the added
+    ``<s>`` is no target; the teacher's row then starts with its own ``<s>`` too, as Gemma needs.
 
     ``student``/``teacher`` need ``encode_batch(texts)``, ``piece_bytes``, ``bos_id`` and
     ``eos_id``. A row whose runs are not whole UTF-8 text (it starts or ends inside a
@@ -142,6 +145,8 @@ def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
     ``teacher_span`` (B, U) span ids (-1: left out), ``spans_per_row`` (B,), and ``n_spans``.
     """
     B, T1 = Z.shape
+    if not 1 <= context < T1:
+        raise ValueError(f"context must be 1 .. {T1 - 1} tokens of a {T1}-token row, got {context}")
     s_pb, t_pb = student.piece_bytes, teacher.piece_bytes
     s_len_tab = np.array([0 if b is None else len(b) for b in s_pb], dtype=np.int64)
     t_len_tab = np.array([0 if b is None else len(b) for b in t_pb], dtype=np.int64)
@@ -150,7 +155,7 @@ def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
         z = Z[r]
         special = (z == bos) | (z == eos)
         cut = np.flatnonzero(np.diff(special.astype(np.int8)) != 0) + 1
-        cut = np.union1d(cut, [1]) if T1 > 1 else cut   # the context token is a run of its own
+        cut = np.union1d(cut, [context])   # the context ends a run: the teacher's boundary there is the student's
         parts = []
         for seg in np.split(np.arange(T1), cut):
             if special[seg[0]]:
@@ -181,7 +186,7 @@ def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
     tin = np.full((B, U), teacher.bos_id, dtype=np.int64)
     tgt = np.full((B, U), IGNORE_INDEX, dtype=np.int64)
     pos = np.zeros((B, U), dtype=np.int64)
-    s_span = np.full((B, T1 - 1), -1, dtype=np.int64)
+    s_span = np.full((B, T1 - 1), -1, dtype=np.int64)   # targets inside the context stay -1
     t_span = np.full((B, U), -1, dtype=np.int64)
     n_spans = 0
     spans_per_row = []
@@ -197,16 +202,16 @@ def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int) -> dict:
         starts[0] = True
         ar = np.arange(n)
         pos[r, :n] = ar - np.maximum.accumulate(np.where(starts, ar, 0))
-        # byte ends of every target, counted from the end of the first (context) token
+        # byte ends of every target, counted from the end of the context
         z = Z[r]
-        s_first = s_len_tab[z[0]]
-        s_ln = s_len_tab[z[1:]]
+        s_first = s_len_tab[z[:context]].sum()
+        s_ln = s_len_tab[z[context:]]
         s_end = np.cumsum(s_ln)
         t_ln = t_len_tab[t[1:]]
         t_end = np.cumsum(t_ln) + t_len_tab[t[0]] - s_first       # teacher may spell the context in several tokens
         t_ln = np.where(t_end <= 0, 0, t_ln)                       # targets inside the context are not spans
         ss, ts, c = align_spans(s_end, t_end, s_ln, t_ln)
-        s_span[r], t_span[r, :n] = ss, ts
+        s_span[r, context - 1:], t_span[r, :n] = ss, ts
         spans_per_row.append(c)
         n_spans = max(n_spans, c)
     return {"input_ids": tin, "position_ids": pos, "targets": tgt, "student_span": s_span,
@@ -234,15 +239,17 @@ class Distiller:
         self.teacher, self.student_tok, self.teacher_tok = teacher, student_tok, teacher_tok
         self.weight, self.temperature, self.chunk = weight, temperature, chunk
 
-    def loss(self, model, Z, X, P, Y):
+    def loss(self, model, Z, X, P, Y, context: int = 1):
         """``(loss, n_targets, logs)`` for student rows ``X``/``P``/``Y`` (tensors, (B, T)) whose
-        stream rows with their last target are ``Z`` (numpy, (B, T+1))."""
+        rows with their last target are ``Z`` (numpy, (B, T+1)); ``context``: as
+        :func:`teacher_rows` (2 for rows that start with an added ``<s>``)."""
         import torch
 
         from ..loss import token_logprobs
 
         device = X.device
-        tb = teacher_rows(Z, self.student_tok, self.teacher_tok, self.student_tok.bos_id, self.student_tok.eos_id)
+        tb = teacher_rows(Z, self.student_tok, self.teacher_tok, self.student_tok.bos_id, self.student_tok.eos_id,
+                          context)
         inner = model.get_base_model() if hasattr(model, "get_base_model") else model
         h = inner.model(input_ids=X, position_ids=P, use_cache=False).last_hidden_state        # (B, T, d)
         lp = token_logprobs(h, Y, inner.lm_head, self.chunk)                                   # (B, T)

@@ -80,8 +80,8 @@ class TrainConfig:
     seq_len: int = option(1024, "tokens per row (packed documents, never attending to each other)")
     bos_rows: bool = option(True,
         "start every row with <s>, as every sequence at inference does (a row cut from the packed stream "
-        "otherwise starts mid-document; Gemma needs <s> first). The row then holds seq_len - 1 text tokens. "
-        "Not with --distill, whose span alignment reads rows as cut from the stream")
+        "otherwise starts mid-document; Gemma needs <s> first). The row then holds seq_len - 1 text tokens; "
+        "with --distill the teacher's row starts with its own <s> too")
     lr: float = option(2e-4, "peak learning rate (LoRA and other non-row parameters)")
     rows_lr: float | None = option(1e-3, "peak learning rate of embedding/head rows (in Python, None: --lr)")
     warmup: int = option(50, "linear warm-up steps")
@@ -323,13 +323,14 @@ class Trainer:
         if cfg.compile:  # in place: parameter names, saving and merging stay as they are
             (model.get_base_model() if hasattr(model, "get_base_model") else model).model.compile()
 
-        def step_loss(m, X, P, Y, Z=None):
+        self.bos_first = cfg.bos_rows
+
+        def step_loss(m, X, P, Y, Z=None):  # Z: the rows with their last target, for the distiller
             return causal_lm_nll(m, X, P, Y, cfg.loss_chunk, loss=self.loss_kind) if distiller is None else \
-                distiller.loss(m, Z, X, P, Y)
+                distiller.loss(m, Z, X, P, Y, context=2 if self.bos_first else 1)
 
         self.step_fn = ranks.wrap(loss_module(model, step_loss)) if ranks.world > 1 else \
             (lambda *a: step_loss(model, *a))
-        self.bos_first = cfg.bos_rows and distiller is None  # the distiller's span alignment reads rows as cut
         self.total_rows = n_rows(stream, cfg.seq_len, bos_first=self.bos_first)
         if self.total_rows < 1:
             raise HyperTokError(f"training text gives {len(stream)} tokens, fewer than one --seq-len {cfg.seq_len} "
@@ -380,9 +381,20 @@ class Trainer:
             idx.append(int(self._orders[ep][int(gi) % self.total_rows]))
         return self.ranks.slice(idx)
 
+    def distill_rows(self, idx):
+        """Rows ``idx`` with their last target, (len(idx), seq_len + 1), as the distiller aligns
+        them: ``X`` of :func:`~hypertok.adapt.data.rows_of` plus one token (its ``<s>`` first
+        with ``bos_first``)."""
+        import numpy as np
+
+        T = self.cfg.seq_len
+        S = T - 1 if self.bos_first else T
+        lead = np.asarray([self.bos] if self.bos_first else [], dtype=np.int64)
+        return np.stack([np.concatenate([lead, np.asarray(self.stream[r * S: r * S + S + 1], dtype=np.int64)])
+                         for r in idx])
+
     def step(self, step: int) -> dict:
         """One optimizer step (in --micro-batch passes with gradients summed); its record."""
-        import numpy as np
         import torch
 
         cfg, ranks, distiller, device = self.cfg, self.ranks, self.distiller, self.device
@@ -402,8 +414,7 @@ class Trainer:
                     nll, n = self.step_fn(Xt, Pt, Yt)
                     loss, part_loss = ranks.loss(nll, n)  # one process: nll / n
                 else:
-                    Z = np.stack([np.asarray(self.stream[r * cfg.seq_len: r * cfg.seq_len + cfg.seq_len + 1])
-                                  for r in idx[lo:lo + micro]])
+                    Z = self.distill_rows(idx[lo:lo + micro])
                     loss, n, got = self.step_fn(Xt, Pt, Yt, Z)
                     got = ranks.mean({"loss": float(loss.detach()),
                                       **{k: v if isinstance(v, int) else float(v) for k, v in got.items()}})

@@ -2,7 +2,7 @@
 
 A tiny Gemma 3 written as a GGUF (``test_gguf_import.write_gguf``), two tiny HyperTok
 vocabularies, RuBLiMP-shaped pairs: import, packing, base, control, replace at two sizes,
-extend, paired speed and the report, and ``results.json`` has the shape the issue asks for.
+extend, replace with the base as distillation teacher, paired speed and the report, and ``results.json`` has the shape the issue asks for.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
         f"p{i % 2}\tОн пришёл домой {i}.\tОн пришла домой {i}.\n" for i in range(6)), encoding="utf-8")
     res = tmp_path / "results"
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
-              "--extend", "700", "--train", str(train), str(train2), "--dev", f"ruslit={dev}", f"modern={dev}",
+              "--extend", "700", "--distill", "500", "--train", str(train), str(train2), "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
               "--lane", "all", "--device", "cpu", "--stop-by", str(time.time() + 3600), "--init", "focus"])
     out = json.loads((res / "results.json").read_text())
@@ -60,7 +60,9 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     assert mix[:2] == [t.read_text().split("\n\n")[0].strip("\n") for t in (train, train2)]  # in turn
     assert share <= sum(map(len, mix[0::2])) < share + 2000 and share <= sum(map(len, mix[1::2])) < share + 2000
     assert out["context_chars"] == run.PRESETS["tiny"]["context_chars"] and out["settings"]["init"] == "focus"
-    assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend"}
+    assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend", "ht500-distill"}
+    d = out["variants"]["ht500-distill"]["distill"]  # the teacher read the rows (from its own <bos>, issue 21)
+    assert d["teacher_tokens_per_step"] > 0 and d["alm_first"] > 0 and d["alm_last"] > 0
     for name, r in [("base", out["base"]), *out["variants"].items()]:
         assert r["tokenizer"] in ("ht", "base"), name
         for key in ("adapt_tokens", "params", "bpc_by_text", "bpc_by_text_token_windows", "rublimp",

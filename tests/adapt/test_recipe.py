@@ -85,47 +85,77 @@ def test_stage1_trains_rows_and_leaves_the_body_bit_identical(env, tmp_path):
 
 # ------------------------------------------------------------------ distillation
 
+class Greedy:
+    """A longest-match tokenizer with byte fallback: ids 0 ``<s>``, 1 ``</s>``, 2..257 bytes."""
+
+    def __init__(self, pieces):
+        self.bos_id, self.eos_id = 0, 1
+        self.piece_bytes = [b"", b""] + [bytes([b]) for b in range(256)] + [p.encode() for p in pieces]
+        self.index = {p: i + 258 for i, p in enumerate(pieces)}
+
+    def encode(self, text):
+        out, i = [], 0
+        while i < len(text):
+            j = next((j for j in range(len(text), i, -1) if text[i:j] in self.index), None)
+            if j is None:
+                out.extend(2 + b for b in text[i].encode())
+                i += 1
+            else:
+                out.append(self.index[text[i:j]])
+                i = j
+        return out
+
+    def encode_batch(self, texts):
+        return [self.encode(t) for t in texts]
+
+
+STUDENT = Greedy([" в том числе", " в", " том", "числе", " дом", "е"])
+TEACHER = Greedy([" в", " то", "м", " чис", "ле", " до", "ме"])
+
+
+def _spans_spell_the_same_bytes(Z, tb, context=1):
+    for r in range(len(Z)):
+        for k in range(tb["spans_per_row"][r]):
+            s = b"".join(STUDENT.piece_bytes[i] for i in Z[r, 1:][tb["student_span"][r] == k])
+            t = b"".join(TEACHER.piece_bytes[i] for i in tb["targets"][r][tb["teacher_span"][r] == k])
+            assert s == t and s
+        assert (tb["student_span"][r, :context - 1] == -1).all()  # no target inside the context
+
+
 def test_span_alignment_is_exact_on_byte_fallback_and_multiword_entries():
     """Every span spells the same bytes on both sides, with multi-word entries, byte-fallback
     emoji, a document break, and a row that starts in the middle of a document."""
-
-    class Greedy:
-        def __init__(self, pieces):
-            self.bos_id, self.eos_id = 0, 1
-            self.piece_bytes = [b"", b""] + [bytes([b]) for b in range(256)] + [p.encode() for p in pieces]
-            self.index = {p: i + 258 for i, p in enumerate(pieces)}
-
-        def encode(self, text):
-            out, i = [], 0
-            while i < len(text):
-                j = next((j for j in range(len(text), i, -1) if text[i:j] in self.index), None)
-                if j is None:
-                    out.extend(2 + b for b in text[i].encode())
-                    i += 1
-                else:
-                    out.append(self.index[text[i:j]])
-                    i = j
-            return out
-
-        def encode_batch(self, texts):
-            return [self.encode(t) for t in texts]
-
-    student = Greedy([" в том числе", " в", " том", "числе", " дом", "е"])
-    teacher = Greedy([" в", " то", "м", " чис", "ле", " до", "ме"])
-    rows = [[0, *student.encode(" в том числе в доме 🙂 в том"), 1, 0, *student.encode(" в доме")],
-            student.encode(" в том числе в доме 🙂 в том")[1:] + [1]]
+    rows = [[0, *STUDENT.encode(" в том числе в доме 🙂 в том"), 1, 0, *STUDENT.encode(" в доме")],
+            STUDENT.encode(" в том числе в доме 🙂 в том")[1:] + [1]]
     width = max(map(len, rows))
     Z = np.array([r + [1] * (width - len(r)) for r in rows])
-    tb = teacher_rows(Z, student, teacher, 0, 1)
+    tb = teacher_rows(Z, STUDENT, TEACHER, 0, 1)
     assert tb["spans_per_row"][0] > 5
-    for r in range(len(rows)):
-        for k in range(tb["spans_per_row"][r]):
-            s = b"".join(student.piece_bytes[i] for i in Z[r, 1:][tb["student_span"][r] == k])
-            t = b"".join(teacher.piece_bytes[i] for i in tb["targets"][r][tb["teacher_span"][r] == k])
-            assert s == t and s
+    _spans_spell_the_same_bytes(Z, tb)
     # the multi-word entry " в том числе" is one student token and one span of five teacher tokens
     first = tb["teacher_span"][0] == tb["student_span"][0][0]
     assert first.sum() == 5
+
+
+def test_rows_with_an_added_bos_give_the_teacher_its_bos_and_leave_the_first_token_as_context():
+    """``context=2`` (issue 21: Gemma reads every row from ``<s>``): a row cut mid-document with
+    ``<s>`` put first. The teacher's row starts with its own ``<s>``, the token after the added
+    ``<s>`` is context for both (its prediction is no target), and every span still spells the
+    same bytes on both sides."""
+    text = STUDENT.encode(" в доме в том числе 🙂 в том")
+    Z = np.array([[0, *text[1:]], [0, *text[2:], 1]])[:, :9]
+    tb = teacher_rows(Z, STUDENT, TEACHER, 0, 1, context=2)
+    assert (tb["input_ids"][:, 0] == TEACHER.bos_id).all()
+    assert (tb["spans_per_row"] > 2).all()
+    _spans_spell_the_same_bytes(Z, tb, context=2)
+    # the context's bytes are in no span: the spans of row 0 spell its text after its first text token
+    spelled = b"".join(STUDENT.piece_bytes[i] for i in Z[0, 1:][tb["student_span"][0] >= 0])
+    after = b"".join(STUDENT.piece_bytes[i] for i in Z[0, 2:])
+    assert after.startswith(spelled) and len(spelled) > 0
+    # context=1 on the same rows reads the token after <s> as a target, whose span would start at <s>
+    assert teacher_rows(Z, STUDENT, TEACHER, 0, 1)["student_span"][0, 0] >= 0
+    with pytest.raises(ValueError, match="context"):
+        teacher_rows(Z, STUDENT, TEACHER, 0, 1, context=0)
 
 
 def test_align_spans_of_one_tokenization_with_itself_is_one_span_per_token():
@@ -149,6 +179,31 @@ def test_distillation_term_lowers_its_loss(env):
     first, last = np.mean([h["alm"] for h in hist[:3]]), np.mean([h["alm"] for h in hist[-3:]])
     assert last < first
     # (the tiny teacher is a random model, so pulling toward it need not lower the next-token loss)
+
+
+@pytest.mark.parametrize("bos_rows", [True, False])
+def test_the_distillers_rows_are_the_rows_the_student_trains_on(env, bos_rows):
+    """``Trainer.distill_rows`` (what the teacher is aligned to) is ``X`` plus its last target, for
+    rows with an added ``<s>`` (Gemma's, issue 21) and rows as cut from the stream."""
+    from hypertok.adapt.data import rows_of
+    from hypertok.adapt.train import Trainer
+
+    tok = plan(env["base"], env["tok"], "replace")
+    m, _ = _model(env, tok)
+    m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+    distiller = Distiller(load_base_model(env["base"], "float32", "cpu"), tok, tok.base)
+    cfg = TrainConfig(steps=1, batch_size=4, seq_len=64, bos_rows=bos_rows, progress=False)
+    trainer = Trainer(m, stream, tok.bos, cfg, distiller=distiller)
+    idx = trainer.batch(0)
+    Z = trainer.distill_rows(idx)
+    X, _, Y = rows_of(stream, 64, tok.bos, idx, bos_first=bos_rows)
+    assert Z.shape == (4, 65)
+    np.testing.assert_array_equal(Z[:, :-1], X)
+    targets = Y != -100
+    np.testing.assert_array_equal(Z[:, 1:][targets], Y[targets])
+    assert (Z[:, 0] == tok.bos).all() == bos_rows
+    assert bool(targets[:, 0].any()) != bos_rows  # the added <s> predicts no target: context=2
 
 
 def test_distillation_in_micro_batches_sums_like_one_pass(env):

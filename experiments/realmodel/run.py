@@ -53,7 +53,7 @@ PRESETS = {
     # (budget: the issue's ceiling of 100M tokens; --stop-by, the lease, ends the lanes first)
     "lease": dict(seq=1024, batch=32, micro_batch=16, lora_r=64, budget=100_000_000, eval_tokens=3_000_000,
                   train_chars=120_000_000, curve_chars=120_000, final_chars=400_000, context_chars=2048,
-                  curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=4, repeats=2, dtype="float32",
+                  curve_pairs=10, final_pairs=0, gen_tokens=128, prompts=4, repeats=3, dtype="float32",
                   import_dtype="float32"),
 }
 # what is left of a lease after failed starts: about four minutes of training, fewer measurements, and
@@ -397,7 +397,8 @@ def lane_report(args, P) -> dict:
            "context_chars": P["context_chars"], "device": speed.get("device"), "python": platform.python_version(),
            "base": base, "variants": {}}
     if speed:
-        base["chars_per_s"] = speed["base"]["chars_per_s"]
+        out["settings"].update(prompts=speed["prompts"], gen_tokens=speed["gen_tokens"], repeats=speed["repeats"])
+        base["chars_per_s"] = speed["base"]["chars_per_s"]  # (what the speed lane ran: a report may be written later)
         base["speed"] = speed["base"]
     for name in variants(args):
         f = lanes / f"{name}.json"
@@ -431,8 +432,12 @@ def verdict(out: dict) -> dict:
         res["bpc_vs_better_reference"][text] = bpc / ref - 1
     if b.get("rublimp") is not None:
         res["rublimp_points_vs_better_reference"] = 100 * (b["rublimp"] - max(r.get("rublimp", 0) for r in refs))
-    if b.get("speed"):
+    if b.get("speed"):  # chars/s = tokens/s x chars a generated token: the second factor is exact (the same
+        # samples every round), the first carries the timing noise, whose spread the rounds' ratios show
         res["chars_per_s_vs_base"] = b["speed"]["speedup_chars_per_s"]
+        res["chars_per_s_vs_base_rounds"] = round_ratios(b["speed"], out["base"]["speed"])
+        res["tokens_per_s_vs_base"] = b["speed"]["speedup_tokens_per_s"]
+        res["gen_chars_per_token_vs_base"] = b["speed"]["gen_chars_per_token"] / out["base"]["speed"]["gen_chars_per_token"]
     res["bars"] = {"bpc_within_3pct": all(x <= 0.03 for x in res["bpc_vs_better_reference"].values()),
                    "rublimp_within_1pt": res["rublimp_points_vs_better_reference"] is not None
                    and res["rublimp_points_vs_better_reference"] >= -1.0,
@@ -470,11 +475,24 @@ def at_equal_tokens(curve: list[dict], control: list[dict], base: dict | None = 
     return out
 
 
+def round_ratios(speed: dict, base: dict) -> list[float]:
+    """Each paired round's chars/s ratio to the base's in the same round (``speedup_chars_per_s`` is their
+    median): their spread is the timing noise."""
+    return [c / rc for c, rc in zip(speed["rounds_chars_per_s"], base["rounds_chars_per_s"])]
+
+
+def speedup_cell(speed: dict | None, base: dict | None) -> str:
+    """The median chars/s ratio to the base, and each round's beside it."""
+    if not speed or not base:
+        return ""
+    return f"{speed['speedup_chars_per_s']:.2f} ({', '.join(f'{x:.2f}' for x in round_ratios(speed, base))})"
+
+
 def summary(out: dict) -> str:
     rows = [("base", out["base"])] + list(out["variants"].items())
     texts = list(out["base"]["bpc_by_text"])
     head = ["model", "tokens", "params"] + [f"bpc {t}" for t in texts] + [f"bpc {t} (token windows)" for t in texts] \
-        + ["RuBLiMP", "chars/s", "x base"]
+        + ["RuBLiMP", "chars/s", "x base (each round)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows:
         tw = r.get("bpc_by_text_token_windows", {})
@@ -482,7 +500,7 @@ def summary(out: dict) -> str:
             [f"{r['bpc_by_text'][t]:.4f}" for t in texts] + [f"{tw[t]:.4f}" if t in tw else "" for t in texts] + \
             [f"{r['rublimp']:.4f}" if r.get("rublimp") is not None else "",
              f"{r['chars_per_s']:.0f}" if r.get("chars_per_s") else "",
-             f"{r['speed']['speedup_chars_per_s']:.2f}" if r.get("speed") else ""]
+             speedup_cell(r.get("speed"), out["base"].get("speed"))]
         lines.append("| " + " | ".join(cells) + " |")
     v = out.get("verdict") or {}
     text = (f"# Issue 21: Gemma 3 270M on HyperTok ({out['preset']}, {out.get('device')})\n\n"

@@ -8,6 +8,7 @@ extend, replace with the base as distillation teacher, paired speed and the repo
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,11 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     # replace shrinks the tied 700-row embedding to the HyperTok size; extend grows it
     assert out["variants"]["ht500-replace"]["params"] < out["base"]["params"] < out["variants"]["ht700-extend"]["params"]
     assert (res / "summary.md").is_file() and (res / "curves.png").is_file()
+    # the speed-up is the median of the paired rounds' ratios, each kept: their spread is the noise
+    v = out["verdict"]
+    assert len(v["chars_per_s_vs_base_rounds"]) == run.PRESETS["tiny"]["repeats"]
+    assert v["chars_per_s_vs_base"] == pytest.approx(statistics.median(v["chars_per_s_vs_base_rounds"]))
+    assert v["gen_chars_per_token_vs_base"] > 0
     # speed prompts come from every dev text in turn
     assert run.speed_prompts({"a": ["x" * 300, "y" * 300], "b": ["z" * 250]}, 3) == ["x" * 200, "z" * 200, "y" * 200]
 

@@ -49,12 +49,14 @@ import torch; from hypertok.loss import fused_cross_entropy
 h = torch.randn(64, 32, device='cuda', requires_grad=True); head = torch.nn.Linear(32, 1000, bias=False).cuda()
 l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head); l.backward(); print('liger ok', float(l))
 " || { echo "liger unusable: the chunked loss"; rm -rf /tmp/site/liger_kernel*; }
-    A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k ${EXTEND:+--extend 64k} ${DISTILL:+--distill $DISTILL}
+    A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k
+       ${EXTEND:+--extend 64k} ${DISTILL:+--distill $DISTILL}
        --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ru-modern-train-0003.txt.xz $R/ruslit-train.txt.xz
        --dev ruslit=$R/ruslit-dev.txt.xz modern=$R/ru-modern-dev.txt.xz --pairs $R/dev.tsv
        --work $W --results $W/results --preset ${PRESET:-lease} ${INIT:+--init $INIT}"
     A=$(echo $A)  # one line: it goes inside the driver's bash -c "...", where a newline would end the command
-    LANES=${LANES:-"control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend} ${DISTILL:+ht$DISTILL-distill}"}  # EXTEND=1: the extend lane too; LANES=none: the base alone
+    # EXTEND=1 / DISTILL=KEY: those lanes too; LANES=none: the base alone
+    LANES=${LANES:-"control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend} ${DISTILL:+ht$DISTILL-distill}"}
     [ "$LANES" = none ] && LANES=""
     cd $R/code
     setsid nohup bash -c "

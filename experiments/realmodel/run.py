@@ -314,10 +314,9 @@ def lane_variant(args, P, name: str) -> None:
          "adapt_seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9), "peak_memory_bytes": peak,
          "params": n_params(merged), "model_vocab_size": len(tok), "train_tokens_available": meta.tokens,
          **quality(merged, tok, args, P, P["final_chars"], P["final_pairs"], token_windows=True), "curve": curve}
-    write_json(args.work / "lanes" / f"{name}.json", r)
     if distiller is not None:
-        del distiller, teacher
         r["distill"] = distill_record(history, args.distill_weight)
+    write_json(args.work / "lanes" / f"{name}.json", r)
     if key != "base":
         r["new_rows"] = len(tok.recipe.new_rows)
         try:  # a failure here is a finding to record, not a reason to lose the lane's measurements
@@ -441,7 +440,8 @@ def verdict(out: dict) -> dict:
         res["chars_per_s_vs_base"] = b["speed"]["speedup_chars_per_s"]
         res["chars_per_s_vs_base_rounds"] = round_ratios(b["speed"], out["base"]["speed"])
         res["tokens_per_s_vs_base"] = b["speed"]["speedup_tokens_per_s"]
-        res["gen_chars_per_token_vs_base"] = b["speed"]["gen_chars_per_token"] / out["base"]["speed"]["gen_chars_per_token"]
+        res["gen_chars_per_token_vs_base"] = (b["speed"]["gen_chars_per_token"]
+                                              / out["base"]["speed"]["gen_chars_per_token"])
     res["bars"] = {"bpc_within_3pct": all(x <= 0.03 for x in res["bpc_vs_better_reference"].values()),
                    "rublimp_within_1pt": res["rublimp_points_vs_better_reference"] is not None
                    and res["rublimp_points_vs_better_reference"] >= -1.0,

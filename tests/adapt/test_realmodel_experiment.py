@@ -2,7 +2,8 @@
 
 A tiny Gemma 3 written as a GGUF (``test_gguf_import.write_gguf``), two tiny HyperTok
 vocabularies, RuBLiMP-shaped pairs: import, packing, base, control, replace at two sizes,
-extend, replace with the base as distillation teacher, paired speed and the report, and ``results.json`` has the shape the issue asks for.
+extend, replace with the base as distillation teacher, paired speed and the report, and
+``results.json`` has the shape the issue asks for.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
         f"p{i % 2}\tОн пришёл домой {i}.\tОн пришла домой {i}.\n" for i in range(6)), encoding="utf-8")
     res = tmp_path / "results"
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
-              "--extend", "700", "--distill", "500", "--train", str(train), str(train2), "--dev", f"ruslit={dev}", f"modern={dev}",
+              "--extend", "700", "--distill", "500", "--train", str(train), str(train2),
+              "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
               "--lane", "all", "--device", "cpu", "--stop-by", str(time.time() + 3600), "--init", "focus"])
     out = json.loads((res / "results.json").read_text())

@@ -8,6 +8,11 @@ that. This measures, on the CPU, the untrained model of each ``--init`` (``mean`
 first ``--chars`` characters of each dev text and ``--pairs-per-phenomenon`` pairs of each phenomenon.
 A starting point only: which init ends best after training is a GPU question.
 
+``--reweight`` measures other weightings of each new row's pieces, after ``mean`` (a search for a better
+start on a tied model, where a row is also the token's output vector): ``first`` (the first piece's row),
+``blend:A`` (A x first + (1 - A) x mean), ``geo:R`` (weights 1, R, R^2, ... over the pieces), ``scale:C``
+(C x mean).
+
     python experiments/realmodel/init_cpu.py --gguf .data/realmodel/gemma.gguf \\
         --hypertok 64k=.data/realmodel/tok64k 32k=.data/realmodel/tok32k --out experiments/realmodel/init_cpu.json
 """
@@ -32,7 +37,9 @@ def main(argv=None) -> int:
     ap.add_argument("--gguf", type=Path, help="the Gemma 3 270M GGUF (imported to --base when that is missing)")
     ap.add_argument("--base", type=Path, default=Path(".data/realmodel/gemma-f32"), help="imported base folder")
     ap.add_argument("--hypertok", nargs="+", required=True, metavar="KEY=DIR", help="HyperTok tokenizers")
-    ap.add_argument("--inits", nargs="+", default=["mean", "mean-norm", "focus"])
+    ap.add_argument("--inits", nargs="*", default=["mean", "mean-norm", "focus"])
+    ap.add_argument("--reweight", nargs="*", default=[], metavar="KIND",
+                    help="first | blend:A | geo:R | scale:C (see above), each measured after mean")
     ap.add_argument("--dev", nargs="+", metavar="NAME=FILE",
                     default=[f"ruslit={SHARED / 'corpora/ruslit/dev.txt'}",
                              f"modern={SHARED / 'corpora/modern/ru-modern-dev.txt.xz'}"])
@@ -83,9 +90,43 @@ def main(argv=None) -> int:
             out["results"][name] = measure(model, tok)
             run.log(f"{name}: {run.fmt(out['results'][name])}")
             del model
+        for kind in args.reweight:
+            model = load_base_model(args.base, "float32", "cpu")
+            old = model.get_input_embeddings().weight.detach().clone()  # (V, d), before the resize
+            resize_and_init(model, tok.recipe, init="mean")
+            with torch.no_grad():  # tied: the one matrix is the input and the output rows
+                model.get_input_embeddings().weight[torch.tensor(tok.recipe.new_rows)] = \
+                    torch.stack([reweighted(old[torch.tensor(s)], kind) for s in tok.recipe.sources])
+            name = f"ht{key}-replace {kind}"
+            out["results"][name] = measure(model, tok)
+            run.log(f"{name}: {run.fmt(out['results'][name])}")
+            del model
     run.write_json(args.out, out)
     print(f"wrote {args.out}")
     return 0
+
+
+def reweighted(rows, kind: str):
+    """One new row from its pieces' base rows ``rows`` (k, d), weighted as ``kind`` says.
+
+    >>> import torch
+    >>> r = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> [[round(x, 4) for x in reweighted(r, k).tolist()] for k in ("first", "blend:0.5", "geo:0.5", "scale:2")]
+    [[1.0, 0.0], [0.75, 0.25], [0.6667, 0.3333], [1.0, 1.0]]
+    """
+    import torch
+
+    name, _, arg = kind.partition(":")
+    if name == "first":
+        return rows[0]
+    if name == "blend":
+        return float(arg) * rows[0] + (1 - float(arg)) * rows.mean(0)
+    if name == "geo":
+        w = float(arg) ** torch.arange(len(rows), dtype=rows.dtype)  # (k,)
+        return (w[:, None] * rows).sum(0) / w.sum()
+    if name == "scale":
+        return float(arg) * rows.mean(0)
+    raise SystemExit(f"--reweight {kind!r}: one of first, blend:A, geo:R, scale:C")
 
 
 if __name__ == "__main__":

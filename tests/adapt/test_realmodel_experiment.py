@@ -87,6 +87,13 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     assert len(v["chars_per_s_vs_base_rounds"]) == run.PRESETS["tiny"]["repeats"]
     assert v["chars_per_s_vs_base"] == pytest.approx(statistics.median(v["chars_per_s_vs_base_rounds"]))
     assert v["gen_chars_per_token_vs_base"] > 0
+    # the distiller's alignment on these tokenizers, rows from <bos> (check_distill_rows.py, run on the real ones)
+    import check_distill_rows
+
+    check_distill_rows.main(["--base", str(tmp_path / "work" / "base"), "--hypertok", str(toks[500]),
+                             "--dev", f"dev={train}", "--rows", "3", "--seq-len", "64", "--out", str(tmp_path / "c.json")])
+    c = json.loads((tmp_path / "c.json").read_text())["texts"]["dev"]
+    assert c["rows"] == 3 and c["rows_aligned"] == 3 and c["spans_per_row_min"] > 0 and c["teacher_rows_start_with_bos"]
     # speed prompts come from every dev text in turn
     assert run.speed_prompts({"a": ["x" * 300, "y" * 300], "b": ["z" * 250]}, 3) == ["x" * 200, "z" * 200, "y" * 200]
 

@@ -94,6 +94,17 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
                              "--dev", f"dev={train}", "--rows", "3", "--seq-len", "64", "--out", str(tmp_path / "c.json")])
     c = json.loads((tmp_path / "c.json").read_text())["texts"]["dev"]
     assert c["rows"] == 3 and c["rows_aligned"] == 3 and c["spans_per_row_min"] > 0 and c["teacher_rows_start_with_bos"]
+    # init_diagnose.py: the output role of the rows from the base's hidden states, and rows refitted to the
+    # logits the base implies (ridge), which can only bring those logits nearer
+    import init_diagnose
+
+    init_diagnose.main(["--base", str(tmp_path / "work" / "base"), "--hypertok", str(toks[500]), "--train", str(train),
+                        "--chars", "3000", "--ridge", "1.0", "--dev", f"dev={dev}", "--pairs", str(pairs),
+                        "--eval-chars", "600", "--pairs-per-phenomenon", "2", "--out", str(tmp_path / "d.json")])
+    d = json.loads((tmp_path / "d.json").read_text())
+    assert d["aligned_tokens"] > 0 and d["mean_rows"]["nats_base"] > 0 and d["mean_rows"]["nats_new_rows"] > 0
+    assert d["ridge"]["1.0"]["rms_logit_error"] <= d["mean_rows"]["rms_logit_error"] + 1e-6
+    assert set(d["mean_rows"]["start"]["bpc_by_text"]) == {"dev"}
     # speed prompts come from every dev text in turn
     assert run.speed_prompts({"a": ["x" * 300, "y" * 300], "b": ["z" * 250]}, 3) == ["x" * 200, "z" * 200, "y" * 200]
 

@@ -36,9 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "check_distill_rows.json")
     args = ap.parse_args(argv)
 
-    import numpy as np
 
-    from hypertok.adapt.data import pack, read_documents
+    from hypertok.adapt.data import pack, read_documents, target_rows
     from hypertok.adapt.distill import teacher_rows
     from hypertok.adapt.recipe import plan
     from hypertok.files import atomic_write
@@ -50,7 +49,7 @@ def main(argv=None) -> int:
         name, path = spec.split("=", 1)
         stream = pack(tok.encode_batch(list(read_documents([path], max_chars=S * args.rows * 12))), tok.bos, tok.eos)
         n = min(args.rows, (len(stream) - 1) // S)
-        Z = np.stack([np.concatenate([[tok.bos], stream[r * S: r * S + S + 1]]) for r in range(n)])
+        Z = target_rows(stream, args.seq_len, tok.bos, range(n), bos_first=True)  # as the trainer hands them over
         tb = teacher_rows(Z, tok, tok.base, tok.bos_id, tok.eos_id, context=2)
         spans = tb["spans_per_row"]
         out["texts"][name] = {

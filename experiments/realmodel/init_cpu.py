@@ -64,14 +64,10 @@ def main(argv=None) -> int:
         from hypertok.adapt.gguf_import import import_gguf
 
         import_gguf(args.gguf, args.base, dtype="float32")
-    ns = SimpleNamespace(dev=[tuple(d.split("=", 1)) for d in args.dev], pairs=[args.pairs])
-    P = {"context_chars": args.context_chars, "seq": 1024}
 
     def measure(model, tok) -> dict:
-        t0 = time.time()
-        q = run.quality(model.eval(), tok, ns, P, args.chars, args.pairs_per_phenomenon)
-        q.pop("pairs", None)
-        return {**q, "seconds": time.time() - t0}
+        return measure_start(model, tok, args.dev, args.pairs, args.chars, args.pairs_per_phenomenon,
+                             args.context_chars)
 
     out = {"issue": 21, "settings": {k: v for k, v in vars(args).items() if k not in ("gguf", "base", "out")},
            "torch": torch.__version__, "results": {}}
@@ -104,6 +100,20 @@ def main(argv=None) -> int:
     run.write_json(args.out, out)
     print(f"wrote {args.out}")
     return 0
+
+
+def measure_start(model, tok, dev: list[str], pairs: str, chars: int, per_phenomenon: int,
+                  context_chars: int = 2048) -> dict:
+    """An untrained model measured as ``run.py`` measures every model (``run.quality``): bits/char on the
+    first ``chars`` characters of each ``NAME=FILE`` of ``dev`` and ``per_phenomenon`` pairs of each
+    phenomenon of ``pairs``; with the seconds it took."""
+    import run
+
+    t0 = time.time()
+    ns = SimpleNamespace(dev=[tuple(d.split("=", 1)) for d in dev], pairs=[pairs])
+    q = run.quality(model.eval(), tok, ns, {"context_chars": context_chars, "seq": 1024}, chars, per_phenomenon)
+    q.pop("pairs", None)
+    return {**q, "seconds": time.time() - t0}
 
 
 def reweighted(rows, kind: str):

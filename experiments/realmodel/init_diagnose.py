@@ -26,7 +26,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,20 +39,20 @@ def collect(model, tok, docs: list[str], window: int = 1023):
     import numpy as np
     import torch
 
+    from hypertok.adapt.distill import byte_ends
+
     E = model.get_input_embeddings().weight.detach()  # (V, d): tied, also the head
-    b_len = np.array([len(b or b"") for b in tok.base.piece_bytes])
-    s_len = np.array([len(b or b"") for b in tok.piece_bytes])
     specials = {tok.bos, tok.eos, tok.pad_id}
     H, Y, ids_out = [], [], []
     for doc in docs:
         bids = tok.base.encode_batch([doc])[0]
         hids = tok.encode(doc)
-        b_end = np.cumsum(b_len[bids])
-        b_start = b_end - b_len[bids]
+        b_end = byte_ends(tok.base.piece_bytes, [bids])[0]
+        b_start = np.concatenate([[0], b_end[:-1]])
         start_of = {int(s): j for j, s in enumerate(b_start)}
         end_of = {int(e): j for j, e in enumerate(b_end)}
-        h_end = np.cumsum(s_len[hids])
-        h_start = h_end - s_len[hids]
+        h_end = byte_ends(tok.piece_bytes, [hids])[0]
+        h_start = np.concatenate([[0], h_end[:-1]])
         for w0 in range(0, len(bids), window):
             x = torch.tensor([[tok.base.bos_id, *bids[w0:w0 + window]]])  # (1, T): position p predicts bids[w0 + p]
             with torch.no_grad():
@@ -110,6 +109,7 @@ def main(argv=None) -> int:
 
     import run
     from hypertok.adapt.data import read_documents
+    from init_cpu import measure_start
     from hypertok.adapt.model import load_base_model
     from hypertok.adapt.recipe import plan, resize_and_init
 
@@ -125,8 +125,6 @@ def main(argv=None) -> int:
     out = {"issue": 21, "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
            "torch": torch.__version__, "aligned_tokens": len(ids), "distinct_tokens": len(set(ids.tolist())),
            "mean_rows": {}, "ridge": {}}
-    ns = SimpleNamespace(dev=[tuple(d.split("=", 1)) for d in args.dev], pairs=[args.pairs])
-    P = {"context_chars": 2048, "seq": 1024}
     h2 = float((H ** 2).sum(1).mean())
     for alpha in [None, *args.ridge]:
         model = load_base_model(args.base, "float32", "cpu")
@@ -140,8 +138,7 @@ def main(argv=None) -> int:
                     A = Ht.T @ Ht + alpha * h2 * torch.eye(Ht.shape[1])
                     W[t] = torch.linalg.solve(A, Ht.T @ yt + alpha * h2 * W[t])
         rec = output_role(H, Y, ids, E_base, W.detach())
-        q = run.quality(model.eval(), tok, ns, P, args.eval_chars, args.pairs_per_phenomenon)
-        q.pop("pairs", None)
+        q = measure_start(model, tok, args.dev, args.pairs, args.eval_chars, args.pairs_per_phenomenon)
         rec["start"] = {k: q[k] for k in ("bpc_by_text", "rublimp")}
         if alpha is None:
             out["mean_rows"] = rec

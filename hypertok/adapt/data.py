@@ -207,6 +207,21 @@ def rows_of(stream, seq_len: int, bos: int, idx, pad: int | None = None, bos_fir
     return X, P, Y
 
 
+def target_rows(stream, seq_len: int, bos: int, idx, bos_first: bool = False):
+    """Rows ``idx`` of :func:`rows_of` with their last target, ``(len(idx), seq_len + 1)`` int64: ``X``
+    plus one token (the distiller's view, :func:`hypertok.adapt.distill.teacher_rows`). Full rows only
+    (:func:`n_rows`).
+
+    >>> target_rows(pack([[5, 6, 7, 8]], 1, 2), 3, 1, [1], bos_first=True).tolist()
+    [[1, 6, 7, 8]]
+    """
+    import numpy as np
+
+    S = seq_len - 1 if bos_first else seq_len
+    lead = np.asarray([bos] if bos_first else [], dtype=np.int64)
+    return np.stack([np.concatenate([lead, np.asarray(stream[r * S: r * S + S + 1], dtype=np.int64)]) for r in idx])
+
+
 def n_rows(stream, seq_len: int, full_only: bool = True, bos_first: bool = False) -> int:
     """Rows of ``seq_len`` targets (``seq_len - 1`` with ``bos_first``) in a stream: full rows
     only, or with the last partial one."""

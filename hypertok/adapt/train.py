@@ -41,7 +41,7 @@ from ..files import (atomic_file, atomic_write, check_no_links, check_out, is_em
 from ..loss import IGNORE_INDEX, LOSSES, causal_lm_nll, check_liger, pick_loss
 from ..options import option
 from ..registry import RECIPE_FILE, STRATEGIES
-from .data import n_rows, open_packed, prepare, rows_of
+from .data import n_rows, open_packed, prepare, rows_of, target_rows
 from .distributed import SINGLE, launched, loss_module
 from .evaluate import stream_nll
 from .model import (ADAPTER_CONFIG, AdaptedModel, autocast, device_of, is_merged_dir, is_row_param, load_base_config,
@@ -381,18 +381,6 @@ class Trainer:
             idx.append(int(self._orders[ep][int(gi) % self.total_rows]))
         return self.ranks.slice(idx)
 
-    def distill_rows(self, idx):
-        """Rows ``idx`` with their last target, (len(idx), seq_len + 1), as the distiller aligns
-        them: ``X`` of :func:`~hypertok.adapt.data.rows_of` plus one token (its ``<s>`` first
-        with ``bos_first``)."""
-        import numpy as np
-
-        T = self.cfg.seq_len
-        S = T - 1 if self.bos_first else T
-        lead = np.asarray([self.bos] if self.bos_first else [], dtype=np.int64)
-        return np.stack([np.concatenate([lead, np.asarray(self.stream[r * S: r * S + S + 1], dtype=np.int64)])
-                         for r in idx])
-
     def step(self, step: int) -> dict:
         """One optimizer step (in --micro-batch passes with gradients summed); its record."""
         import torch
@@ -414,7 +402,7 @@ class Trainer:
                     nll, n = self.step_fn(Xt, Pt, Yt)
                     loss, part_loss = ranks.loss(nll, n)  # one process: nll / n
                 else:
-                    Z = self.distill_rows(idx[lo:lo + micro])
+                    Z = target_rows(self.stream, cfg.seq_len, self.bos, idx[lo:lo + micro], self.bos_first)
                     loss, n, got = self.step_fn(Xt, Pt, Yt, Z)
                     got = ranks.mean({"loss": float(loss.detach()),
                                       **{k: v if isinstance(v, int) else float(v) for k, v in got.items()}})

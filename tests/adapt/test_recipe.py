@@ -183,9 +183,9 @@ def test_distillation_term_lowers_its_loss(env):
 
 @pytest.mark.parametrize("bos_rows", [True, False])
 def test_the_distillers_rows_are_the_rows_the_student_trains_on(env, bos_rows):
-    """``Trainer.distill_rows`` (what the teacher is aligned to) is ``X`` plus its last target, for
+    """``target_rows`` (what the trainer hands the distiller) is ``X`` plus its last target, for
     rows with an added ``<s>`` (Gemma's, issue 21) and rows as cut from the stream."""
-    from hypertok.adapt.data import rows_of
+    from hypertok.adapt.data import rows_of, target_rows
     from hypertok.adapt.train import Trainer
 
     tok = plan(env["base"], env["tok"], "replace")
@@ -196,7 +196,7 @@ def test_the_distillers_rows_are_the_rows_the_student_trains_on(env, bos_rows):
     cfg = TrainConfig(steps=1, batch_size=4, seq_len=64, bos_rows=bos_rows, progress=False)
     trainer = Trainer(m, stream, tok.bos, cfg, distiller=distiller)
     idx = trainer.batch(0)
-    Z = trainer.distill_rows(idx)
+    Z = target_rows(stream, 64, tok.bos, idx, trainer.bos_first)
     X, _, Y = rows_of(stream, 64, tok.bos, idx, bos_first=bos_rows)
     assert Z.shape == (4, 65)
     np.testing.assert_array_equal(Z[:, :-1], X)

@@ -6,7 +6,9 @@
 #                                                  # checks its sha256, launches every lane in the background
 #                                                  # (STOP_AFTER seconds of training; EXTEND=1/0/auto; LANES;
 #                                                  # INIT: the rows' init, mean by default; DISTILL=32k: a lane
-#                                                  # ht32k-distill, replace with the base as teacher)
+#                                                  # ht32k-distill, replace with the base as teacher;
+#                                                  # RECIPES="32k=match 32k=stage1": lanes ht32k-match, ...,
+#                                                  # replace trained another way, run.py's RECIPES)
 #   bash experiments/realmodel/gpu.sh wait 540     # waits (at most SECONDS) for the report, copies results to $OUT
 #
 # `bash experiments/realmodel/make_carry.sh` makes what the calls carry, on the CPU machine first: c1..c5
@@ -50,13 +52,14 @@ h = torch.randn(64, 32, device='cuda', requires_grad=True); head = torch.nn.Line
 l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head); l.backward(); print('liger ok', float(l))
 " || { echo "liger unusable: the chunked loss"; rm -rf /tmp/site/liger_kernel*; }
     A="--gguf $R/gemma.gguf --hypertok 64k=$R/toks/tok64k 32k=$R/toks/tok32k
-       ${EXTEND:+--extend 64k} ${DISTILL:+--distill $DISTILL}
+       ${EXTEND:+--extend 64k} ${DISTILL:+--distill $DISTILL} ${RECIPES:+--recipes $RECIPES}
        --train $R/ru-modern-train-0001.txt.xz $R/ru-modern-train-0002.txt.xz $R/ru-modern-train-0003.txt.xz $R/ruslit-train.txt.xz
        --dev ruslit=$R/ruslit-dev.txt.xz modern=$R/ru-modern-dev.txt.xz --pairs $R/dev.tsv
        --work $W --results $W/results --preset ${PRESET:-lease} ${INIT:+--init $INIT}"
     A=$(echo $A)  # one line: it goes inside the driver's bash -c "...", where a newline would end the command
-    # EXTEND=1 / DISTILL=KEY: those lanes too; LANES=none: the base alone
-    LANES=${LANES:-"control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend} ${DISTILL:+ht$DISTILL-distill}"}
+    # EXTEND=1 / DISTILL=KEY / RECIPES: those lanes too; LANES=none: the base alone
+    LANES=${LANES:-"control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend} ${DISTILL:+ht$DISTILL-distill}
+                    $(for r in ${RECIPES:-}; do echo ht${r%%=*}-${r#*=}; done)"}
     [ "$LANES" = none ] && LANES=""
     cd $R/code
     setsid nohup bash -c "

@@ -71,6 +71,14 @@ DISTILL_TEMPERATURE = 100.0  # hypertok adapt's default, as on the proxy of issu
 LR = dict(lora=3e-4, rows=1e-3)  # below the proxy's 1e-3 / 3e-3: Adam moves each entry by about lr a step, Gemma's are ~0.03
 # name -> (tokenizer size key or "base", strategy)
 VARIANTS = {"control": ("base", "base")}
+# other recipes of `replace` for a lane htKEY-NAME (``--recipes KEY=NAME``), each changing one thing against plain
+# replace: rows3x, the rows' learning rate x3 throughout; stage1, the first `stage1` of the steps train the rows alone
+# (body and LoRA frozen: the base's body) at `stage1_lr`, then the plain recipe on the rest; match, the same stage 1
+# with the base's hidden states after the same bytes as a second target (`match`: its weight; HiddenMatcher)
+RECIPES = {"rows3x": dict(rows_lr=3e-3),
+           "stage1": dict(stage1=0.1, stage1_lr=3e-3),
+           "match": dict(stage1=0.1, stage1_lr=3e-3, match=10.0)}  # 10: its gradient on the rows near the
+# next-token loss's (match_grad.json)
 
 
 def variants(args) -> dict:
@@ -81,7 +89,14 @@ def variants(args) -> dict:
         out[f"ht{args.extend}-extend"] = (args.extend, "extend")
     if args.distill:  # replace, trained with the base as teacher (lane_variant tells it by its name)
         out[f"ht{args.distill}-distill"] = (args.distill, "replace")
+    for key, recipe in args.recipes:  # replace, trained another way (RECIPES; lane_variant tells it by its name)
+        out[f"ht{key}-{recipe}"] = (key, "replace")
     return out
+
+
+def recipe_of(name: str) -> dict:
+    """The RECIPES entry of lane ``name`` ({} for the plain lanes)."""
+    return RECIPES.get(name.split("-", 1)[-1], {}) if name.startswith("ht") else {}
 
 
 def log(msg: str) -> None:
@@ -237,7 +252,7 @@ def lane_variant(args, P, name: str) -> None:
 
     from hypertok.adapt.model import AdaptedModel, is_row_param, load_base_model, wrap_peft
     from hypertok.adapt.recipe import resize_and_init, row_overlaps
-    from hypertok.adapt.train import TrainConfig, Trainer
+    from hypertok.adapt.train import TrainConfig, Trainer, rows_only
     from hypertok.registry import Recipe
 
     key, strategy = variants(args)[name]
@@ -264,6 +279,8 @@ def lane_variant(args, P, name: str) -> None:
         distiller = Distiller(teacher, tok, tok.base, args.distill_weight, DISTILL_TEMPERATURE, chunk=4096)
     steps = max(2, int(P["budget"] // (P["batch"] * P["seq"])))
     every = max(1, int(P["eval_tokens"] // (P["batch"] * P["seq"])))
+    how = recipe_of(name)
+    stage1 = min(steps - 1, round(how.get("stage1", 0.0) * steps))  # steps of stage 1, taken from the budget
     curve = []
     evals = [0.0]  # seconds spent evaluating during training
     trainer = None
@@ -281,18 +298,38 @@ def lane_variant(args, P, name: str) -> None:
 
     eval_fn(model.eval())  # the starting point: the initialised rows, the LoRA still zero
     evals[0] = 0.0  # before t0: not a second of training to take out
-    left = args.stop_by - time.time() if args.stop_by else 0.0
-    if args.stop_by and left < 1:
+    if args.stop_by and args.stop_by - time.time() < 1:
         raise SystemExit(f"{name}: --stop-by passed before training began")
-    loop = TrainConfig(steps=steps, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"], rows_lr=LR["rows"],
-                       warmup=max(1, min(steps // 20, 25)), eval_every=every, save_every=0, seed=args.seed,
-                       progress=False, desc=name, micro_batch=P.get("micro_batch", 0), loss_chunk=4096,
-                       time_budget=max(left, 0.0))
     if args.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
-    trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param, distiller=distiller)
-    history = trainer.run(eval_fn)
+    history = []
+    if stage1:  # the rows alone (the body still the base's), then the plain recipe on the rest of the budget
+        matcher = None
+        if how.get("match"):
+            from hypertok.adapt.distill import HiddenMatcher
+
+            matcher = HiddenMatcher(load_base_model(base_dir(args), P["dtype"], args.device_name), tok, tok.base,
+                                    how["match"], chunk=4096)
+        first = TrainConfig(steps=stage1, batch_size=P["batch"], seq_len=P["seq"], lr=how["stage1_lr"],
+                            rows_lr=how["stage1_lr"], warmup=max(1, stage1 // 10), eval_every=0, save_every=0,
+                            seed=args.seed, progress=False, desc=f"{name} stage 1",
+                            micro_batch=P.get("micro_batch", 0), loss_chunk=4096)
+        with rows_only(model):
+            trainer = Trainer(model, stream, tok.bos, first, is_row_param=is_row_param, stage="stage1",
+                              distiller=matcher)
+            history += trainer.run()
+        del matcher
+        eval_fn(model.eval())  # where stage 1 left the model
+    left = args.stop_by - time.time() if args.stop_by else 0.0
+    loop = TrainConfig(steps=steps - stage1, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"],
+                       rows_lr=how.get("rows_lr", LR["rows"]), warmup=max(1, min((steps - stage1) // 20, 25)),
+                       eval_every=every, save_every=0, seed=args.seed, progress=False, desc=name,
+                       micro_batch=P.get("micro_batch", 0), loss_chunk=4096, time_budget=max(left, 1.0) if
+                       args.stop_by else 0.0)
+    trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param, distiller=distiller,
+                      row_offset=stage1 * P["batch"])
+    history += trainer.run(eval_fn)
     sync(args.device)
     seconds = time.time() - t0 - evals[0]
     tokens = history[-1]["tokens"]
@@ -316,6 +353,8 @@ def lane_variant(args, P, name: str) -> None:
          **quality(merged, tok, args, P, P["final_chars"], P["final_pairs"], token_windows=True), "curve": curve}
     if distiller is not None:
         r["distill"] = distill_record(history, args.distill_weight)
+    if how:
+        r["recipe"] = recipe_record(name, how, history, stage1)
     write_json(args.work / "lanes" / f"{name}.json", r)
     if key != "base":
         r["new_rows"] = len(tok.recipe.new_rows)
@@ -336,6 +375,20 @@ def distill_record(history: list[dict], weight: float) -> dict:
             "alm_first": statistics.mean(h["alm"] for h in history[:k]),
             "alm_last": statistics.mean(h["alm"] for h in history[-k:]),
             "teacher_tokens_per_step": statistics.mean(h["teacher_tokens"] for h in history)}
+
+
+def recipe_record(name: str, how: dict, history: list[dict], stage1: int) -> dict:
+    """What a RECIPES lane did: its settings, stage 1's steps, and stage 1's loss (and, with
+    ``match``, the hidden-state term) over its first and last tenth."""
+    r = {"name": name.split("-", 1)[-1], **how, "stage1_steps": stage1}
+    s1 = history[:stage1]
+    if s1:
+        k = max(1, len(s1) // 10)
+        for key in ("loss", "nll", "match"):
+            if key in s1[0]:
+                r[f"stage1_{key}_first"] = statistics.mean(h[key] for h in s1[:k])
+                r[f"stage1_{key}_last"] = statistics.mean(h[key] for h in s1[-k:])
+    return r
 
 
 def plain_transformers_check(merged_dir: Path, tok, args) -> dict:
@@ -396,7 +449,8 @@ def lane_report(args, P) -> dict:
     base = json.loads((lanes / "base.json").read_text())
     out = {"issue": 21, "preset": args.preset, "settings": {**P, "lr": LR, "seed": args.seed, "init": args.init,
                                                             "distill_weight": args.distill_weight,
-                                                            "distill_temperature": DISTILL_TEMPERATURE},
+                                                            "distill_temperature": DISTILL_TEMPERATURE,
+                                                            "recipes": {r: RECIPES[r] for _, r in args.recipes}},
            "context_chars": P["context_chars"], "device": speed.get("device"), "python": platform.python_version(),
            "base": base, "variants": {}}
     if speed:
@@ -555,6 +609,13 @@ def pair(s: str) -> tuple[str, Path]:
     return k, Path(v)
 
 
+def recipe_pair(s: str) -> tuple[str, str]:
+    k, v = pair(s)
+    if str(v) not in RECIPES:
+        raise argparse.ArgumentTypeError(f"{s!r}: RECIPE is one of {', '.join(RECIPES)}")
+    return k, str(v)
+
+
 def main(argv=None) -> int:
     from hypertok.adapt.recipe import INITS
 
@@ -566,6 +627,9 @@ def main(argv=None) -> int:
     ap.add_argument("--distill", help="KEY of --hypertok to run `replace` with distillation from the base too "
                     "(lane htKEY-distill: ALM spans, hypertok adapt --distill; default: none)")
     ap.add_argument("--distill-weight", type=float, default=1.0, help="its weight (hypertok adapt --distill)")
+    ap.add_argument("--recipes", type=recipe_pair, nargs="+", default=[], metavar="KEY=RECIPE",
+                    help=f"lanes htKEY-RECIPE: `replace` with --hypertok KEY, trained another way; RECIPE one of "
+                    f"{', '.join(f'{k} {v}' for k, v in RECIPES.items())} (stage1: a share of the steps; default: none)")
     ap.add_argument("--train", type=Path, nargs="+", default=[], help="training text files (.xz read directly)")
     ap.add_argument("--dev", type=pair, nargs="+", default=[], help="NAME=FILE evaluation texts")
     ap.add_argument("--pairs", nargs="*", default=[], help="minimal-pair TSV files (good/bad/phenomenon columns)")
@@ -582,6 +646,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     args.hypertok = dict(args.hypertok)
+    for key in [k for k, _ in args.recipes] + [k for k in (args.extend, args.distill) if k]:
+        if key not in args.hypertok:
+            ap.error(f"{key!r} is no --hypertok KEY (given: {', '.join(args.hypertok) or 'none'})")
     from hypertok.adapt.model import device_of
 
     args.device = device_of(args.device)

@@ -21,6 +21,11 @@ What it does:
   ``<s>``/``</s>`` kept in place) plus the span ids of both.
 - :class:`Distiller` runs the frozen teacher on those rows and gives the training loop
   ``next-token loss + weight x ALM loss`` from one student forward pass.
+- :class:`HiddenMatcher` (issue 21) is the other teacher signal, for what the model *reads*:
+  at every common boundary the student's hidden states, layer by layer, are pulled toward
+  the teacher's after the same bytes (:func:`span_first_positions` finds both places). It is
+  meant for stage 1, rows alone and the body still the base's, where it fits each new row's
+  input role to the pieces it replaces.
 
 The temperature follows tokenkit's binarised loss: with a large temperature ``exp(l / tau)``
 is close to ``1 + l / tau``, and the loss pulls the student's span log-likelihood toward the
@@ -28,8 +33,9 @@ teacher's by their relative difference, for likely and unlikely spans alike (at 
 almost every span has a probability near 0 and the gradient vanishes). The loss is
 multiplied by ``tau`` so that its weight means the same at every temperature.
 
-What it does not do: no span kinds other than ALM's "unconstrained" one, no
-hidden-state distillation, no teacher other than a frozen causal LM.
+What it does not do: no span kinds other than ALM's "unconstrained" one, hidden states
+matched only at span starts (never inside a span, where the two models have read different
+bytes), no teacher other than a frozen causal LM.
 
 >>> pb = [b"", " в том".encode(), b" ", "в".encode(), " том".encode()]   # ids 0..4
 >>> s_ends, t_ends = byte_ends(pb, [[0, 1]])[0], byte_ends(pb, [[0, 2, 3, 4]])[0]
@@ -267,3 +273,102 @@ class Distiller:
         alm = alm_loss(s_span, t_span, mask, self.temperature)
         logs = {"nll": nll.detach(), "alm": alm.detach(), "teacher_tokens": int((tY != IGNORE_INDEX).sum())}
         return nll + self.weight * alm, n, logs
+
+
+def span_first_positions(span_ids: np.ndarray, n_spans: int) -> np.ndarray:
+    """``(B, T)`` span ids (-1: none) -> ``(B, n_spans)`` the position of each span's first token (-1: none).
+
+    A span's first target is predicted from the hidden state at its position, which has read the
+    row up to the span's opening boundary, the same bytes in both tokenizations.
+
+    >>> span_first_positions(np.array([[-1, 0, 0, 1, -1], [0, 1, 1, -1, -1]]), 3)
+    array([[ 1,  3, -1],
+           [ 0,  1, -1]])
+    """
+    B, T = span_ids.shape
+    out = np.full((B, n_spans), T, dtype=np.int64)
+    for r in range(B):
+        keep = np.flatnonzero((span_ids[r] >= 0) & (span_ids[r] < n_spans))
+        np.minimum.at(out[r], span_ids[r, keep], keep)
+    out[out == T] = -1
+    return out
+
+
+def hidden_match_loss(student_hidden, teacher_hidden, s_pos, t_pos, rows):
+    """The mean over layers, dimensions and matched places of ``((h_s - h_t) / sd_t)^2``.
+
+    ``*_hidden``: sequences of (B, T, d) / (B, U, d) layer outputs, the same layers on both
+    sides; ``rows``, ``s_pos``, ``t_pos``: 1-D index tensors of the matched places (at least
+    two). ``sd_t`` is each dimension's spread over the teacher's matched places, so that neither
+    a layer's scale nor the few huge dimensions of a model like Gemma outweigh the rest. 0
+    where the two agree; 1 where the student gives every place the teacher's mean.
+
+    >>> import torch
+    >>> h = [torch.tensor([[[0.0, 5.0], [2.0, 9.0], [4.0, 1.0]]])]
+    >>> i = torch.tensor([0, 0]), torch.tensor([0, 1])
+    >>> flat = [torch.tensor([[[1.0, 7.0], [1.0, 7.0]]])]             # the teacher's mean at both places
+    >>> float(hidden_match_loss(h, h, i[1], i[1], i[0])), float(hidden_match_loss(flat, h, i[1], i[1], i[0]))
+    (0.0, 1.0)
+    """
+    import torch
+
+    terms = []
+    for hs, ht in zip(student_hidden, teacher_hidden, strict=True):
+        a, b = hs[rows, s_pos].float(), ht[rows, t_pos].float()                # (M, d)
+        sd = b.std(0, correction=0, keepdim=True)
+        sd = sd.clamp(min=1e-3 * float(sd.mean()) + 1e-12)                     # a dimension that never moves
+        terms.append((((a - b) / sd) ** 2).mean())
+    return torch.stack(terms).mean()
+
+
+class HiddenMatcher:
+    """The frozen base as teacher of what the student reads: ``loss(...)`` is the student's
+    next-token loss plus ``weight`` x :func:`hidden_match_loss` over ``layers`` (indices into
+    the models' ``hidden_states``, 0 the embedding output; default every layer after it) at
+    the start of every span both tokenizations share.
+
+    Same interface as :class:`Distiller`. In stage 1 (rows alone, LoRA still zero) the body is
+    the base's, so a new row can reproduce what the base computes after reading its pieces only
+    through what it feeds the body: the match fits the rows' input role, the next-token loss
+    keeps their output role (the head is tied on Gemma) in view.
+    """
+
+    def __init__(self, teacher, student_tok, teacher_tok, weight: float = 1.0, layers: Sequence[int] | None = None,
+                 chunk: int = 8192):
+        if weight <= 0:
+            raise ValueError(f"hidden-state match weight must be positive, got {weight}")
+        teacher.eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        self.teacher, self.student_tok, self.teacher_tok = teacher, student_tok, teacher_tok
+        self.weight, self.layers, self.chunk = weight, layers, chunk
+
+    def loss(self, model, Z, X, P, Y, context: int = 1):
+        """``(loss, n_targets, logs)`` as :meth:`Distiller.loss`; logs ``nll``, ``match`` and
+        ``matched`` (the places compared)."""
+        import torch
+
+        from ..loss import token_logprobs
+
+        device = X.device
+        tb = teacher_rows(Z, self.student_tok, self.teacher_tok, self.student_tok.bos_id, self.student_tok.eos_id,
+                          context)
+        C = max(1, tb["n_spans"])
+        s_pos, t_pos = span_first_positions(tb["student_span"], C), span_first_positions(tb["teacher_span"], C)
+        rows, spans = np.nonzero((s_pos >= 0) & (t_pos >= 0))
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        out = inner.model(input_ids=X, position_ids=P, use_cache=False, output_hidden_states=True)
+        lp = token_logprobs(out.last_hidden_state, Y, inner.lm_head, self.chunk)
+        n = int((Y != IGNORE_INDEX).sum())
+        nll = -lp.sum() / max(1, n)
+        layers = list(self.layers) if self.layers else list(range(1, len(out.hidden_states)))
+        with torch.no_grad():
+            tX, tP = (torch.from_numpy(tb[k]).to(device, non_blocking=True) for k in ("input_ids", "position_ids"))
+            th = self.teacher.model(input_ids=tX, position_ids=tP, use_cache=False, output_hidden_states=True)
+        r, sp, tp = (torch.from_numpy(a).to(device) for a in (rows, s_pos[rows, spans], t_pos[rows, spans]))
+        if len(rows) > 1:
+            match = hidden_match_loss([out.hidden_states[k] for k in layers], [th.hidden_states[k] for k in layers],
+                                      sp, tp, r)
+        else:  # under two common boundaries in the batch: no spread to measure, the next-token loss alone
+            match = nll.new_zeros(())
+        return nll + self.weight * match, n, {"nll": nll.detach(), "match": match.detach(), "matched": len(rows)}

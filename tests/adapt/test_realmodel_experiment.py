@@ -2,7 +2,8 @@
 
 A tiny Gemma 3 written as a GGUF (``test_gguf_import.write_gguf``), two tiny HyperTok
 vocabularies, RuBLiMP-shaped pairs: import, packing, base, control, replace at two sizes,
-extend, replace with the base as distillation teacher, paired speed and the report, and
+extend, replace with the base as distillation teacher, replace with a stage 1 that matches the
+base's hidden states (and the other recipes), paired speed and the report, and
 ``results.json`` has the shape the issue asks for.
 """
 
@@ -52,7 +53,8 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
         f"p{i % 2}\tОн пришёл домой {i}.\tОн пришла домой {i}.\n" for i in range(6)), encoding="utf-8")
     res = tmp_path / "results"
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
-              "--extend", "700", "--distill", "500", "--train", str(train), str(train2),
+              "--extend", "700", "--distill", "500", "--recipes", "500=match", "700=stage1", "700=rows3x",
+              "--train", str(train), str(train2),
               "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
               "--lane", "all", "--device", "cpu", "--stop-by", str(time.time() + 3600), "--init", "focus"])
@@ -63,7 +65,19 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     assert mix[:2] == [t.read_text().split("\n\n")[0].strip("\n") for t in (train, train2)]  # in turn
     assert share <= sum(map(len, mix[0::2])) < share + 2000 and share <= sum(map(len, mix[1::2])) < share + 2000
     assert out["context_chars"] == run.PRESETS["tiny"]["context_chars"] and out["settings"]["init"] == "focus"
-    assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend", "ht500-distill"}
+    assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend", "ht500-distill",
+                                    "ht500-match", "ht700-stage1", "ht700-rows3x"}
+    # stage 1 (rows alone) takes its share of the same budget, and the hidden-state match had places to compare
+    steps = run.PRESETS["tiny"]["budget"] // (run.PRESETS["tiny"]["batch"] * run.PRESETS["tiny"]["seq"])
+    for name in ("ht500-match", "ht700-stage1"):
+        r = out["variants"][name]["recipe"]
+        assert r["stage1_steps"] == round(0.1 * steps) > 0 and r["stage1_loss_first"] > 0, name
+        row_tokens = run.PRESETS["tiny"]["batch"] * run.PRESETS["tiny"]["seq"]  # a point where stage 1 ends
+        assert r["stage1_steps"] * row_tokens in [p["tokens"] for p in out["variants"][name]["curve"]], name
+    m = out["variants"]["ht500-match"]["recipe"]
+    assert m["match"] == run.RECIPES["match"]["match"] and 0 < m["stage1_match_first"] and m["stage1_nll_first"] > 0
+    assert out["variants"]["ht700-rows3x"]["recipe"] == {"name": "rows3x", "rows_lr": 3e-3, "stage1_steps": 0}
+    assert out["settings"]["recipes"] == {k: run.RECIPES[k] for k in ("match", "stage1", "rows3x")}
     d = out["variants"]["ht500-distill"]["distill"]  # the teacher read the rows (from its own <bos>, issue 21)
     assert d["teacher_tokens_per_step"] > 0 and d["alm_first"] > 0 and d["alm_last"] > 0
     for name, r in [("base", out["base"]), *out["variants"].items()]:

@@ -119,6 +119,26 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     assert d["aligned_tokens"] > 0 and d["mean_rows"]["nats_base"] > 0 and d["mean_rows"]["nats_new_rows"] > 0
     assert d["ridge"]["1.0"]["rms_logit_error"] <= d["mean_rows"]["rms_logit_error"] + 1e-6
     assert set(d["mean_rows"]["start"]["bpc_by_text"]) == {"dev"}
+    # match_grad.py: both gradients on the untrained rows, and the weight that would make them equal
+    import match_grad
+
+    match_grad.main(["--base", str(tmp_path / "work" / "base"), "--hypertok", str(toks[500]), "--train", str(train),
+                     "--chars", "3000", "--rows", "2", "--seq-len", "32", "--out", str(tmp_path / "g.json")])
+    g = json.loads((tmp_path / "g.json").read_text())
+    assert g["matched"] > 1 and g["grad_norm_nll"] > 0 and g["grad_norm_match_at_weight_1"] > 0
+    assert g["weight_for_equal_norms"] == pytest.approx(g["grad_norm_nll"] / g["grad_norm_match_at_weight_1"])
+    # rublimp_tokens.py: each tokenizer's lean per phenomenon, beside the lane's accuracy against the control
+    import rublimp_tokens
+
+    rublimp_tokens.main(["--base", str(tmp_path / "work" / "base"), "--hypertok", f"500={toks[500]}",
+                         "--pairs", str(pairs), "--results", str(res / "results.json"), "--out", str(tmp_path / "t.json")])
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert t["pairs"] == 6 and set(t["phenomena"]) == {"p0", "p1"}
+    for ph, r in t["phenomena"].items():
+        acc = out["variants"]["ht500-replace"]["rublimp_by_phenomenon"][ph]
+        assert r["500"]["acc_points_vs_reference"] == pytest.approx(
+            100 * (acc - out["variants"]["control"]["rublimp_by_phenomenon"][ph]))
+        assert -1 <= r["500"]["lean_ht"] <= 1 and r["500"]["lean_vs_base"] == r["500"]["lean_ht"] - r["500"]["lean_base"]
     # speed prompts come from every dev text in turn
     assert run.speed_prompts({"a": ["x" * 300, "y" * 300], "b": ["z" * 250]}, 3) == ["x" * 200, "z" * 200, "y" * 200]
 

@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from hypertok.adapt.data import pack, read_documents  # noqa: E402
-from hypertok.adapt.distill import Distiller, align_spans, byte_ends, teacher_rows  # noqa: E402
+from hypertok.adapt.distill import (Distiller, HiddenMatcher, align_spans, byte_ends, span_first_positions,  # noqa: E402
+                                    teacher_rows)
 from hypertok.adapt.model import is_row_param, load_base_model, wrap_peft  # noqa: E402
 from hypertok.adapt.recipe import plan, resize_and_init, row_overlaps  # noqa: E402
 from hypertok.adapt.train import TrainConfig, adapt, rows_only, train_loop  # noqa: E402
@@ -156,6 +157,71 @@ def test_rows_with_an_added_bos_give_the_teacher_its_bos_and_leave_the_first_tok
     assert teacher_rows(Z, STUDENT, TEACHER, 0, 1)["student_span"][0, 0] >= 0
     with pytest.raises(ValueError, match="context"):
         teacher_rows(Z, STUDENT, TEACHER, 0, 1, context=0)
+
+
+@pytest.mark.parametrize("context", [1, 2])
+def test_matched_places_have_read_the_same_bytes_on_both_sides(context):
+    """HiddenMatcher compares the student's state at a span's first target with the teacher's at
+    its own: both have read exactly the same bytes there (issue 21), on rows with multi-word
+    entries, byte-fallback emoji, a document break and an added ``<s>``."""
+    rows = [[0, *STUDENT.encode(" в том числе в доме 🙂 в том"), 1, 0, *STUDENT.encode(" в доме")],
+            [0, *STUDENT.encode(" в доме в том числе 🙂 в том")[1:], 1]]
+    width = max(map(len, rows))
+    Z = np.array([r + [1] * (width - len(r)) for r in rows])
+    tb = teacher_rows(Z, STUDENT, TEACHER, 0, 1, context=context)
+    C = tb["n_spans"]
+    s_pos, t_pos = span_first_positions(tb["student_span"], C), span_first_positions(tb["teacher_span"], C)
+    matched = 0
+    for r in range(len(Z)):
+        for k in range(tb["spans_per_row"][r]):
+            read_s = b"".join(STUDENT.piece_bytes[i] for i in Z[r, :s_pos[r, k] + 1])
+            read_t = b"".join(TEACHER.piece_bytes[i] for i in tb["input_ids"][r, :t_pos[r, k] + 1])
+            assert read_s == read_t, (r, k)
+            matched += 1
+        assert (s_pos[r, tb["spans_per_row"][r]:] == -1).all()  # no place past the row's last span
+    assert matched > 10
+
+
+def test_hidden_match_is_zero_for_a_student_that_reads_as_the_teacher_and_falls_for_new_rows(env):
+    """The base as its own student (same tokenizer, same model) matches exactly; HyperTok's
+    untrained rows do not, and stage 1 with the match moves only rows and lowers it."""
+    base_tok = plan(env["base"], env["tok"], "replace").base
+    teacher = load_base_model(env["base"], "float32", "cpu")
+    stream = pack([base_tok.encode(d) for d in read_documents([str(env["train"])])], base_tok.bos_id,
+                  base_tok.eos_id)
+    from hypertok.adapt.data import rows_of, target_rows
+
+    X, P, Y = (torch.from_numpy(a) for a in rows_of(stream, 64, base_tok.bos_id, [0, 1], bos_first=True))
+    Z = target_rows(stream, 64, base_tok.bos_id, [0, 1], bos_first=True)
+    same = load_base_model(env["base"], "float32", "cpu")
+    _, _, logs = HiddenMatcher(teacher, base_tok, base_tok, weight=1.0).loss(same, Z, X, P, Y, context=2)
+    assert logs["matched"] > 10 and float(logs["match"]) == 0.0
+
+    tok = plan(env["base"], env["tok"], "replace")
+    m, _ = _model(env, tok)
+    m = wrap_peft(m, tok.recipe, lora_r=4, lora_alpha=8)
+    stream = pack([tok.encode(d) for d in read_documents([str(env["train"])])], tok.bos, tok.eos)
+    matcher = HiddenMatcher(teacher, tok, tok.base, weight=100.0)  # the match leads the next-token loss here
+    idx = list(range(8))  # the rows of the first two steps, measured before and after
+    X, P, Y = (torch.from_numpy(a) for a in rows_of(stream, 64, tok.bos, idx, bos_first=True))
+    Z = target_rows(stream, 64, tok.bos, idx, bos_first=True)
+
+    def match():
+        with torch.no_grad():
+            return float(matcher.loss(m, Z, X, P, Y, context=2)[2]["match"])
+
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    start = match()
+    cfg = TrainConfig(steps=10, batch_size=4, seq_len=64, lr=1e-2, rows_lr=1e-2, warmup=1, eval_every=0,
+                      save_every=0, progress=False)
+    with rows_only(m):
+        hist = train_loop(m, stream, tok.bos, cfg, stage="stage1", distiller=matcher)
+    assert all(h["matched"] > 0 and h["match"] > 0 for h in hist)
+    assert 0 < match() < 0.8 * start  # 0.55 to 0.11 here
+    changed = [n for n, p in m.named_parameters() if not torch.equal(p, before[n])]
+    assert changed and all(is_row_param(n) for n in changed)  # the body and LoRA are the base's still
+    with pytest.raises(ValueError, match="weight"):
+        HiddenMatcher(teacher, tok, tok.base, weight=0.0)
 
 
 def test_align_spans_of_one_tokenization_with_itself_is_one_span_per_token():

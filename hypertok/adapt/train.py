@@ -169,6 +169,11 @@ class AdaptConfig:
         "stage 1 of the recipe: steps in which only the new embedding and head rows train (body and LoRA "
         "frozen) at --stage1-lr, before the LoRA stage (0: no stage 1)")
     stage1_lr: float = option(5e-4, "peak learning rate of stage 1 (rows only)")
+    stage1_match: float = option(0.0,
+        "weight of the hidden-state match in stage 1: the frozen base reads the same rows with its own tokenizer, "
+        "and at every boundary both tokenizations share the student's hidden states after each layer are pulled "
+        "toward the base's (it fits what the new rows feed the body; in stage 1 it takes the place of --distill). "
+        "Weight 10 matched the next-token loss's gradient on Gemma 3 270M; needs --stage1-steps; 0: off")
     distill: float = option(0.0,
         "weight of cross-tokenizer self-distillation: the frozen base, reading the same text with its own "
         "tokenizer, teaches span log-likelihoods (ALM); 0: off")
@@ -187,8 +192,10 @@ class AdaptConfig:
         if not 0.0 <= self.lora_dropout < 1.0:  # nan too (issue 24)
             raise HyperTokError(f"--lora-dropout must be a probability from 0 up to (not including) 1, got "
                                 f"{self.lora_dropout}")
-        if self.stage1_steps < 0 or self.distill < 0:
-            raise HyperTokError("--stage1-steps and --distill must not be negative")
+        if self.stage1_steps < 0 or self.distill < 0 or not self.stage1_match >= 0:  # nan too
+            raise HyperTokError("--stage1-steps, --distill and --stage1-match must not be negative")
+        if self.stage1_match and not self.stage1_steps:
+            raise HyperTokError(f"--stage1-match {self.stage1_match} works in stage 1: give --stage1-steps too")
         if self.distill and self.distill_temperature <= 0:
             raise HyperTokError(f"--distill-temperature must be positive, got {self.distill_temperature}")
         if self.distill and self.loop.loss == "liger":
@@ -635,12 +642,15 @@ def adapt(cfg: AdaptConfig) -> AdaptResult:
     model.config.use_cache = False
     model = wrap_peft(model, tok.recipe, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.rows)
     out.mkdir(parents=True, exist_ok=True)
-    distiller = None
-    if cfg.distill:
-        from .distill import Distiller
+    distiller = matcher = None
+    if cfg.distill or cfg.stage1_match:
+        from .distill import Distiller, HiddenMatcher
 
         teacher = load_base_model(cfg.base, cfg.dtype, device)  # untouched base, its own vocabulary; one per rank
-        distiller = Distiller(teacher, tok, tok.base, cfg.distill, cfg.distill_temperature, cfg.loop.loss_chunk)
+        if cfg.distill:
+            distiller = Distiller(teacher, tok, tok.base, cfg.distill, cfg.distill_temperature, cfg.loop.loss_chunk)
+        if cfg.stage1_match:
+            matcher = HiddenMatcher(teacher, tok, tok.base, cfg.stage1_match, chunk=cfg.loop.loss_chunk)
 
     def eval_fn(m):
         rec, by_text = {}, {}
@@ -660,7 +670,8 @@ def adapt(cfg: AdaptConfig) -> AdaptResult:
                                      eval_every=0, time_budget=0.0, desc=f"adapt {out.name} stage 1")
         with rows_only(model):
             history += train_loop(model, stream, tok.bos, stage1, out, None, resume=cfg.resume,
-                                  is_row_param=is_row_param, stage="stage1", distiller=distiller, ranks=ranks)
+                                  is_row_param=is_row_param, stage="stage1", distiller=matcher or distiller,
+                                  ranks=ranks)
     loop = dataclasses.replace(cfg.loop, eval_every=cfg.loop.eval_every if evaluate_fn else 0,
                                desc=f"adapt {out.name}")
     history += train_loop(model, stream, tok.bos, loop, out, evaluate_fn, resume=cfg.resume,

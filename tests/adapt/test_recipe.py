@@ -330,6 +330,26 @@ def test_two_stage_distilled_adapt_resumes_at_the_same_step_and_loss(env, tmp_pa
     assert (b / "resume" / "checkpoint.pt").is_file() and not (b / "checkpoint.pt").exists()
 
 
+def test_stage1_match_trains_stage1_on_the_match_and_leaves_distillation_to_stage2(env, tmp_path):
+    """``hypertok adapt --stage1-match W`` (issue 21): stage 1 trains on next-token + W x the
+    hidden-state match, stage 2 as before (here with ``--distill``, whose ALM term it keeps)."""
+    from hypertok.errors import HyperTokError
+
+    res = adapt(adapt_config(env, tmp_path / "m", steps=3, save_every=0, eval_every=0, stage1_steps=2,
+                             stage1_match=10.0, distill=0.5, strategy="replace"))
+    one, two = res.history[:2], res.history[2:]
+    assert [h.get("stage") for h in one] == ["stage1"] * 2 and len(two) == 3
+    assert all(h["match"] > 0 and h["matched"] > 0 and "alm" not in h for h in one)
+    assert all("alm" in h and "match" not in h for h in two)
+    recipe = json.loads((tmp_path / "m" / "hypertok_adapt.json").read_text())
+    assert recipe["extra"]["train"]["stage1_match"] == 10.0
+    with pytest.raises(HyperTokError, match="give --stage1-steps"):
+        adapt_config(env, tmp_path / "x", stage1_match=10.0)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(HyperTokError, match="must not be negative"):
+            adapt_config(env, tmp_path / "x", stage1_steps=2, stage1_match=bad)
+
+
 # ------------------------------------------------------------------ the fused loss (--loss liger)
 
 def test_fused_loss_trains_the_same_rows_as_the_chunked_one(env, fake_liger):

@@ -60,6 +60,7 @@ l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head
     # EXTEND=1 / DISTILL=KEY / RECIPES: those lanes too; LANES=none: the base alone
     LANES=${LANES:-"control ht64k-replace ht32k-replace ${EXTEND:+ht64k-extend} ${DISTILL:+ht$DISTILL-distill}
                     $(for r in ${RECIPES:-}; do echo ht${r%%=*}-${r#*=}; done)"}
+    LANES=$(echo $LANES)  # one line, as A above
     [ "$LANES" = none ] && LANES=""
     cd $R/code
     setsid nohup bash -c "

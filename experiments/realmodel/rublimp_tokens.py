@@ -17,6 +17,13 @@ tokenizer spells good sentences longer. ``lean_vs_base`` is HyperTok's lean minu
 Across phenomena, the Pearson and Spearman correlations of ``lean_vs_base`` with the accuracy
 change (HyperTok lane minus control, points) say whether segmentation explains where the
 points are lost; a correlation is no proof that it causes them.
+
+A second suspect is rows that training barely reached: a HyperTok row starts as the mean of its
+pieces and learns only where its token occurs. With ``--train``, an equal share of each file
+(``--train-chars`` in all, as ``run.py`` mixes them) is tokenized and each token's count scaled to
+the lane's ``adapt_tokens``: how often the lane saw it, in expectation. A pair is ``rare`` when a
+token that tells its good sentence from its bad one (in one and not the other) was seen fewer than
+``--rare`` times; ``rare`` per phenomenon is the share of such pairs, correlated in the same way.
 """
 
 from __future__ import annotations
@@ -75,6 +82,31 @@ def ranks(x: list[float]) -> list[float]:
     return r
 
 
+def expected_seen(tok, docs: list[str], adapt_tokens: int):
+    """How often a lane that trained on ``adapt_tokens`` tokens of text like ``docs`` saw each token id."""
+    import numpy as np
+
+    counts = np.zeros(len(tok), dtype=np.float64)
+    for ids in tok.encode_batch(docs):
+        counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(tok))[:len(tok)]
+    return counts * (adapt_tokens / max(1.0, counts.sum()))
+
+
+def telling_seen(good: list[int], bad: list[int], seen) -> float:
+    """The fewest times a lane saw any token that is in one sentence of a pair and not the other (inf: none).
+
+    >>> telling_seen([1, 2, 3], [1, 4, 3], [0, 50, 7, 9, 2])
+    2
+    >>> telling_seen([1, 2], [2, 1], [0, 5, 5])
+    inf
+    """
+    from collections import Counter
+
+    g, b = Counter(good), Counter(bad)
+    diff = (g - b) + (b - g)
+    return min((seen[t] for t in diff), default=float("inf"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +116,11 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, required=True, help="a run.py results.json with a control lane")
     ap.add_argument("--lane", default="ht{key}-replace", help="the lane of each KEY (default: %(default)s)")
     ap.add_argument("--reference", default="control", help="the lane HyperTok's accuracy is set against")
+    ap.add_argument("--train", nargs="*", default=[], help="the lanes' training files (.xz read directly): "
+                    "how often each HyperTok token was seen (default: not measured)")
+    ap.add_argument("--train-chars", type=int, default=20_000_000, help="characters of --train read, an equal "
+                    "share of each file (default: %(default)s)")
+    ap.add_argument("--rare", type=float, default=10.0, help="a token seen fewer times than this is rare")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "rublimp_tokens.json")
     args = ap.parse_args(argv)
 
@@ -99,11 +136,18 @@ def main(argv=None) -> int:
     for kv in args.hypertok:
         key, path = kv.split("=", 1)
         toks[key] = plan(args.base, path, "replace")
-    lens = {}
+    lens, ids_of = {}, {}
     for name, tok in toks.items():
         ids = tok.encode_batch([p["good"] for p in pairs] + [p["bad"] for p in pairs])
         n = len(pairs)
         lens[name] = [(len(ids[i]), len(ids[n + i])) for i in range(n)]
+        ids_of[name] = [(ids[i], ids[n + i]) for i in range(n)]
+    docs = []
+    if args.train:
+        from hypertok.adapt.data import read_documents
+
+        share = args.train_chars // len(args.train)
+        docs = [d for f in args.train for d in read_documents([f], share, what="--train")]
     by_ph = defaultdict(list)
     for i, p in enumerate(pairs):
         by_ph[p["phenomenon"]].append(i)
@@ -114,23 +158,33 @@ def main(argv=None) -> int:
             continue
         lane = args.lane.format(key=key)
         acc = res["variants"][lane]["rublimp_by_phenomenon"]
+        rare = None
+        if docs:
+            seen = expected_seen(toks[key], docs, res["variants"][lane]["adapt_tokens"])
+            rare = [telling_seen(g, b, seen) < args.rare for g, b in ids_of[key]]
         rows = {}
         for ph, idx in sorted(by_ph.items()):
             b, h = lean([lens["base"][i] for i in idx]), lean([lens[key][i] for i in idx])
             rows[ph] = {"pairs": len(idx), "lean_base": b["lean"], "lean_ht": h["lean"],
                         "lean_vs_base": h["lean"] - b["lean"], "acc_points_vs_reference": 100 * (acc[ph] - ref[ph])}
+            if rare is not None:
+                rows[ph]["rare"] = sum(rare[i] for i in idx) / len(idx)
             out["phenomena"].setdefault(ph, {})[key] = rows[ph]
-        x = [r["lean_vs_base"] for r in rows.values()]
         y = [r["acc_points_vs_reference"] for r in rows.values()]
         worst = sorted(rows, key=lambda ph: rows[ph]["acc_points_vs_reference"])[:10]
-        out["tokenizers"][key] = {"lane": lane, "pearson": pearson(x, y), "spearman": pearson(ranks(x), ranks(y)),
-                                  "phenomena": len(rows), "worst": {ph: rows[ph] for ph in worst}}
+        out["tokenizers"][key] = {"lane": lane, "phenomena": len(rows), "correlation": {}, "worst": {ph: rows[ph] for ph in worst}}
+        for what in ("lean_vs_base", "rare") if rare is not None else ("lean_vs_base",):
+            x = [r[what] for r in rows.values()]
+            out["tokenizers"][key]["correlation"][what] = {"pearson": pearson(x, y), "spearman": pearson(ranks(x), ranks(y))}
+        if rare is not None:
+            out["tokenizers"][key]["rare_pairs"] = sum(rare) / len(rare)
     atomic_write(args.out, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     for key, t in out["tokenizers"].items():
-        print(f"{key} ({t['lane']} vs {args.reference}): pearson {t['pearson']:+.3f}  spearman {t['spearman']:+.3f}")
+        print(f"{key} ({t['lane']} vs {args.reference}): " + "  ".join(
+            f"{what}: pearson {c['pearson']:+.3f} spearman {c['spearman']:+.3f}" for what, c in t["correlation"].items()))
         for ph, r in t["worst"].items():
             print(f"  {ph:45s} {r['acc_points_vs_reference']:+6.1f} pts  lean base {r['lean_base']:+.2f}  "
-                  f"ht {r['lean_ht']:+.2f}")
+                  f"ht {r['lean_ht']:+.2f}" + (f"  rare {r['rare']:.2f}" if "rare" in r else ""))
     return 0
 
 

@@ -321,12 +321,11 @@ def lane_variant(args, P, name: str) -> None:
             history += trainer.run()
         del matcher
         eval_fn(model.eval())  # where stage 1 left the model
-    left = args.stop_by - time.time() if args.stop_by else 0.0
+    left = max(args.stop_by - time.time(), 1.0) if args.stop_by else 0.0  # what stage 1 left of the time
     loop = TrainConfig(steps=steps - stage1, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"],
                        rows_lr=how.get("rows_lr", LR["rows"]), warmup=max(1, min((steps - stage1) // 20, 25)),
                        eval_every=every, save_every=0, seed=args.seed, progress=False, desc=name,
-                       micro_batch=P.get("micro_batch", 0), loss_chunk=4096, time_budget=max(left, 1.0) if
-                       args.stop_by else 0.0)
+                       micro_batch=P.get("micro_batch", 0), loss_chunk=4096, time_budget=left)
     trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param, distiller=distiller,
                       row_offset=stage1 * P["batch"])
     history += trainer.run(eval_fn)

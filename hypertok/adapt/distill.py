@@ -316,7 +316,7 @@ def hidden_match_loss(student_hidden, teacher_hidden, s_pos, t_pos, rows):
     for hs, ht in zip(student_hidden, teacher_hidden, strict=True):
         a, b = hs[rows, s_pos].float(), ht[rows, t_pos].float()                # (M, d)
         sd = b.std(0, correction=0, keepdim=True)
-        sd = sd.clamp(min=1e-3 * float(sd.mean()) + 1e-12)                     # a dimension that never moves
+        sd = torch.maximum(sd, 1e-3 * sd.mean() + 1e-12)                        # a dimension that never moves
         terms.append((((a - b) / sd) ** 2).mean())
     return torch.stack(terms).mean()
 

@@ -131,9 +131,12 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     import rublimp_tokens
 
     rublimp_tokens.main(["--base", str(tmp_path / "work" / "base"), "--hypertok", f"500={toks[500]}",
-                         "--pairs", str(pairs), "--results", str(res / "results.json"), "--out", str(tmp_path / "t.json")])
+                         "--pairs", str(pairs), "--results", str(res / "results.json"), "--out", str(tmp_path / "t.json"),
+                         "--train", str(train), "--train-chars", "5000", "--rare", "1e9"])
     t = json.loads((tmp_path / "t.json").read_text())
     assert t["pairs"] == 6 and set(t["phenomena"]) == {"p0", "p1"}
+    assert t["tokenizers"]["500"]["rare_pairs"] == 1.0  # every pair tells good from bad, each token seen < 1e9 times
+    assert set(t["tokenizers"]["500"]["correlation"]) == {"lean_vs_base", "rare"}
     for ph, r in t["phenomena"].items():
         acc = out["variants"]["ht500-replace"]["rublimp_by_phenomenon"][ph]
         assert r["500"]["acc_points_vs_reference"] == pytest.approx(

@@ -224,6 +224,14 @@ def teacher_rows(Z: np.ndarray, student, teacher, bos: int, eos: int, context: i
             "teacher_span": t_span, "n_spans": n_spans, "spans_per_row": np.asarray(spans_per_row)}
 
 
+def frozen(teacher):
+    """``teacher`` in eval mode with no parameter requiring grad (a teacher is never trained)."""
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
 class Distiller:
     """The frozen base model as teacher: ``loss(...)`` is the student's next-token loss plus
     ``weight`` x the ALM loss on the spans both tokenizations share.
@@ -239,10 +247,7 @@ class Distiller:
                  chunk: int = 8192):
         if weight <= 0:
             raise ValueError(f"distillation weight must be positive, got {weight}")
-        teacher.eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        self.teacher, self.student_tok, self.teacher_tok = teacher, student_tok, teacher_tok
+        self.teacher, self.student_tok, self.teacher_tok = frozen(teacher), student_tok, teacher_tok
         self.weight, self.temperature, self.chunk = weight, temperature, chunk
 
     def loss(self, model, Z, X, P, Y, context: int = 1):
@@ -337,10 +342,7 @@ class HiddenMatcher:
                  chunk: int = 8192):
         if weight <= 0:
             raise ValueError(f"hidden-state match weight must be positive, got {weight}")
-        teacher.eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        self.teacher, self.student_tok, self.teacher_tok = teacher, student_tok, teacher_tok
+        self.teacher, self.student_tok, self.teacher_tok = frozen(teacher), student_tok, teacher_tok
         self.weight, self.layers, self.chunk = weight, layers, chunk
 
     def loss(self, model, Z, X, P, Y, context: int = 1):

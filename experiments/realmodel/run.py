@@ -440,9 +440,24 @@ def device_name(args) -> str:
     return torch.cuda.get_device_name() if args.device.type == "cuda" else "cpu"
 
 
+def unpack_logs(tarballs: list[Path], work: Path) -> None:
+    """Unpack leases' ``logs.tar.gz`` (``logs/``, ``lanes/``) into ``work`` in turn: a later lease's lane JSON
+    replaces an earlier one's of the same name, so that one report covers lanes run in several leases."""
+    import tarfile
+
+    for t in tarballs:
+        with tarfile.open(t) as tar:
+            bad = [m.name for m in tar.getmembers() if not (m.isfile() or m.isdir())
+                   or not m.name.split("/")[0] in ("logs", "lanes") or ".." in m.name.split("/")]
+            if bad:
+                raise SystemExit(f"{t}: not a lease's logs.tar.gz (unexpected {bad[0]!r})")
+            tar.extractall(work, filter="data")
+
+
 def lane_report(args, P) -> dict:
     import platform
 
+    unpack_logs(args.logs, args.work)
     lanes = args.work / "lanes"
     speed = json.loads((lanes / "speed.json").read_text()) if (lanes / "speed.json").is_file() else {}
     base = json.loads((lanes / "base.json").read_text())
@@ -633,6 +648,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dev", type=pair, nargs="+", default=[], help="NAME=FILE evaluation texts")
     ap.add_argument("--pairs", nargs="*", default=[], help="minimal-pair TSV files (good/bad/phenomenon columns)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/realmodel"), help="models, packed data, lane JSON")
+    ap.add_argument("--logs", type=Path, nargs="+", default=[], help="lane report: first unpack these leases' "
+                    "logs.tar.gz into --work, in order (a later lease's lane replaces an earlier one's; its speed.json "
+                    "is the one reported), to report lanes of several leases together")
     ap.add_argument("--results", type=Path, default=Path(__file__).parent, help="results.json, summary.md, curves.png")
     ap.add_argument("--preset", choices=PRESETS, default="lease")
     ap.add_argument("--lane", required=True, help="import | prep (import + packing) | base | VARIANT (packs its text "

@@ -119,6 +119,20 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     assert d["aligned_tokens"] > 0 and d["mean_rows"]["nats_base"] > 0 and d["mean_rows"]["nats_new_rows"] > 0
     assert d["ridge"]["1.0"]["rms_logit_error"] <= d["mean_rows"]["rms_logit_error"] + 1e-6
     assert set(d["mean_rows"]["start"]["bpc_by_text"]) == {"dev"}
+    # a report from a lease's logs.tar.gz alone (as gpu.sh brings it back) is the lease's own report
+    import tarfile
+
+    with tarfile.open(tmp_path / "logs.tar.gz", "w:gz") as tar:  # (gpu.sh adds logs/, the lanes' stdout)
+        tar.add(tmp_path / "work" / "lanes", arcname="lanes")
+    again = run.main(["--hypertok", f"500={toks[500]}", f"700={toks[700]}", "--extend", "700", "--distill", "500",
+                      "--recipes", "500=match", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w2"),
+                      "--results", str(tmp_path / "r2"), "--preset", "tiny", "--init", "focus", "--lane", "report",
+                      "--logs", str(tmp_path / "logs.tar.gz")])
+    assert again == 0 and json.loads((tmp_path / "r2" / "results.json").read_text()) == out
+    with tarfile.open(tmp_path / "bad.tar.gz", "w:gz") as tar:
+        tar.add(train, arcname="../train.txt")
+    with pytest.raises(SystemExit, match="not a lease's logs"):
+        run.main(["--work", str(tmp_path / "w3"), "--lane", "report", "--logs", str(tmp_path / "bad.tar.gz")])
     # match_grad.py: both gradients on the untrained rows, and the weight that would make them equal
     import match_grad
 

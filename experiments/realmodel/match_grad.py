@@ -34,7 +34,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from hypertok.adapt.data import encode_docs, pack, read_documents, rows_of, target_rows
+    from hypertok.adapt.data import encode_docs, n_rows, pack, read_documents, rows_of, target_rows
     from hypertok.adapt.distill import HiddenMatcher
     from hypertok.adapt.model import load_base_model, wrap_peft
     from hypertok.adapt.recipe import plan, resize_and_init
@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     model.config.use_cache = False
     model = wrap_peft(model, tok.recipe, 8, 8)
     teacher = load_base_model(args.base, "float32", "cpu")
-    n_all = len(stream) // args.seq_len  # rows spread over the text: some from each --train file
-    idx = [int(i) for i in torch.linspace(0, max(0, n_all - 2), args.rows).round()]
+    full = n_rows(stream, args.seq_len, bos_first=True)  # rows spread over the text: some from each --train file
+    idx = [int(i) for i in torch.linspace(0, max(0, full - 1), args.rows).round()]
     X, P, Y = (torch.from_numpy(a) for a in rows_of(stream, args.seq_len, tok.bos, idx, bos_first=True))
     Z = target_rows(stream, args.seq_len, tok.bos, idx, bos_first=True)
 

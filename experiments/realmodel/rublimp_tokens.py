@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -51,16 +50,14 @@ def lean(pairs_lens: list[tuple[int, int]]) -> dict:
 
 
 def pearson(x: list[float], y: list[float]) -> float:
-    """Pearson's correlation of two equally long lists.
+    """Pearson's correlation of two equally long lists (nan where one of them does not vary).
 
-    >>> round(pearson([1, 2, 3], [2, 4, 7]), 3)
-    0.993
+    >>> round(pearson([1, 2, 3], [2, 4, 7]), 3), pearson([1, 2, 3], [5, 5, 5])
+    (0.993, nan)
     """
-    mx, my = statistics.mean(x), statistics.mean(y)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    sx = sum((a - mx) ** 2 for a in x) ** 0.5
-    sy = sum((b - my) ** 2 for b in y) ** 0.5
-    return sxy / (sx * sy) if sx and sy else float("nan")
+    import numpy as np
+
+    return float(np.corrcoef(x, y)[0, 1]) if np.std(x) and np.std(y) else float("nan")
 
 
 def ranks(x: list[float]) -> list[float]:
@@ -178,6 +175,7 @@ def main(argv=None) -> int:
             out["tokenizers"][key]["correlation"][what] = {"pearson": pearson(x, y), "spearman": pearson(ranks(x), ranks(y))}
         if rare is not None:
             out["tokenizers"][key]["rare_pairs"] = sum(rare) / len(rare)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     for key, t in out["tokenizers"].items():
         print(f"{key} ({t['lane']} vs {args.reference}): " + "  ".join(

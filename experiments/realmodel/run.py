@@ -451,7 +451,7 @@ def unpack_logs(tarballs: list[Path], work: Path) -> None:
                    or not m.name.split("/")[0] in ("logs", "lanes") or ".." in m.name.split("/")]
             if bad:
                 raise SystemExit(f"{t}: not a lease's logs.tar.gz (unexpected {bad[0]!r})")
-            tar.extractall(work, filter="data")
+            tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))  # (3.10.12+)
 
 
 def lane_report(args, P) -> dict:

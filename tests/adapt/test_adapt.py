@@ -346,9 +346,10 @@ def test_cli_adapt_and_eval(env, capsys):
     before = files_outside()
     rc = main(["adapt", "--base", str(env["base"]), "--tokenizer", str(env["tok"]), "--train", str(env["train"]),
                "--out", str(out), "--steps", "2", "--batch-size", "2", "--seq-len", "32", "--lora-r", "2",
-               "--no-progress", "--device", "cpu", "--time-budget", "3600"])
+               "--no-progress", "--device", "cpu", "--time-budget", "3600", "--stage1-steps", "1", "--stage1-match",
+               "10"])
     assert rc == 0
-    assert files_outside() == before  # everything adapt writes is in --out
+    assert files_outside() == before  # everything adapt writes is in --out (stage 1's teacher included)
     assert json.loads((out / "hypertok_run.json").read_text())["config"]["loop"]["time_budget"] == 3600
     rc = main(["eval", "--base", str(env["base"]), "--adapter", str(out), "--text", str(env["dev"]),
                "--max-chars", "2000", "--gen-tokens", "4", "--prompts", "1", "--repeats", "1", "--device", "cpu"])

@@ -8,7 +8,9 @@
 #                                                  # INIT: the rows' init, mean by default; DISTILL=32k: a lane
 #                                                  # ht32k-distill, replace with the base as teacher;
 #                                                  # RECIPES="32k=match 32k=stage1": lanes ht32k-match, ...,
-#                                                  # replace trained another way, run.py's RECIPES)
+#                                                  # replace trained another way, run.py's RECIPES;
+#                                                  # SKIP="base speed": leave those lanes out, their JSON then
+#                                                  # comes from an earlier lease's logs: run.py --logs)
 #   bash experiments/realmodel/gpu.sh wait 540     # waits (at most SECONDS) for the report, copies results to $OUT
 #
 # `bash experiments/realmodel/make_carry.sh` makes what the calls carry, on the CPU machine first: c1..c5
@@ -62,14 +64,15 @@ l, n = fused_cross_entropy(h, torch.randint(0, 1000, (64,), device='cuda'), head
                     $(for r in ${RECIPES:-}; do echo ht${r%%=*}-${r#*=}; done)"}
     LANES=$(echo $LANES)  # one line, as A above
     [ "$LANES" = none ] && LANES=""
+    SKIP=$(echo ${SKIP:-})  # base / speed: lanes whose JSON an earlier lease wrote (the base's figures repeat exactly)
     cd $R/code
     setsid nohup bash -c "
       python3 experiments/realmodel/run.py $A --lane import > $L/import.log 2>&1 || exit 1
       STOP=\$(( \$(date +%s) + $STOP_AFTER ))
-      python3 experiments/realmodel/run.py $A --lane base > $L/base.log 2>&1 &
+      case \" $SKIP \" in *\" base \"*) ;; *) python3 experiments/realmodel/run.py $A --lane base > $L/base.log 2>&1 & ;; esac
       for v in $LANES; do python3 experiments/realmodel/run.py $A --lane \$v --stop-by \$STOP > $L/\$v.log 2>&1 & done
       wait
-      python3 experiments/realmodel/run.py $A --lane speed > $L/speed.log 2>&1
+      case \" $SKIP \" in *\" speed \"*) ;; *) python3 experiments/realmodel/run.py $A --lane speed > $L/speed.log 2>&1 ;; esac
       python3 experiments/realmodel/run.py $A --lane report > $L/report.log 2>&1
       touch $L/all.done" < /dev/null > $L/driver.log 2>&1 &
     sleep 60; tail -n 3 $L/*.log

@@ -442,15 +442,25 @@ def device_name(args) -> str:
 
 def unpack_logs(tarballs: list[Path], work: Path) -> None:
     """Unpack leases' ``logs.tar.gz`` (``logs/``, ``lanes/``) into ``work`` in turn: a later lease's lane JSON
-    replaces an earlier one's of the same name, so that one report covers lanes run in several leases."""
+    replaces an earlier one's of the same name, so that one report covers lanes run in several leases. An
+    earlier lease's generation speed then no longer describes a replaced lane: where the later lease brings
+    no ``speed.json`` of its own, that lane's entry leaves the earlier one (the base's stays: every ratio in
+    it is to the base of the same rounds)."""
     import tarfile
 
+    speed = work / "lanes" / "speed.json"
     for t in tarballs:
         with tarfile.open(t) as tar:
             bad = [m.name for m in tar.getmembers() if not (m.isfile() or m.isdir())
                    or not m.name.split("/")[0] in ("logs", "lanes") or ".." in m.name.split("/")]
             if bad:
                 raise SystemExit(f"{t}: not a lease's logs.tar.gz (unexpected {bad[0]!r})")
+            lanes = {Path(m.name).name.removesuffix(".json") for m in tar.getmembers()
+                     if m.isfile() and m.name.startswith("lanes/") and m.name.endswith(".json")
+                     and not m.name.endswith(".curve.json")}
+            if "speed" not in lanes and speed.is_file():
+                old = json.loads(speed.read_text())
+                write_json(speed, {k: v for k, v in old.items() if k == "base" or k not in lanes})
             tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))  # (3.10.12+)
 
 

@@ -129,6 +129,23 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
                       "--results", str(tmp_path / "r2"), "--preset", "tiny", "--init", "focus", "--lane", "report",
                       "--logs", str(tmp_path / "logs.tar.gz")])
     assert again == 0 and json.loads((tmp_path / "r2" / "results.json").read_text()) == out
+    # a later lease that ran the control alone (gpu.sh SKIP="base speed") replaces its lane; the first lease's
+    # generation speed then no longer speaks for the control, and stays for the lanes it measured
+    (tmp_path / "l2" / "lanes").mkdir(parents=True)
+    control = {**out["variants"]["control"], "adapt_tokens": 12_345}
+    for k in ("chars_per_s", "speed"):
+        control.pop(k, None)
+    (tmp_path / "l2" / "lanes" / "control.json").write_text(json.dumps(control))
+    with tarfile.open(tmp_path / "logs2.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "l2" / "lanes", arcname="lanes")
+    run.main(["--hypertok", f"500={toks[500]}", f"700={toks[700]}", "--extend", "700", "--distill", "500",
+              "--recipes", "500=match", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w4"),
+              "--results", str(tmp_path / "r4"), "--preset", "tiny", "--init", "focus", "--lane", "report",
+              "--logs", str(tmp_path / "logs.tar.gz"), str(tmp_path / "logs2.tar.gz")])
+    both = json.loads((tmp_path / "r4" / "results.json").read_text())
+    assert both["variants"]["control"]["adapt_tokens"] == 12_345 and "speed" not in both["variants"]["control"]
+    assert both["variants"]["ht500-replace"]["speed"] == out["variants"]["ht500-replace"]["speed"]
+    assert both["base"]["speed"] == out["base"]["speed"]
     with tarfile.open(tmp_path / "bad.tar.gz", "w:gz") as tar:
         tar.add(train, arcname="../train.txt")
     with pytest.raises(SystemExit, match="not a lease's logs"):
@@ -177,3 +194,40 @@ def test_equal_token_comparison_reads_the_curve_at_the_controls_tokens():
     assert r["rublimp_points_vs_better_reference"] == pytest.approx(100 * (0.85 - 0.88))  # the base's is better
     short = run.at_equal_tokens(ht[:2], control)  # a variant that stopped before the control's tokens: its last point
     assert short["bpc_vs_better_reference"]["ruslit"] == pytest.approx(2.0 / 1.2 - 1)
+
+
+def test_projection_reads_the_controls_line_at_the_hypertok_lanes_tokens(tmp_path):
+    """project_control.py: the control's final bits/char as a line in log2(tokens), read at a HyperTok lane's
+    tokens; a lane at two budgets gets its own line and the tokens where it meets the bars."""
+    sys.path.insert(0, str(ROOT / "experiments" / "realmodel"))
+    import project_control
+
+    def results(path, **lanes):
+        v = {n: {"tokenizer": "base" if n == "control" else "ht", "adapt_tokens": t, "bpc_by_text": {"dev": b},
+                 "rublimp": acc} for n, (t, b, acc) in lanes.items()}
+        path.write_text(json.dumps({"variants": v}))
+        return path
+
+    # the control: 2.0 bits/char at 2^20 tokens, 1.9 at 2^21, 1.8 at 2^22 (0.1 a doubling), accuracy flat
+    c = [results(tmp_path / f"c{i}.json", control=(2 ** (20 + i), 2.0 - 0.1 * i, 0.80)) for i in range(3)]
+    # a lane: 2.5 at 2^20, 2.2 at 2^22 (0.15 a doubling); accuracy 70% then 76% (3 points a doubling)
+    early = results(tmp_path / "h0.json", control=(2 ** 20, 2.0, 0.80), ht=(2 ** 20, 2.5, 0.70))
+    late = results(tmp_path / "h1.json", ht=(2 ** 22, 2.2, 0.76))
+    out = tmp_path / "p.json"
+    assert project_control.main(["--control", *map(str, c), "--hypertok", str(early), str(late), "--out", str(out)]) == 0
+    p = json.loads(out.read_text())
+    lane = p["texts"]["dev"]["lanes"]["ht"]
+    assert p["texts"]["dev"]["slope_per_doubling"] == pytest.approx(-0.1)
+    assert lane["control_projected"] == pytest.approx(1.8) and lane["gap_vs_projected"] == pytest.approx(2.2 / 1.8 - 1)
+    # equal where 2.5 - 0.15 k = 2.0 - 0.1 k: k = 10 doublings past 2^20
+    assert lane["slope_per_doubling"] == pytest.approx(-0.15) and lane["tokens_to_equal"] == pytest.approx(2 ** 30)
+    # within 3%: 2.5 - 0.15 k = 1.03 (2.0 - 0.1 k)
+    k = (2.5 - 1.03 * 2.0) / (0.15 - 1.03 * 0.1)
+    assert lane["tokens_to_bar"] == pytest.approx(2 ** (20 + k))
+    # RuBLiMP: 79 points (the control's 80 less one) at 70 + 3 k: k = 3
+    r = p["rublimp"]["lanes"]["ht"]
+    assert r["points_per_doubling"] == pytest.approx(3.0) and r["tokens_to_bar"] == pytest.approx(2 ** 23)
+    # a lane whose line falls no faster than the bar's never meets it
+    assert project_control.crossing(2.0, -0.1, 2.5, -0.05, 1.03) is None
+    with pytest.raises(SystemExit, match="two budgets"):
+        project_control.main(["--control", str(c[0]), "--hypertok", str(late), "--out", str(out)])

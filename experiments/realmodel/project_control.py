@@ -1,0 +1,165 @@
+"""Where would the control stand at the HyperTok lanes' tokens? (issue 21, CPU, no model run)
+
+The issue's bars compare at an equal token budget. The first lease trained the HyperTok lanes to
+20.4M (64k) and 23.0M (32k) tokens, each schedule complete; the control has complete schedules at
+7.2M, 8.0M and 11.5M tokens (three leases), none at 20M yet. This reads every run's final figures
+from the committed ``results.json`` files and fits, per dev text, the control's bits/char as a line
+in log2(tokens) (each doubling of the budget takes off the same amount), then reads that line at
+each HyperTok lane's tokens:
+
+    python experiments/realmodel/project_control.py \\
+        --control experiments/realmodel/results.json experiments/realmodel/equal-tokens/results.json \\
+                  experiments/realmodel/control-11m/results.json \\
+        --hypertok experiments/realmodel/recipes-8m/results.json experiments/realmodel/results.json \
+        --out experiments/realmodel/control-11m/projection.json
+
+(the last ``--hypertok`` file's lanes are read against the projection; the earlier ones give their lines)
+
+It is a projection, not a measurement: three points, close together, fitted by a line that knows no
+saturation (a curve that flattens would leave the control higher, the gap smaller). ``slope_last_two``
+is the line through the two largest budgets alone, a second reading of the same points; the gap is given
+under both. RuBLiMP has no projection: the control's accuracy does not move with tokens here
+(``control_rublimp``), and the base's 88.2% is a floor for the better reference in any case.
+
+With more than one ``--hypertok`` file, a lane that ran complete schedules at two budgets or more (the
+8M-token leases and the first lease's 20M) gets a line of its own, for bits/char and for RuBLiMP
+points, and ``tokens_to_bar``: where its line meets the issue's bar against the control's line (bits/char
+within 3%) or against the best accuracy measured (RuBLiMP within 1 point). It says how far off the bars
+are in tokens if both lines held, which is what the next leases would test; it is read from lines
+through two or three points each, far beyond the last of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def control_points(paths: list[Path]) -> list[dict]:
+    """The control's final figures in each run, by tokens (runs with the same tokens: the later file's)."""
+    points = {}
+    for p in paths:
+        c = json.loads(p.read_text())["variants"].get("control")
+        if c is None:
+            raise SystemExit(f"{p}: no control lane")
+        points[c["adapt_tokens"]] = {"tokens": c["adapt_tokens"], "run": str(p), "bpc_by_text": c["bpc_by_text"],
+                                     "rublimp": c["rublimp"]}
+    return sorted(points.values(), key=lambda x: x["tokens"])
+
+
+def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares y = a + b x: (a, b)."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return my - b * mx, b
+
+
+def crossing(a: float, b: float, c: float, d: float, bar: float) -> float | None:
+    """Tokens where y = c + d x (a lane) meets bar x (a + b x) (the control's line), x = log2(tokens), when
+    the lane's line comes down to it from above; None where it never does."""
+    slope = d - bar * b
+    if slope >= 0:
+        return None
+    return 2 ** ((bar * a - c) / slope)
+
+
+def lane_lines(runs: list[dict], texts: list[str]) -> dict[str, dict]:
+    """Each HyperTok lane seen at two budgets or more in ``runs``: its points and lines in log2(tokens)."""
+    seen: dict[str, dict[int, dict]] = {}
+    for r in runs:
+        for name, v in r["variants"].items():
+            if v["tokenizer"] == "ht":
+                seen.setdefault(name, {})[v["adapt_tokens"]] = v
+    out = {}
+    for name, by_tokens in seen.items():
+        if len(by_tokens) < 2:
+            continue
+        vs = [by_tokens[t] for t in sorted(by_tokens)]
+        xs = [math.log2(v["adapt_tokens"]) for v in vs]
+        out[name] = {"tokens": [v["adapt_tokens"] for v in vs],
+                     "bpc": {t: fit_line(xs, [v["bpc_by_text"][t] for v in vs]) for t in texts},
+                     "rublimp": fit_line(xs, [100 * v["rublimp"] for v in vs])}
+    return out
+
+
+def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()) -> dict:
+    if len(points) < 2:
+        raise SystemExit("the control needs final figures at two budgets at least")
+    texts = sorted(set.intersection(*(set(p["bpc_by_text"]) for p in points)))
+    out = {"control_points": points, "control_rublimp": {p["tokens"]: p["rublimp"] for p in points}, "texts": {}}
+    lines = lane_lines([*earlier, {"variants": lanes}], texts)
+    best_rublimp = 100 * max(p["rublimp"] for p in points)
+    for text in texts:
+        xs = [math.log2(p["tokens"]) for p in points]
+        ys = [p["bpc_by_text"][text] for p in points]
+        a, b = fit_line(xs, ys)
+        last = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        t = {"slope_per_doubling": b, "slope_last_two": last, "lanes": {}}
+        for name, v in lanes.items():
+            x = math.log2(v["adapt_tokens"])
+            fitted, through_last = a + b * x, ys[-1] + last * (x - xs[-1])
+            bpc = v["bpc_by_text"][text]
+            t["lanes"][name] = {"tokens": v["adapt_tokens"], "bpc": bpc, "control_projected": fitted,
+                                "control_projected_last_two": through_last,
+                                "gap_vs_projected": bpc / fitted - 1, "gap_vs_projected_last_two": bpc / through_last - 1,
+                                "gap_vs_last_measured": bpc / ys[-1] - 1}
+            if name in lines:
+                c, d = lines[name]["bpc"][text]
+                t["lanes"][name].update(line_points=lines[name]["tokens"], slope_per_doubling=d,
+                                        tokens_to_bar=crossing(a, b, c, d, 1.03), tokens_to_equal=crossing(a, b, c, d, 1.0))
+        out["texts"][text] = t
+    out["rublimp"] = {"better_reference_points": best_rublimp, "lanes": {}}
+    for name, line in lines.items():
+        c, d = line["rublimp"]  # points = c + d log2(tokens); the bar: best_rublimp - 1, flat
+        out["rublimp"]["lanes"][name] = {"line_points": line["tokens"], "points_per_doubling": d,
+                                         "tokens_to_bar": 2 ** ((best_rublimp - 1 - c) / d) if d > 0 else None}
+    return out
+
+
+def millions(tokens: float | None) -> str:
+    return "never" if tokens is None else f"{tokens / 1e6:.0f}M"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--control", type=Path, nargs="+", required=True,
+                    help="results.json files whose control lane ran a complete schedule (one point each)")
+    ap.add_argument("--hypertok", type=Path, nargs="+", required=True,
+                    help="results.json files with HyperTok lanes (tokenizer 'ht'): the last one's lanes are read against "
+                         "the projection, and a lane found at two budgets or more gets a line of its own")
+    ap.add_argument("--out", type=Path, required=True, help="the JSON to write")
+    args = ap.parse_args(argv)
+    for p in [*args.control, *args.hypertok]:
+        if not p.is_file():
+            raise SystemExit(f"{p}: no such file")
+    runs = [json.loads(p.read_text()) for p in args.hypertok]
+    lanes = {n: v for n, v in runs[-1]["variants"].items() if v["tokenizer"] == "ht"}
+    if not lanes:
+        raise SystemExit(f"{args.hypertok[-1]}: no HyperTok lane")
+    out = {"issue": 21, "hypertok_runs": [str(p) for p in args.hypertok],
+           **project(control_points(args.control), lanes, runs[:-1])}
+    from hypertok.files import atomic_write
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out, json.dumps(out, indent=1, ensure_ascii=False))
+    for text, t in out["texts"].items():
+        for name, v in t["lanes"].items():
+            print(f"{text:7s} {name:15s} {v['tokens'] / 1e6:5.1f}M  bpc {v['bpc']:.4f}  control projected "
+                  f"{v['control_projected']:.4f} ({v['control_projected_last_two']:.4f})  gap "
+                  f"{100 * v['gap_vs_projected']:+.1f}% ({100 * v['gap_vs_projected_last_two']:+.1f}%)"
+                  + (f"  within 3% at {millions(v['tokens_to_bar'])}, equal at {millions(v['tokens_to_equal'])}"
+                     if "tokens_to_bar" in v else ""))
+    for name, v in out["rublimp"]["lanes"].items():
+        print(f"rublimp {name:15s} {v['points_per_doubling']:+.2f} points a doubling, within 1 point of "
+              f"{out['rublimp']['better_reference_points']:.1f}% at {millions(v['tokens_to_bar'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

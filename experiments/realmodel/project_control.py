@@ -82,8 +82,10 @@ def lane_lines(runs: list[dict], texts: list[str]) -> dict[str, dict]:
         vs = [by_tokens[t] for t in sorted(by_tokens)]
         xs = [math.log2(v["adapt_tokens"]) for v in vs]
         out[name] = {"tokens": [v["adapt_tokens"] for v in vs],
-                     "bpc": {t: fit_line(xs, [v["bpc_by_text"][t] for v in vs]) for t in texts},
-                     "rublimp": fit_line(xs, [100 * v["rublimp"] for v in vs])}
+                     "bpc_points": {t: [v["bpc_by_text"][t] for v in vs] for t in texts},
+                     "rublimp_points": [100 * v["rublimp"] for v in vs]}
+        out[name]["bpc"] = {t: fit_line(xs, ys) for t, ys in out[name]["bpc_points"].items()}
+        out[name]["rublimp"] = fit_line(xs, out[name]["rublimp_points"])
     return out
 
 
@@ -99,7 +101,7 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
         ys = [p["bpc_by_text"][text] for p in points]
         a, b = fit_line(xs, ys)
         last = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
-        t = {"slope_per_doubling": b, "slope_last_two": last, "lanes": {}}
+        t = {"line": [a, b], "slope_per_doubling": b, "slope_last_two": last, "lanes": {}}
         for name, v in lanes.items():
             x = math.log2(v["adapt_tokens"])
             fitted, through_last = a + b * x, ys[-1] + last * (x - xs[-1])
@@ -110,15 +112,58 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
                                 "gap_vs_last_measured": bpc / ys[-1] - 1}
             if name in lines:
                 c, d = lines[name]["bpc"][text]
-                t["lanes"][name].update(line_points=lines[name]["tokens"], slope_per_doubling=d,
+                t["lanes"][name].update(line_points=lines[name]["tokens"], line_bpc=lines[name]["bpc_points"][text],
+                                        line=[c, d], slope_per_doubling=d,
                                         tokens_to_bar=crossing(a, b, c, d, 1.03), tokens_to_equal=crossing(a, b, c, d, 1.0))
         out["texts"][text] = t
     out["rublimp"] = {"better_reference_points": best_rublimp, "lanes": {}}
     for name, line in lines.items():
         c, d = line["rublimp"]  # points = c + d log2(tokens); the bar: best_rublimp - 1, flat
-        out["rublimp"]["lanes"][name] = {"line_points": line["tokens"], "points_per_doubling": d,
+        out["rublimp"]["lanes"][name] = {"line_points": line["tokens"], "line_rublimp": line["rublimp_points"],
+                                         "line": [c, d], "points_per_doubling": d,
                                          "tokens_to_bar": 2 ** ((best_rublimp - 1 - c) / d) if d > 0 else None}
     return out
+
+
+def plot(out: dict, path: Path, up_to: float = 100e6) -> None:
+    """Final figures against tokens (log scale): the control's points and line with the 3% bar above it, each
+    lane's points and line, and RuBLiMP with its bar; the lines drawn from 4M on to ``up_to`` tokens."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    texts = list(out["texts"])
+    fig, axes = plt.subplots(1, len(texts) + 1, figsize=(5 * (len(texts) + 1), 4))
+    xs = [2 ** x for x in (22 + i / 10 for i in range(int(10 * (math.log2(up_to) - 22)) + 1))]  # 4M on
+    pts = out["control_points"]
+    for ax, text in zip(axes, texts):
+        t = out["texts"][text]
+        a, b = t["line"]
+        ax.plot([p["tokens"] / 1e6 for p in pts], [p["bpc_by_text"][text] for p in pts], "ko", label="control")
+        ax.plot([x / 1e6 for x in xs], [a + b * math.log2(x) for x in xs], "k-", lw=1, label="control's line")
+        ax.plot([x / 1e6 for x in xs], [1.03 * (a + b * math.log2(x)) for x in xs], "k--", lw=1, label="the bar (+3%)")
+        for name, v in sorted(t["lanes"].items()):  # (sorted: each lane one colour in every panel)
+            if "line" in v:
+                c, d = v["line"]
+                ln, = ax.plot([x / 1e6 for x in xs], [c + d * math.log2(x) for x in xs], lw=1, label=f"{name}'s line")
+                ax.plot([x / 1e6 for x in v["line_points"]], v["line_bpc"], "o", color=ln.get_color())
+        ax.set(xscale="log", title=f"{text} dev: final bits/char (complete schedules)", xlabel="adaptation tokens (M)",
+               ylabel="bits/char")
+        ax.legend(fontsize=7)
+    ax, r = axes[-1], out["rublimp"]
+    ax.plot([p["tokens"] / 1e6 for p in pts], [100 * p["rublimp"] for p in pts], "ko", label="control")
+    ax.axhline(r["better_reference_points"] - 1, color="k", ls="--", lw=1, label="the bar (best - 1 point)")
+    for name, v in sorted(r["lanes"].items()):
+        c, d = v["line"]
+        ln, = ax.plot([x / 1e6 for x in xs], [c + d * math.log2(x) for x in xs], lw=1, label=f"{name}'s line")
+        ax.plot([x / 1e6 for x in v["line_points"]], v["line_rublimp"], "o", color=ln.get_color())
+    ax.set(xscale="log", title="RuBLiMP accuracy (all pairs)", xlabel="adaptation tokens (M)", ylabel="points")
+    ax.legend(fontsize=7)
+    fig.suptitle("python experiments/realmodel/project_control.py (a projection: lines through 2-3 points)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def millions(tokens: float | None) -> str:
@@ -133,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hypertok", type=Path, nargs="+", required=True,
                     help="results.json files with HyperTok lanes (tokenizer 'ht'): the last one's lanes are read against "
                          "the projection, and a lane found at two budgets or more gets a line of its own")
-    ap.add_argument("--out", type=Path, required=True, help="the JSON to write")
+    ap.add_argument("--out", type=Path, required=True, help="the JSON to write (and its plot beside it, .png)")
     args = ap.parse_args(argv)
     for p in [*args.control, *args.hypertok]:
         if not p.is_file():
@@ -148,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, json.dumps(out, indent=1, ensure_ascii=False))
+    try:
+        plot(out, args.out.with_suffix(".png"))
+    except ImportError:
+        print("matplotlib is not installed: no plot")
     for text, t in out["texts"].items():
         for name, v in t["lanes"].items():
             print(f"{text:7s} {name:15s} {v['tokens'] / 1e6:5.1f}M  bpc {v['bpc']:.4f}  control projected "

@@ -67,6 +67,9 @@ PRESETS["equal-tokens"] = {**PRESETS["lease"], "budget": 8_000_000, "eval_tokens
 # replace lane at 28k beside others): the control in one lease, HyperTok in the next, the lanes' JSON then reported
 # together (the study's README)
 PRESETS["equal-20m"] = {**PRESETS["lease"], "budget": 20_000_000, "eval_tokens": 4_000_000}
+# 40M tokens for one HyperTok lane alone on the card, where project_control.py's lines put the RuBLiMP bar (35-40M);
+# a 32k lane reads its 19.8M-token mix about twice (RusLit train, a quarter of the mix, holds no more text)
+PRESETS["equal-40m"] = {**PRESETS["lease"], "budget": 40_000_000, "eval_tokens": 8_000_000}
 DISTILL_TEMPERATURE = 100.0  # hypertok adapt's default, as on the proxy of issue 10
 LR = dict(lora=3e-4, rows=1e-3)  # below the proxy's 1e-3 / 3e-3: Adam moves each entry by about lr a step, Gemma's are ~0.03
 # name -> (tokenizer size key or "base", strategy)

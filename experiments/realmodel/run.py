@@ -63,9 +63,9 @@ PRESETS["short"] = {**PRESETS["lease"], "budget": 8_000_000, "eval_tokens": 1_00
 # the issue's same token budget for every lane, in one lease: 8M tokens each, each lane's schedule complete (the
 # control, at about 9k tokens/s beside the others, takes about 15 minutes; the HyperTok lanes finish first)
 PRESETS["equal-tokens"] = {**PRESETS["lease"], "budget": 8_000_000, "eval_tokens": 2_000_000}
-# 20M tokens a lane, for one lane a lease (the control alone ran at about 20k tokens/s: some 17 minutes; the 32k
-# replace lane at 28k beside others): the control in one lease, HyperTok in the next, the lanes' JSON then reported
-# together (the study's README)
+# 20M tokens a lane, for one lane a lease (the control alone trained at 23.6k tokens/s in the fourth lease: some 14
+# minutes; the 32k replace lane at 28k beside others), the lanes' JSON then reported with the first lease's
+# HyperTok lanes, which trained 20-23M tokens (the study's README)
 PRESETS["equal-20m"] = {**PRESETS["lease"], "budget": 20_000_000, "eval_tokens": 4_000_000}
 # 40M tokens for one HyperTok lane alone on the card, where project_control.py's lines put the RuBLiMP bar (35-40M);
 # a 32k lane reads its 19.8M-token mix about twice (RusLit train, a quarter of the mix, holds no more text)

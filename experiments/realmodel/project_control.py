@@ -10,8 +10,8 @@ each HyperTok lane's tokens:
     python experiments/realmodel/project_control.py \\
         --control experiments/realmodel/results.json experiments/realmodel/equal-tokens/results.json \\
                   experiments/realmodel/control-11m/results.json \\
-        --hypertok experiments/realmodel/recipes-8m/results.json experiments/realmodel/results.json \
-        --out experiments/realmodel/control-11m/projection.json
+        --hypertok experiments/realmodel/equal-tokens/results.json experiments/realmodel/recipes-8m/results.json \\
+                   experiments/realmodel/results.json --out experiments/realmodel/control-11m/projection.json
 
 (the last ``--hypertok`` file's lanes are read against the projection; the earlier ones give their lines)
 

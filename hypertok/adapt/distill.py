@@ -232,7 +232,36 @@ def frozen(teacher):
     return teacher
 
 
-class Distiller:
+class _TeacherLoss:
+    """What :class:`Distiller` and :class:`HiddenMatcher` share: a frozen teacher with its own
+    tokenizer, the student's rows re-cut for it (:func:`teacher_rows`) and the student's
+    next-token loss, to which each adds ``weight`` x its own term."""
+
+    what = "teacher loss"
+
+    def __init__(self, teacher, student_tok, teacher_tok, weight: float, chunk: int):
+        if weight <= 0:
+            raise ValueError(f"{self.what} weight must be positive, got {weight}")
+        self.teacher, self.student_tok, self.teacher_tok = frozen(teacher), student_tok, teacher_tok
+        self.weight, self.chunk = weight, chunk
+
+    def teacher_rows(self, Z, context: int) -> dict:
+        return teacher_rows(Z, self.student_tok, self.teacher_tok, self.student_tok.bos_id, self.student_tok.eos_id,
+                            context)
+
+    def student(self, model, X, P, Y, hidden_states: bool = False):
+        """``(out, lp, n, nll)``: the student's body output, its (B, T) target log-probs, the number
+        of targets and their mean negative log-likelihood."""
+        from ..loss import token_logprobs
+
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        out = inner.model(input_ids=X, position_ids=P, use_cache=False, output_hidden_states=hidden_states)
+        lp = token_logprobs(out.last_hidden_state, Y, inner.lm_head, self.chunk)             # (B, T)
+        n = int((Y != IGNORE_INDEX).sum())
+        return out, lp, n, -lp.sum() / max(1, n)
+
+
+class Distiller(_TeacherLoss):
     """The frozen base model as teacher: ``loss(...)`` is the student's next-token loss plus
     ``weight`` x the ALM loss on the spans both tokenizations share.
 
@@ -243,12 +272,12 @@ class Distiller:
     tokens as the student's (measured in ``experiments/adapt``).
     """
 
+    what = "distillation"
+
     def __init__(self, teacher, student_tok, teacher_tok, weight: float = 1.0, temperature: float = 100.0,
                  chunk: int = 8192):
-        if weight <= 0:
-            raise ValueError(f"distillation weight must be positive, got {weight}")
-        self.teacher, self.student_tok, self.teacher_tok = frozen(teacher), student_tok, teacher_tok
-        self.weight, self.temperature, self.chunk = weight, temperature, chunk
+        super().__init__(teacher, student_tok, teacher_tok, weight, chunk)
+        self.temperature = temperature
 
     def loss(self, model, Z, X, P, Y, context: int = 1):
         """``(loss, n_targets, logs)`` for student rows ``X``/``P``/``Y`` (tensors, (B, T)) whose
@@ -259,13 +288,8 @@ class Distiller:
         from ..loss import token_logprobs
 
         device = X.device
-        tb = teacher_rows(Z, self.student_tok, self.teacher_tok, self.student_tok.bos_id, self.student_tok.eos_id,
-                          context)
-        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-        h = inner.model(input_ids=X, position_ids=P, use_cache=False).last_hidden_state        # (B, T, d)
-        lp = token_logprobs(h, Y, inner.lm_head, self.chunk)                                   # (B, T)
-        n = int((Y != IGNORE_INDEX).sum())
-        nll = -lp.sum() / max(1, n)
+        tb = self.teacher_rows(Z, context)
+        _, lp, n, nll = self.student(model, X, P, Y)
         C = max(1, tb["n_spans"])
         with torch.no_grad():
             tX, tP, tY = (torch.from_numpy(tb[k]).to(device, non_blocking=True)
@@ -326,7 +350,7 @@ def hidden_match_loss(student_hidden, teacher_hidden, s_pos, t_pos, rows):
     return torch.stack(terms).mean()
 
 
-class HiddenMatcher:
+class HiddenMatcher(_TeacherLoss):
     """The frozen base as teacher of what the student reads: ``loss(...)`` is the student's
     next-token loss plus ``weight`` x :func:`hidden_match_loss` over ``layers`` (indices into
     the models' ``hidden_states``, 0 the embedding output; default every layer after it) at
@@ -338,31 +362,24 @@ class HiddenMatcher:
     keeps their output role (the head is tied on Gemma) in view.
     """
 
+    what = "hidden-state match"
+
     def __init__(self, teacher, student_tok, teacher_tok, weight: float = 1.0, layers: Sequence[int] | None = None,
                  chunk: int = 8192):
-        if weight <= 0:
-            raise ValueError(f"hidden-state match weight must be positive, got {weight}")
-        self.teacher, self.student_tok, self.teacher_tok = frozen(teacher), student_tok, teacher_tok
-        self.weight, self.layers, self.chunk = weight, layers, chunk
+        super().__init__(teacher, student_tok, teacher_tok, weight, chunk)
+        self.layers = layers
 
     def loss(self, model, Z, X, P, Y, context: int = 1):
         """``(loss, n_targets, logs)`` as :meth:`Distiller.loss`; logs ``nll``, ``match`` and
         ``matched`` (the places compared)."""
         import torch
 
-        from ..loss import token_logprobs
-
         device = X.device
-        tb = teacher_rows(Z, self.student_tok, self.teacher_tok, self.student_tok.bos_id, self.student_tok.eos_id,
-                          context)
+        tb = self.teacher_rows(Z, context)
         C = max(1, tb["n_spans"])
         s_pos, t_pos = span_first_positions(tb["student_span"], C), span_first_positions(tb["teacher_span"], C)
         rows, spans = np.nonzero((s_pos >= 0) & (t_pos >= 0))
-        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-        out = inner.model(input_ids=X, position_ids=P, use_cache=False, output_hidden_states=True)
-        lp = token_logprobs(out.last_hidden_state, Y, inner.lm_head, self.chunk)
-        n = int((Y != IGNORE_INDEX).sum())
-        nll = -lp.sum() / max(1, n)
+        out, _, n, nll = self.student(model, X, P, Y, hidden_states=True)
         layers = list(self.layers) if self.layers else list(range(1, len(out.hidden_states)))
         with torch.no_grad():
             tX, tP = (torch.from_numpy(tb[k]).to(device, non_blocking=True) for k in ("input_ids", "position_ids"))

@@ -348,7 +348,8 @@ def lane_variant(args, P, name: str) -> None:
         del model
         merged = load_base_model(merged_dir, P["dtype"], args.device_name)
     merged.eval()
-    r = {"tokenizer": "base" if key == "base" else "ht", "strategy": strategy, "adapt_tokens": tokens,
+    r = {"tokenizer": "base" if key == "base" else "ht", "strategy": strategy, "device": device_name(args),
+         "adapt_tokens": tokens,
          "planned_tokens": steps * P["batch"] * P["seq"], "stopped_by_time": stopped,
          "adapt_seconds": seconds, "tokens_per_s": tokens / max(seconds, 1e-9), "peak_memory_bytes": peak,
          "params": n_params(merged), "model_vocab_size": len(tok), "train_tokens_available": meta.tokens,

@@ -96,6 +96,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     # replace shrinks the tied 700-row embedding to the HyperTok size; extend grows it
     assert out["variants"]["ht500-replace"]["params"] < out["base"]["params"] < out["variants"]["ht700-extend"]["params"]
     assert (res / "summary.md").is_file() and (res / "curves.png").is_file()
+    assert {v["device"] for v in out["variants"].values()} == {"cpu"}  # each lane says where it trained
     # the speed-up is the median of the paired rounds' ratios, each kept: their spread is the noise
     v = out["verdict"]
     assert len(v["chars_per_s_vs_base_rounds"]) == run.PRESETS["tiny"]["repeats"]

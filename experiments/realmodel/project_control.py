@@ -86,6 +86,9 @@ def lane_lines(runs: list[dict], texts: list[str]) -> dict[str, dict]:
                      "rublimp_points": [100 * v["rublimp"] for v in vs]}
         out[name]["bpc"] = {t: fit_line(xs, ys) for t, ys in out[name]["bpc_points"].items()}
         out[name]["rublimp"] = fit_line(xs, out[name]["rublimp_points"])
+        # the line through the two largest budgets alone: where the lane's curve flattens, the local reading
+        out[name]["bpc_last_two"] = {t: fit_line(xs[-2:], ys[-2:]) for t, ys in out[name]["bpc_points"].items()}
+        out[name]["rublimp_last_two"] = fit_line(xs[-2:], out[name]["rublimp_points"][-2:])
     return out
 
 
@@ -112,16 +115,22 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
                                 "gap_vs_last_measured": bpc / ys[-1] - 1}
             if name in lines:
                 c, d = lines[name]["bpc"][text]
+                c2, d2 = lines[name]["bpc_last_two"][text]
+                a2 = ys[-1] - last * xs[-1]  # the control's line through its two largest budgets
                 t["lanes"][name].update(line_points=lines[name]["tokens"], line_bpc=lines[name]["bpc_points"][text],
                                         line=[c, d], slope_per_doubling=d,
-                                        tokens_to_bar=crossing(a, b, c, d, 1.03), tokens_to_equal=crossing(a, b, c, d, 1.0))
+                                        tokens_to_bar=crossing(a, b, c, d, 1.03), tokens_to_equal=crossing(a, b, c, d, 1.0),
+                                        slope_last_two=d2, tokens_to_bar_last_two=crossing(a2, last, c2, d2, 1.03))
         out["texts"][text] = t
     out["rublimp"] = {"better_reference_points": best_rublimp, "lanes": {}}
     for name, line in lines.items():
         c, d = line["rublimp"]  # points = c + d log2(tokens); the bar: best_rublimp - 1, flat
+        c2, d2 = line["rublimp_last_two"]
         out["rublimp"]["lanes"][name] = {"line_points": line["tokens"], "line_rublimp": line["rublimp_points"],
                                          "line": [c, d], "points_per_doubling": d,
-                                         "tokens_to_bar": 2 ** ((best_rublimp - 1 - c) / d) if d > 0 else None}
+                                         "tokens_to_bar": 2 ** ((best_rublimp - 1 - c) / d) if d > 0 else None,
+                                         "points_per_doubling_last_two": d2,
+                                         "tokens_to_bar_last_two": 2 ** ((best_rublimp - 1 - c2) / d2) if d2 > 0 else None}
     return out
 
 
@@ -202,11 +211,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{text:7s} {name:15s} {v['tokens'] / 1e6:5.1f}M  bpc {v['bpc']:.4f}  control projected "
                   f"{v['control_projected']:.4f} ({v['control_projected_last_two']:.4f})  gap "
                   f"{100 * v['gap_vs_projected']:+.1f}% ({100 * v['gap_vs_projected_last_two']:+.1f}%)"
-                  + (f"  within 3% at {millions(v['tokens_to_bar'])}, equal at {millions(v['tokens_to_equal'])}"
-                     if "tokens_to_bar" in v else ""))
+                  + (f"  within 3% at {millions(v['tokens_to_bar'])} ({millions(v['tokens_to_bar_last_two'])}), "
+                     f"equal at {millions(v['tokens_to_equal'])}" if "tokens_to_bar" in v else ""))
     for name, v in out["rublimp"]["lanes"].items():
-        print(f"rublimp {name:15s} {v['points_per_doubling']:+.2f} points a doubling, within 1 point of "
-              f"{out['rublimp']['better_reference_points']:.1f}% at {millions(v['tokens_to_bar'])}")
+        print(f"rublimp {name:15s} {v['points_per_doubling']:+.2f} ({v['points_per_doubling_last_two']:+.2f}) points a "
+              f"doubling, within 1 point of {out['rublimp']['better_reference_points']:.1f}% at "
+              f"{millions(v['tokens_to_bar'])} ({millions(v['tokens_to_bar_last_two'])})")
+    print("(in brackets: the lines through the two largest budgets alone)")
     return 0
 
 

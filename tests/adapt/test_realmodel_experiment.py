@@ -197,6 +197,26 @@ def test_equal_token_comparison_reads_the_curve_at_the_controls_tokens():
     assert short["bpc_vs_better_reference"]["ruslit"] == pytest.approx(2.0 / 1.2 - 1)
 
 
+def test_verdict_leaves_the_speed_bar_open_where_no_speed_lane_ran():
+    """A lease that skipped the speed lane (gpu.sh SKIP=speed) has no chars/s for its best variant: the speed bar
+    is then unmeasured (None) in its report, not missed; measured, it is read from the paired rounds' median."""
+    sys.path.insert(0, str(ROOT / "experiments" / "realmodel"))
+    import run
+
+    def lane(tokenizer, bpc, acc):
+        return {"tokenizer": tokenizer, "bpc_by_text": {"ruslit": bpc}, "rublimp": acc}
+
+    out = {"base": lane("base", 2.0, 0.80), "variants": {"control": lane("base", 1.9, 0.81), "ht": lane("ht", 1.95, 0.805)}}
+    v = run.verdict(out)
+    assert v["best"] == "ht" and v["bars"]["speed_1_4x"] is None and v["bars"]["bpc_within_3pct"]
+    assert v["rublimp_points_vs_better_reference"] == pytest.approx(-0.5) and v["bars"]["rublimp_within_1pt"]
+    speed = {"speedup_chars_per_s": 1.3, "speedup_tokens_per_s": 1.0, "gen_chars_per_token": 3.0,
+             "rounds_chars_per_s": [130.0, 130.0]}
+    out["base"]["speed"] = {"gen_chars_per_token": 2.3, "rounds_chars_per_s": [100.0, 100.0]}
+    out["variants"]["ht"]["speed"] = speed
+    assert run.verdict(out)["bars"]["speed_1_4x"] is False
+
+
 def test_projection_reads_the_controls_line_at_the_hypertok_lanes_tokens(tmp_path):
     """project_control.py: the control's final bits/char as a line in log2(tokens), read at a HyperTok lane's
     tokens; a lane at two budgets gets its own line and the tokens where it meets the bars."""
@@ -230,5 +250,16 @@ def test_projection_reads_the_controls_line_at_the_hypertok_lanes_tokens(tmp_pat
     assert r["points_per_doubling"] == pytest.approx(3.0) and r["tokens_to_bar"] == pytest.approx(2 ** 23)
     # a lane whose line falls no faster than the bar's never meets it
     assert project_control.crossing(2.0, -0.1, 2.5, -0.05, 1.03) is None
+    # a third budget where the lane flattens: 2.15 and 76.5% at 2^23; the line through its last two points
+    # falls 0.05 a doubling, slower than the bar above the control's (0.103): it never meets it; RuBLiMP gains
+    # 0.5 points a doubling there, so 79 points at 76.5 + 0.5 k: k = 5 doublings past 2^23
+    mid = results(tmp_path / "h2.json", ht=(2 ** 23, 2.15, 0.765))
+    assert project_control.main(["--control", *map(str, c), "--hypertok", str(early), str(late), str(mid),
+                                 "--out", str(out)]) == 0
+    p = json.loads(out.read_text())
+    lane, r = p["texts"]["dev"]["lanes"]["ht"], p["rublimp"]["lanes"]["ht"]
+    assert lane["slope_last_two"] == pytest.approx(-0.05) and lane["tokens_to_bar_last_two"] is None
+    assert lane["tokens_to_bar"] is not None  # (the line through all three still meets it: the two readings differ)
+    assert r["points_per_doubling_last_two"] == pytest.approx(0.5) and r["tokens_to_bar_last_two"] == pytest.approx(2 ** 28)
     with pytest.raises(SystemExit, match="two budgets"):
         project_control.main(["--control", str(c[0]), "--hypertok", str(late), "--out", str(out)])

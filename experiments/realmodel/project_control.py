@@ -120,7 +120,8 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
                 t["lanes"][name].update(line_points=lines[name]["tokens"], line_bpc=lines[name]["bpc_points"][text],
                                         line=[c, d], slope_per_doubling=d,
                                         tokens_to_bar=crossing(a, b, c, d, 1.03), tokens_to_equal=crossing(a, b, c, d, 1.0),
-                                        slope_last_two=d2, tokens_to_bar_last_two=crossing(a2, last, c2, d2, 1.03))
+                                        line_last_two=[c2, d2], slope_last_two=d2,
+                                        tokens_to_bar_last_two=crossing(a2, last, c2, d2, 1.03))
         out["texts"][text] = t
     out["rublimp"] = {"better_reference_points": best_rublimp, "lanes": {}}
     for name, line in lines.items():
@@ -129,7 +130,7 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
         out["rublimp"]["lanes"][name] = {"line_points": line["tokens"], "line_rublimp": line["rublimp_points"],
                                          "line": [c, d], "points_per_doubling": d,
                                          "tokens_to_bar": 2 ** ((best_rublimp - 1 - c) / d) if d > 0 else None,
-                                         "points_per_doubling_last_two": d2,
+                                         "line_last_two": [c2, d2], "points_per_doubling_last_two": d2,
                                          "tokens_to_bar_last_two": 2 ** ((best_rublimp - 1 - c2) / d2) if d2 > 0 else None}
     return out
 
@@ -157,6 +158,7 @@ def plot(out: dict, path: Path, up_to: float = 100e6) -> None:
                 c, d = v["line"]
                 ln, = ax.plot([x / 1e6 for x in xs], [c + d * math.log2(x) for x in xs], lw=1, label=f"{name}'s line")
                 ax.plot([x / 1e6 for x in v["line_points"]], v["line_bpc"], "o", color=ln.get_color())
+                last_two(ax, v["line_points"], v["line_last_two"], xs, ln.get_color())
         ax.set(xscale="log", title=f"{text} dev: final bits/char (complete schedules)", xlabel="adaptation tokens (M)",
                ylabel="bits/char")
         ax.legend(fontsize=7)
@@ -167,12 +169,23 @@ def plot(out: dict, path: Path, up_to: float = 100e6) -> None:
         c, d = v["line"]
         ln, = ax.plot([x / 1e6 for x in xs], [c + d * math.log2(x) for x in xs], lw=1, label=f"{name}'s line")
         ax.plot([x / 1e6 for x in v["line_points"]], v["line_rublimp"], "o", color=ln.get_color())
+        last_two(ax, v["line_points"], v["line_last_two"], xs, ln.get_color())
     ax.set(xscale="log", title="RuBLiMP accuracy (all pairs)", xlabel="adaptation tokens (M)", ylabel="points")
     ax.legend(fontsize=7)
-    fig.suptitle("python experiments/realmodel/project_control.py (a projection: lines through 2-3 points)")
+    fig.suptitle("python experiments/realmodel/project_control.py (a projection: lines through 2-3 points; "
+                 "dotted, through a lane's two largest budgets)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def last_two(ax, points: list[float], line: list[float], xs: list[float], color) -> None:
+    """A lane's line through its two largest budgets, dotted from the first of them on, where it has three
+    points or more (with two, it is the line already drawn)."""
+    if len(points) >= 3:
+        c, d = line
+        on = [x for x in xs if x >= points[-2]]
+        ax.plot([x / 1e6 for x in on], [c + d * math.log2(x) for x in on], ":", lw=1.5, color=color)
 
 
 def millions(tokens: float | None) -> str:

@@ -80,8 +80,10 @@ VARIANTS = {"control": ("base", "base")}
 # with the base's hidden states after the same bytes as a second target (`match`: its weight; HiddenMatcher)
 RECIPES = {"rows3x": dict(rows_lr=3e-3),
            "stage1": dict(stage1=0.1, stage1_lr=3e-3),
-           "match": dict(stage1=0.1, stage1_lr=3e-3, match=10.0)}  # 10: its gradient on the rows near the
-# next-token loss's (match_grad.json)
+           "match": dict(stage1=0.1, stage1_lr=3e-3, match=10.0),  # 10: its gradient on the rows near the
+           # next-token loss's (match_grad.json); matchall: no stage 1, the match a second loss on every step, LoRA
+           # on, keeping the body's hidden states near the base's (the fifth lease: tokens alone flatten by 40M)
+           "matchall": dict(match=10.0, throughout=True)}
 
 
 def variants(args) -> dict:
@@ -329,7 +331,13 @@ def lane_variant(args, P, name: str) -> None:
                        rows_lr=how.get("rows_lr", LR["rows"]), warmup=max(1, min((steps - stage1) // 20, 25)),
                        eval_every=every, save_every=0, seed=args.seed, progress=False, desc=name,
                        micro_batch=P.get("micro_batch", 0), loss_chunk=4096, time_budget=left)
-    trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param, distiller=distiller,
+    matcher = None
+    if how.get("throughout"):  # the base's hidden states a second target on every step (HiddenMatcher)
+        from hypertok.adapt.distill import HiddenMatcher
+
+        matcher = HiddenMatcher(load_base_model(base_dir(args), P["dtype"], args.device_name), tok, tok.base,
+                                how["match"], chunk=4096)
+    trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param, distiller=distiller or matcher,
                       row_offset=stage1 * P["batch"])
     history += trainer.run(eval_fn)
     sync(args.device)
@@ -382,15 +390,16 @@ def distill_record(history: list[dict], weight: float) -> dict:
 
 def recipe_record(name: str, how: dict, history: list[dict], stage1: int) -> dict:
     """What a RECIPES lane did: its settings, stage 1's steps, and stage 1's loss (and, with
-    ``match``, the hidden-state term) over its first and last tenth."""
+    ``match``, the hidden-state term) over its first and last tenth; with ``throughout``, the same
+    of the steps after stage 1 (``nll_first``, ``match_last``, ...)."""
     r = {"name": name.split("-", 1)[-1], **how, "stage1_steps": stage1}
-    s1 = history[:stage1]
-    if s1:
-        k = max(1, len(s1) // 10)
-        for key in ("loss", "nll", "match"):
-            if key in s1[0]:
-                r[f"stage1_{key}_first"] = statistics.mean(h[key] for h in s1[:k])
-                r[f"stage1_{key}_last"] = statistics.mean(h[key] for h in s1[-k:])
+    for prefix, part in (("stage1_", history[:stage1]), ("", history[stage1:] if how.get("throughout") else [])):
+        if part:
+            k = max(1, len(part) // 10)
+            for key in ("loss", "nll", "match"):
+                if key in part[0]:
+                    r[f"{prefix}{key}_first"] = statistics.mean(h[key] for h in part[:k])
+                    r[f"{prefix}{key}_last"] = statistics.mean(h[key] for h in part[-k:])
     return r
 
 

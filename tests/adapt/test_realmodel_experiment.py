@@ -53,7 +53,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
         f"p{i % 2}\tОн пришёл домой {i}.\tОн пришла домой {i}.\n" for i in range(6)), encoding="utf-8")
     res = tmp_path / "results"
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
-              "--extend", "700", "--distill", "500", "--recipes", "500=match", "700=stage1", "700=rows3x",
+              "--extend", "700", "--distill", "500", "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x",
               "--train", str(train), str(train2),
               "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
@@ -66,7 +66,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     assert share <= sum(map(len, mix[0::2])) < share + 2000 and share <= sum(map(len, mix[1::2])) < share + 2000
     assert out["context_chars"] == run.PRESETS["tiny"]["context_chars"] and out["settings"]["init"] == "focus"
     assert set(out["variants"]) == {"control", "ht500-replace", "ht700-replace", "ht700-extend", "ht500-distill",
-                                    "ht500-match", "ht700-stage1", "ht700-rows3x"}
+                                    "ht500-match", "ht500-matchall", "ht700-stage1", "ht700-rows3x"}
     # stage 1 (rows alone) takes its share of the same budget, and the hidden-state match had places to compare
     steps = run.PRESETS["tiny"]["budget"] // (run.PRESETS["tiny"]["batch"] * run.PRESETS["tiny"]["seq"])
     for name in ("ht500-match", "ht700-stage1"):
@@ -77,7 +77,12 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     m = out["variants"]["ht500-match"]["recipe"]
     assert m["match"] == run.RECIPES["match"]["match"] and 0 < m["stage1_match_first"] and m["stage1_nll_first"] > 0
     assert out["variants"]["ht700-rows3x"]["recipe"] == {"name": "rows3x", "rows_lr": 3e-3, "stage1_steps": 0}
-    assert out["settings"]["recipes"] == {k: run.RECIPES[k] for k in ("match", "stage1", "rows3x")}
+    # matchall: no stage 1, the hidden-state match beside the next-token loss on every step of the LoRA stage
+    a = out["variants"]["ht500-matchall"]["recipe"]
+    assert a["stage1_steps"] == 0 and a["throughout"] and not any(k.startswith("stage1_match") for k in a)
+    assert a["match_first"] > 0 and a["match_last"] > 0 and a["nll_first"] > 0
+    assert a["loss_first"] == pytest.approx(a["nll_first"] + a["match"] * a["match_first"], rel=1e-4)
+    assert out["settings"]["recipes"] == {k: run.RECIPES[k] for k in ("match", "matchall", "stage1", "rows3x")}
     d = out["variants"]["ht500-distill"]["distill"]  # the teacher read the rows (from its own <bos>, issue 21)
     assert d["teacher_tokens_per_step"] > 0 and d["alm_first"] > 0 and d["alm_last"] > 0
     for name, r in [("base", out["base"]), *out["variants"].items()]:
@@ -126,7 +131,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     with tarfile.open(tmp_path / "logs.tar.gz", "w:gz") as tar:  # (gpu.sh adds logs/, the lanes' stdout)
         tar.add(tmp_path / "work" / "lanes", arcname="lanes")
     again = run.main(["--hypertok", f"500={toks[500]}", f"700={toks[700]}", "--extend", "700", "--distill", "500",
-                      "--recipes", "500=match", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w2"),
+                      "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w2"),
                       "--results", str(tmp_path / "r2"), "--preset", "tiny", "--init", "focus", "--lane", "report",
                       "--logs", str(tmp_path / "logs.tar.gz")])
     assert again == 0 and json.loads((tmp_path / "r2" / "results.json").read_text()) == out
@@ -140,7 +145,7 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     with tarfile.open(tmp_path / "logs2.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "l2" / "lanes", arcname="lanes")
     run.main(["--hypertok", f"500={toks[500]}", f"700={toks[700]}", "--extend", "700", "--distill", "500",
-              "--recipes", "500=match", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w4"),
+              "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w4"),
               "--results", str(tmp_path / "r4"), "--preset", "tiny", "--init", "focus", "--lane", "report",
               "--logs", str(tmp_path / "logs.tar.gz"), str(tmp_path / "logs2.tar.gz")])
     both = json.loads((tmp_path / "r4" / "results.json").read_text())

@@ -119,7 +119,8 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
                 a2 = ys[-1] - last * xs[-1]  # the control's line through its two largest budgets
                 t["lanes"][name].update(line_points=lines[name]["tokens"], line_bpc=lines[name]["bpc_points"][text],
                                         line=[c, d], slope_per_doubling=d,
-                                        tokens_to_bar=crossing(a, b, c, d, 1.03), tokens_to_equal=crossing(a, b, c, d, 1.0),
+                                        tokens_to_bar=crossing(a, b, c, d, 1.03),
+                                        tokens_to_equal=crossing(a, b, c, d, 1.0),
                                         line_last_two=[c2, d2], slope_last_two=d2,
                                         tokens_to_bar_last_two=crossing(a2, last, c2, d2, 1.03))
         out["texts"][text] = t
@@ -131,7 +132,8 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
                                          "line": [c, d], "points_per_doubling": d,
                                          "tokens_to_bar": 2 ** ((best_rublimp - 1 - c) / d) if d > 0 else None,
                                          "line_last_two": [c2, d2], "points_per_doubling_last_two": d2,
-                                         "tokens_to_bar_last_two": 2 ** ((best_rublimp - 1 - c2) / d2) if d2 > 0 else None}
+                                         "tokens_to_bar_last_two":
+                                             2 ** ((best_rublimp - 1 - c2) / d2) if d2 > 0 else None}
     return out
 
 

@@ -53,7 +53,8 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
         f"p{i % 2}\tОн пришёл домой {i}.\tОн пришла домой {i}.\n" for i in range(6)), encoding="utf-8")
     res = tmp_path / "results"
     run.main(["--gguf", str(tmp_path / "tiny.gguf"), "--hypertok", f"500={toks[500]}", f"700={toks[700]}",
-              "--extend", "700", "--distill", "500", "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x",
+              "--extend", "700", "--distill", "500",
+              "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x",
               "--train", str(train), str(train2),
               "--dev", f"ruslit={dev}", f"modern={dev}",
               "--pairs", str(pairs), "--work", str(tmp_path / "work"), "--results", str(res), "--preset", "tiny",
@@ -131,7 +132,8 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     with tarfile.open(tmp_path / "logs.tar.gz", "w:gz") as tar:  # (gpu.sh adds logs/, the lanes' stdout)
         tar.add(tmp_path / "work" / "lanes", arcname="lanes")
     again = run.main(["--hypertok", f"500={toks[500]}", f"700={toks[700]}", "--extend", "700", "--distill", "500",
-                      "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w2"),
+                      "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x",
+                      "--work", str(tmp_path / "w2"),
                       "--results", str(tmp_path / "r2"), "--preset", "tiny", "--init", "focus", "--lane", "report",
                       "--logs", str(tmp_path / "logs.tar.gz")])
     assert again == 0 and json.loads((tmp_path / "r2" / "results.json").read_text()) == out
@@ -145,7 +147,8 @@ def test_every_lane_runs_and_results_have_the_issues_shape(tmp_path, sp_model):
     with tarfile.open(tmp_path / "logs2.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "l2" / "lanes", arcname="lanes")
     run.main(["--hypertok", f"500={toks[500]}", f"700={toks[700]}", "--extend", "700", "--distill", "500",
-              "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x", "--work", str(tmp_path / "w4"),
+              "--recipes", "500=match", "500=matchall", "700=stage1", "700=rows3x",
+              "--work", str(tmp_path / "w4"),
               "--results", str(tmp_path / "r4"), "--preset", "tiny", "--init", "focus", "--lane", "report",
               "--logs", str(tmp_path / "logs.tar.gz"), str(tmp_path / "logs2.tar.gz")])
     both = json.loads((tmp_path / "r4" / "results.json").read_text())
@@ -211,7 +214,8 @@ def test_verdict_leaves_the_speed_bar_open_where_no_speed_lane_ran():
     def lane(tokenizer, bpc, acc):
         return {"tokenizer": tokenizer, "bpc_by_text": {"ruslit": bpc}, "rublimp": acc}
 
-    out = {"base": lane("base", 2.0, 0.80), "variants": {"control": lane("base", 1.9, 0.81), "ht": lane("ht", 1.95, 0.805)}}
+    out = {"base": lane("base", 2.0, 0.80),
+           "variants": {"control": lane("base", 1.9, 0.81), "ht": lane("ht", 1.95, 0.805)}}
     v = run.verdict(out)
     assert v["best"] == "ht" and v["bars"]["speed_1_4x"] is None and v["bars"]["bpc_within_3pct"]
     assert v["rublimp_points_vs_better_reference"] == pytest.approx(-0.5) and v["bars"]["rublimp_within_1pt"]
@@ -265,6 +269,7 @@ def test_projection_reads_the_controls_line_at_the_hypertok_lanes_tokens(tmp_pat
     lane, r = p["texts"]["dev"]["lanes"]["ht"], p["rublimp"]["lanes"]["ht"]
     assert lane["slope_last_two"] == pytest.approx(-0.05) and lane["tokens_to_bar_last_two"] is None
     assert lane["tokens_to_bar"] is not None  # (the line through all three still meets it: the two readings differ)
-    assert r["points_per_doubling_last_two"] == pytest.approx(0.5) and r["tokens_to_bar_last_two"] == pytest.approx(2 ** 28)
+    assert r["points_per_doubling_last_two"] == pytest.approx(0.5)
+    assert r["tokens_to_bar_last_two"] == pytest.approx(2 ** 28)
     with pytest.raises(SystemExit, match="two budgets"):
         project_control.main(["--control", str(c[0]), "--hypertok", str(late), "--out", str(out)])

@@ -309,13 +309,13 @@ def lane_variant(args, P, name: str) -> None:
         torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
     history = []
-    if stage1:  # the rows alone (the body still the base's), then the plain recipe on the rest of the budget
-        matcher = None
-        if how.get("match"):
-            from hypertok.adapt.distill import HiddenMatcher
+    matcher = None
+    if how.get("match"):  # the base's hidden states a second target: in stage 1, or on every step (`throughout`)
+        from hypertok.adapt.distill import HiddenMatcher
 
-            matcher = HiddenMatcher(load_base_model(base_dir(args), P["dtype"], args.device_name), tok, tok.base,
-                                    how["match"], chunk=4096)
+        matcher = HiddenMatcher(load_base_model(base_dir(args), P["dtype"], args.device_name), tok, tok.base,
+                                how["match"], chunk=4096)
+    if stage1:  # the rows alone (the body still the base's), then the plain recipe on the rest of the budget
         first = TrainConfig(steps=stage1, batch_size=P["batch"], seq_len=P["seq"], lr=how["stage1_lr"],
                             rows_lr=how["stage1_lr"], warmup=max(1, stage1 // 10), eval_every=0, save_every=0,
                             seed=args.seed, progress=False, desc=f"{name} stage 1",
@@ -324,19 +324,14 @@ def lane_variant(args, P, name: str) -> None:
             trainer = Trainer(model, stream, tok.bos, first, is_row_param=is_row_param, stage="stage1",
                               distiller=matcher)
             history += trainer.run()
-        del matcher
         eval_fn(model.eval())  # where stage 1 left the model
+    if not how.get("throughout"):
+        matcher = None  # (its teacher freed before the LoRA stage)
     left = max(args.stop_by - time.time(), 1.0) if args.stop_by else 0.0  # what stage 1 left of the time
     loop = TrainConfig(steps=steps - stage1, batch_size=P["batch"], seq_len=P["seq"], lr=LR["lora"],
                        rows_lr=how.get("rows_lr", LR["rows"]), warmup=max(1, min((steps - stage1) // 20, 25)),
                        eval_every=every, save_every=0, seed=args.seed, progress=False, desc=name,
                        micro_batch=P.get("micro_batch", 0), loss_chunk=4096, time_budget=left)
-    matcher = None
-    if how.get("throughout"):  # the base's hidden states a second target on every step (HiddenMatcher)
-        from hypertok.adapt.distill import HiddenMatcher
-
-        matcher = HiddenMatcher(load_base_model(base_dir(args), P["dtype"], args.device_name), tok, tok.base,
-                                how["match"], chunk=4096)
     trainer = Trainer(model, stream, tok.bos, loop, is_row_param=is_row_param, distiller=distiller or matcher,
                       row_offset=stage1 * P["batch"])
     history += trainer.run(eval_fn)
@@ -483,6 +478,9 @@ def lane_report(args, P) -> dict:
     unpack_logs(args.logs, args.work)
     lanes = args.work / "lanes"
     speed = json.loads((lanes / "speed.json").read_text()) if (lanes / "speed.json").is_file() else {}
+    if not (lanes / "base.json").is_file():  # (a lease run with gpu.sh SKIP=base reports on the CPU, with --logs)
+        raise SystemExit(f"{lanes / 'base.json'}: no base lane to report against; run --lane base, or give --logs "
+                         "with the logs.tar.gz of a lease that ran it")
     base = json.loads((lanes / "base.json").read_text())
     out = {"issue": 21, "preset": args.preset, "settings": {**P, "lr": LR, "seed": args.seed, "init": args.init,
                                                             "distill_weight": args.distill_weight,

@@ -205,6 +205,18 @@ def test_equal_token_comparison_reads_the_curve_at_the_controls_tokens():
     assert short["bpc_vs_better_reference"]["ruslit"] == pytest.approx(2.0 / 1.2 - 1)
 
 
+def test_a_report_without_the_base_lane_says_what_to_give(tmp_path):
+    """A lease run with gpu.sh SKIP=base has no base JSON of its own: the report says so, and how to join an
+    earlier lease's, rather than failing on a missing file."""
+    sys.path.insert(0, str(ROOT / "experiments" / "realmodel"))
+    import run
+
+    with pytest.raises(SystemExit, match="no base lane to report against.*--logs"):
+        run.main(["--hypertok", f"500={tmp_path}", "--work", str(tmp_path / "w"), "--results", str(tmp_path / "r"),
+                  "--preset", "tiny", "--lane", "report"])
+    assert not (tmp_path / "r").exists()
+
+
 def test_verdict_leaves_the_speed_bar_open_where_no_speed_lane_ran():
     """A lease that skipped the speed lane (gpu.sh SKIP=speed) has no chars/s for its best variant: the speed bar
     is then unmeasured (None) in its report, not missed; measured, it is read from the paired rounds' median."""
@@ -243,8 +255,12 @@ def test_projection_reads_the_controls_line_at_the_hypertok_lanes_tokens(tmp_pat
     # a lane: 2.5 at 2^20, 2.2 at 2^22 (0.15 a doubling); accuracy 70% then 76% (3 points a doubling)
     early = results(tmp_path / "h0.json", control=(2 ** 20, 2.0, 0.80), ht=(2 ** 20, 2.5, 0.70))
     late = results(tmp_path / "h1.json", ht=(2 ** 22, 2.2, 0.76))
-    out = tmp_path / "p.json"
+    out = tmp_path / "out" / "p.json"
+    inputs = sorted(tmp_path.iterdir())
     assert project_control.main(["--control", *map(str, c), "--hypertok", str(early), str(late), "--out", str(out)]) == 0
+    # it writes its JSON and the plot beside it, nothing else anywhere (the inputs untouched)
+    assert sorted(f.name for f in out.parent.iterdir()) == ["p.json", "p.png"]
+    assert sorted(tmp_path.iterdir()) == sorted([*inputs, out.parent])
     p = json.loads(out.read_text())
     lane = p["texts"]["dev"]["lanes"]["ht"]
     assert p["texts"]["dev"]["slope_per_doubling"] == pytest.approx(-0.1)

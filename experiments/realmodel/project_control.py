@@ -92,6 +92,12 @@ def lane_lines(runs: list[dict], texts: list[str]) -> dict[str, dict]:
     return out
 
 
+def rising_to(c: float, d: float, bar: float) -> float | None:
+    """Tokens where y = c + d log2(tokens) (a lane's RuBLiMP points) rises to the flat ``bar``; None where
+    the line does not rise."""
+    return 2 ** ((bar - c) / d) if d > 0 else None
+
+
 def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()) -> dict:
     if len(points) < 2:
         raise SystemExit("the control needs final figures at two budgets at least")
@@ -103,11 +109,11 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
         xs = [math.log2(p["tokens"]) for p in points]
         ys = [p["bpc_by_text"][text] for p in points]
         a, b = fit_line(xs, ys)
-        last = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        a2, last = fit_line(xs[-2:], ys[-2:])  # the control's line through its two largest budgets
         t = {"line": [a, b], "slope_per_doubling": b, "slope_last_two": last, "lanes": {}}
         for name, v in lanes.items():
             x = math.log2(v["adapt_tokens"])
-            fitted, through_last = a + b * x, ys[-1] + last * (x - xs[-1])
+            fitted, through_last = a + b * x, a2 + last * x
             bpc = v["bpc_by_text"][text]
             t["lanes"][name] = {"tokens": v["adapt_tokens"], "bpc": bpc, "control_projected": fitted,
                                 "control_projected_last_two": through_last,
@@ -116,7 +122,6 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
             if name in lines:
                 c, d = lines[name]["bpc"][text]
                 c2, d2 = lines[name]["bpc_last_two"][text]
-                a2 = ys[-1] - last * xs[-1]  # the control's line through its two largest budgets
                 t["lanes"][name].update(line_points=lines[name]["tokens"], line_bpc=lines[name]["bpc_points"][text],
                                         line=[c, d], slope_per_doubling=d,
                                         tokens_to_bar=crossing(a, b, c, d, 1.03),
@@ -130,10 +135,9 @@ def project(points: list[dict], lanes: dict[str, dict], earlier: list[dict] = ()
         c2, d2 = line["rublimp_last_two"]
         out["rublimp"]["lanes"][name] = {"line_points": line["tokens"], "line_rublimp": line["rublimp_points"],
                                          "line": [c, d], "points_per_doubling": d,
-                                         "tokens_to_bar": 2 ** ((best_rublimp - 1 - c) / d) if d > 0 else None,
+                                         "tokens_to_bar": rising_to(c, d, best_rublimp - 1),
                                          "line_last_two": [c2, d2], "points_per_doubling_last_two": d2,
-                                         "tokens_to_bar_last_two":
-                                             2 ** ((best_rublimp - 1 - c2) / d2) if d2 > 0 else None}
+                                         "tokens_to_bar_last_two": rising_to(c2, d2, best_rublimp - 1)}
     return out
 
 
